@@ -1,0 +1,142 @@
+// Package destination defines the contract between the sync engine and the
+// systems it keeps in step: a side of a sync can list what it holds and, when
+// writable, apply puts and deletes with check-and-set.
+//
+// The contract is small on purpose. The engine (package sync) does the shared
+// work: planning, key schemas, retries, audit, status and safety checks. A
+// destination only reads and writes.
+//
+// # Check-and-set
+//
+// Every [Secret] carries the side's own version of what was read. Every
+// [Change] carries that version back as Expect; an implementation applies the
+// change only if the key still has that version, and otherwise reports
+// [ErrConflict] for the change. An empty Expect means "the key must not exist
+// yet". This is how the engine guarantees that no concurrent write is ever
+// overwritten blindly.
+//
+// # Implementations
+//
+// Package destination/memory is an in-memory implementation for unit tests;
+// package vaultkv implements the contract over HashiCorp Vault KV v2. Every
+// implementation passes the conformance suite in destination/destinationtest.
+package destination
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Secret is one value held by a side of a sync, as it was read.
+type Secret struct {
+	// Value is opaque text. It is a secret: never log it or put it in an error.
+	Value string
+	// Version is the side's own version of what was read. It is opaque to the
+	// engine, which only passes it back as [Change.Expect].
+	Version string
+}
+
+// String returns the version only; the value is never printed.
+func (s Secret) String() string { return fmt.Sprintf("{Value:***** Version:%q}", s.Version) }
+
+// GoString is like String, so that %#v does not print the value either.
+func (s Secret) GoString() string { return s.String() }
+
+// Change is one write to apply: a put of Value, or a delete.
+type Change struct {
+	Key    string
+	Value  string // for a put; ignored for a delete; never logged
+	Delete bool
+	// Expect is the version read for Key; "" means the key must not exist.
+	// A delete of a key that no longer exists succeeds whatever Expect is.
+	Expect string
+}
+
+// String returns the change without its value.
+func (c Change) String() string {
+	op := "put"
+	if c.Delete {
+		op = "delete"
+	}
+	return fmt.Sprintf("%s %q (expect %q)", op, c.Key, c.Expect)
+}
+
+// GoString is like String, so that %#v does not print the value either.
+func (c Change) GoString() string { return c.String() }
+
+// Reader is a side that can be read: every sync source is at least a Reader.
+//
+// Implementations must be safe for concurrent use.
+type Reader interface {
+	// List returns every key the side holds, with its value and version.
+	// The returned map belongs to the caller.
+	List(ctx context.Context) (map[string]Secret, error)
+}
+
+// Destination is a side that can be read and written. Pull and bidirectional
+// syncs need a Destination on both sides.
+//
+// Implementations must be safe for concurrent use; the engine may call Apply
+// from several goroutines at once with disjoint sets of keys.
+type Destination interface {
+	Reader
+	// Apply applies each change only if its key still has the expected
+	// version. It returns one error per change (nil for success), in the
+	// order of changes; a precondition failure is an error for which
+	// errors.Is(err, ErrConflict) holds. The second result reports a failure
+	// of the call as a whole (for example a cancelled context), in which case
+	// the per-change results may be nil and any change may or may not have
+	// been applied.
+	Apply(ctx context.Context, changes []Change) ([]error, error)
+}
+
+// Capabilities describes optional behaviour of a destination.
+type Capabilities struct {
+	// Atomic reports that one Apply call is written as a single unit (for
+	// example all fields of one Vault secret): the engine then sends all of a
+	// round's changes for that side in one call instead of splitting them
+	// across concurrent calls, which would only conflict with each other.
+	Atomic bool
+}
+
+// Describer is an optional interface for a Reader or Destination that reports
+// its [Capabilities]. A side that does not implement it has the zero value.
+type Describer interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns the capabilities of r, or the zero value when r does
+// not implement [Describer].
+func CapabilitiesOf(r Reader) Capabilities {
+	if d, ok := r.(Describer); ok {
+		return d.Capabilities()
+	}
+	return Capabilities{}
+}
+
+// Sentinel errors. Implementations wrap them, so check with errors.Is.
+var (
+	// ErrConflict reports that a key changed since it was read: the write
+	// was not applied. Reading again and retrying is safe.
+	ErrConflict = errors.New("destination: precondition failed: key changed since it was read")
+	// ErrInvalidKey reports a key the destination cannot hold. Retrying is
+	// not useful.
+	ErrInvalidKey = errors.New("destination: invalid key")
+	// ErrNotOwned reports a key that exists at the destination but was not
+	// created by this sync, so it is neither overwritten nor deleted.
+	ErrNotOwned = errors.New("destination: key not owned by this sync")
+)
+
+// KeyError is the typed error for a change that failed. It names the
+// operation and the key, never the value.
+type KeyError struct {
+	Op  string // "put" or "delete"
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("%s %q: %v", e.Op, e.Key, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *KeyError) Unwrap() error { return e.Err }

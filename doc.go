@@ -1,0 +1,27 @@
+// Package secretsync keeps secrets in step between a host system and
+// HashiCorp Vault KV v2, and from Vault out to other secret stores.
+//
+// It is a library: a Go service imports it to offer "HashiCorp Vault sync"
+// to its users, a team builds a sync daemon on it, and both unit-test their
+// sync logic with its in-memory sides. This package holds only this
+// overview; the work is done by its sub-packages:
+//
+//   - [github.com/secretsync/secretsync/sync]: the engine. A Syncer runs
+//     push, pull or bidirectional rounds with three-way conflict detection,
+//     initial-sync behaviours, key schemas, deletion control, a guard
+//     against mass deletion, dry-run plans, status records and audit events.
+//   - [github.com/secretsync/secretsync/conflict]: the pure three-way
+//     classification and the conflict policies.
+//   - [github.com/secretsync/secretsync/keyschema]: key schema templates
+//     such as "APP_{{secretKey}}" or "{{environment}}/{{secretKey}}".
+//   - [github.com/secretsync/secretsync/destination]: the contract every
+//     side implements (list, and apply with check-and-set), with an
+//     in-memory implementation and a conformance suite.
+//   - [github.com/secretsync/secretsync/state]: baselines and status records
+//     (in memory, or in a file written atomically).
+//   - [github.com/secretsync/secretsync/audit]: audit events and auditors
+//     (log/slog, JSON lines, an in-memory recorder, fan-out).
+//
+// Secret values never appear in logs, errors, audit events or stored state:
+// baselines hold HMAC-SHA256 fingerprints, never values.
+package secretsync

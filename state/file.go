@@ -1,0 +1,509 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/secretsync/secretsync/internal/fingerprint"
+)
+
+// FileFormat is the version of the state file layout that [File] reads and
+// writes. A file with another version is refused with an error wrapping
+// [ErrUnknownFormat].
+const FileFormat = 1
+
+// Errors of [File], besides the sentinels of [Store].
+var (
+	// ErrUnknownFormat: the state file has a format version this package
+	// does not know, most likely written by a newer version of secretsync.
+	// It comes inside a [*CorruptError], so ErrCorrupt holds too.
+	ErrUnknownFormat = errors.New("state: unknown state file format")
+	// ErrLocked: another process, or another File in this process, has the
+	// state file open.
+	ErrLocked = errors.New("state: state file in use")
+	// ErrClosed: the File was closed.
+	ErrClosed = errors.New("state: file store closed")
+)
+
+// CorruptError reports a state file or key file that cannot be used as it
+// is. errors.Is(err, ErrCorrupt) holds for it; Err, when set, is the cause
+// ([ErrUnknownFormat], a JSON error, [fingerprint.ErrKeySize] for a key file
+// of the wrong size, [fs.ErrNotExist] for a key file that is missing while
+// the state holds baselines).
+//
+// The store never repairs or resets such a file: move it aside or restore
+// it from a backup, then open the store again.
+type CorruptError struct {
+	Path   string // the file: the state file or its key file
+	Reason string // what is wrong, without any value
+	Err    error  // the cause, or nil
+}
+
+func (e *CorruptError) Error() string {
+	s := "state: " + e.Path + ": " + e.Reason
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Is reports whether target is [ErrCorrupt].
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap returns the cause.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// FileOptions configures [OpenFile]. The zero value (and a nil
+// *FileOptions) means the defaults.
+type FileOptions struct {
+	// Key is the fingerprint key, exactly 32 bytes (see
+	// [Store.FingerprintKey]). When set, the key file is neither read nor
+	// written and the caller keeps the key, for example in a secret manager.
+	// When nil, the key is kept in the key file next to the state file.
+	Key []byte
+}
+
+// File is the embedded default [Store]: the state of every sync in one JSON
+// file, replaced atomically on each Save.
+//
+// # Files
+//
+// For a state file at path, File uses:
+//
+//	path         the state of every sync, mode 0600
+//	path.key     the fingerprint key: 32 random bytes, mode 0600, made on
+//	             the first FingerprintKey call (unless FileOptions.Key is set)
+//	path.lock    an advisory lock (flock) held while the File is open, on
+//	             systems that have flock; it stays on disk after Close
+//	.path.tmp-*  a temporary file during a Save, renamed over path
+//
+// The state file holds sync names, key names, fingerprints, revisions,
+// statuses, messages, run ids and times: never a secret value. Anyone who
+// reads both the state file and the key file can test guesses of a value
+// against its fingerprint, so both are created with mode 0600; keep the
+// key file out of backups that are less protected than the secrets, or give
+// the key through FileOptions.Key.
+//
+// The state file looks like this (one sync per line):
+//
+//	{"format":1,"syncs":{
+//	"app-prod":{"revision":3,"baseline":{"DB_URL":"<base64 fingerprint>"},"sync":{"status":"succeeded","time":"…","run_id":"…"},"initialized":true}
+//	}}
+//
+// # Durability
+//
+// Save writes the whole file to a temporary file in the same directory,
+// syncs it, renames it over the state file and syncs the directory, so the
+// state file always holds either the old or the new content, never a mix.
+// If Save fails with an error other than ErrConflict, what Load returns is
+// unchanged; the state file may hold the old or the new content, and the next
+// successful Save rewrites it whole.
+//
+// A file that cannot be read (invalid JSON, an empty or truncated file, wrong
+// types, an unknown format version) is reported with a [*CorruptError] and
+// is never reset: an empty baseline would turn every key into a conflict or a
+// deletion. A missing state file means that no sync has saved state yet.
+//
+// # Concurrency
+//
+// OpenFile reads the state file once and keeps it in memory; Load reads from
+// memory and Save writes through to the file. So one state file must be used
+// by one File at a time: several processes, or several Files in one process,
+// must not share it. Where flock is available, OpenFile enforces this with
+// the lock file and returns an error wrapping [ErrLocked]. To share state
+// between replicas, use the store kept in Vault KV.
+//
+// A File is safe for concurrent use by multiple goroutines.
+type File struct {
+	path, keyPath string
+
+	mu       sync.Mutex
+	closed   bool
+	unlock   func() error
+	syncs    map[string]*fileEntry
+	key      []byte
+	fixedKey bool
+
+	// failAt, for tests, is called at each step of an atomic write and
+	// makes it fail with the error it returns.
+	failAt func(step string) error
+}
+
+// fileEntry is the state of one sync with its encoding in the file.
+type fileEntry struct {
+	st  *State
+	raw []byte
+}
+
+var _ Store = (*File)(nil)
+
+// OpenFile opens the state file at path, reading it if it exists, and takes
+// the lock file. A nil opts means the defaults. It returns a
+// [*CorruptError] if the file exists but cannot be used, an error wrapping
+// [ErrLocked] if another File has it open, and an error wrapping
+// [fingerprint.ErrKeySize] if opts.Key is set but not 32 bytes long.
+//
+// The directory must exist. Call Close when done.
+func OpenFile(path string, opts *FileOptions) (*File, error) {
+	if path == "" {
+		return nil, errors.New("state: open file: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("state: open file: %w", err)
+	}
+	f := &File{path: abs, keyPath: abs + ".key"}
+	if opts != nil && opts.Key != nil {
+		if len(opts.Key) != fingerprint.KeySize {
+			return nil, fmt.Errorf("state: open file: FileOptions.Key has %d bytes: %w", len(opts.Key), fingerprint.ErrKeySize)
+		}
+		f.key = bytes.Clone(opts.Key)
+		f.fixedKey = true
+	}
+	unlock, err := lockFile(abs + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	syncs, err := readStateFile(abs)
+	if err != nil {
+		_ = unlock()
+		return nil, err
+	}
+	f.syncs = syncs
+	f.unlock = unlock
+	return f, nil
+}
+
+// Load returns a copy of the state of the named sync, or an error wrapping
+// [ErrNotFound] if it was never saved. It reads from memory, not from the
+// file. A done ctx returns ctx.Err(); after Close, [ErrClosed].
+func (f *File) Load(ctx context.Context, name string) (*State, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ErrClosed
+	}
+	e, ok := f.syncs[name]
+	if !ok {
+		return nil, fmt.Errorf("state: load %q: %w", name, ErrNotFound)
+	}
+	return e.st.Clone(), nil
+}
+
+// Save replaces the state of the named sync if st.Revision is the stored
+// revision (0 for the first save), writes the state file atomically, and
+// sets st.Revision to the new revision. The state of the other syncs is kept.
+//
+// On a revision mismatch it returns an error wrapping [ErrConflict] and
+// changes nothing; Load again before retrying. Other errors (encoding, I/O)
+// leave what Load returns unchanged, and a retry with the same st is safe.
+// The sync name and the keys of Baseline and Conflicts must be valid UTF-8,
+// which JSON requires.
+// A done ctx returns ctx.Err() before any I/O; after Close, [ErrClosed].
+func (f *File) Save(ctx context.Context, name string, st *State) error {
+	if st == nil {
+		return fmt.Errorf("state: save %q: nil state", name)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.closed {
+		return ErrClosed
+	}
+	var cur int64
+	if e, ok := f.syncs[name]; ok {
+		cur = e.st.Revision
+	}
+	if st.Revision != cur {
+		return fmt.Errorf("state: save %q: revision %d, stored revision %d: %w", name, st.Revision, cur, ErrConflict)
+	}
+	if err := checkUTF8(name, st); err != nil {
+		return fmt.Errorf("state: save %q: %w", name, err)
+	}
+	c := st.Clone()
+	c.Revision = cur + 1
+	raw, err := encodeJSON(c)
+	if err != nil {
+		return fmt.Errorf("state: save %q: %w", name, err)
+	}
+	names := make([]string, 0, len(f.syncs)+1)
+	for n := range f.syncs {
+		names = append(names, n)
+	}
+	if _, ok := f.syncs[name]; !ok {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	err = writeAtomic(f.path, f.failAt, func(w *bufio.Writer) error {
+		fmt.Fprintf(w, `{"format":%d,"syncs":{`, FileFormat)
+		for i, n := range names {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteByte('\n')
+			qn, err := encodeJSON(n)
+			if err != nil {
+				return err
+			}
+			w.Write(qn)
+			w.WriteByte(':')
+			if n == name {
+				w.Write(raw)
+			} else {
+				w.Write(f.syncs[n].raw)
+			}
+		}
+		_, err := w.WriteString("\n}}\n")
+		return err // bufio.Writer errors are sticky: this is the first one
+	})
+	if err != nil {
+		return fmt.Errorf("state: save %q: %w", name, err)
+	}
+	f.syncs[name] = &fileEntry{st: c, raw: raw}
+	st.Revision = c.Revision
+	return nil
+}
+
+// FingerprintKey returns a copy of the fingerprint key: FileOptions.Key if
+// it was set, otherwise the content of the key file, which is created on
+// the first call if absent.
+//
+// If the key file is missing while the state file holds baselines, it
+// returns a [*CorruptError] wrapping [fs.ErrNotExist] instead of making a
+// new key, which would make every baseline mismatch: restore the key file.
+// A key file that is not 32 bytes long is a [*CorruptError] too. A done ctx
+// returns ctx.Err() before any I/O; after Close, [ErrClosed].
+func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if f.closed {
+		return nil, ErrClosed
+	}
+	if f.key != nil {
+		return bytes.Clone(f.key), nil
+	}
+	data, err := os.ReadFile(f.keyPath)
+	switch {
+	case err == nil:
+		if len(data) != fingerprint.KeySize {
+			clear(data)
+			return nil, &CorruptError{Path: f.keyPath, Reason: fmt.Sprintf("fingerprint key file has %d bytes, want %d", len(data), fingerprint.KeySize), Err: fingerprint.ErrKeySize}
+		}
+		f.key = data
+	case errors.Is(err, fs.ErrNotExist):
+		if f.hasBaselines() {
+			return nil, &CorruptError{Path: f.keyPath, Reason: "fingerprint key file is missing but the state file holds baselines (restore it; a new key would make every baseline mismatch)", Err: err}
+		}
+		k, err := fingerprint.NewKey()
+		if err != nil {
+			return nil, fmt.Errorf("state: fingerprint key: %w", err)
+		}
+		if err := writeAtomic(f.keyPath, f.failAt, func(w *bufio.Writer) error {
+			_, err := w.Write(k)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("state: fingerprint key: %w", err)
+		}
+		f.key = k
+	default:
+		return nil, fmt.Errorf("state: fingerprint key: %w", err)
+	}
+	return bytes.Clone(f.key), nil
+}
+
+// Close releases the lock file and forgets the state and the key. Later
+// calls of Load, Save and FingerprintKey return [ErrClosed]. Close is
+// idempotent.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	f.syncs = nil
+	clear(f.key)
+	f.key = nil
+	if err := f.unlock(); err != nil {
+		return fmt.Errorf("state: close: %w", err)
+	}
+	return nil
+}
+
+func (f *File) hasBaselines() bool {
+	for _, e := range f.syncs {
+		if len(e.st.Baseline) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkUTF8 refuses names that JSON cannot keep: encoding/json would replace
+// invalid UTF-8, so a key would come back renamed and lose its baseline.
+func checkUTF8(name string, st *State) error {
+	if !utf8.ValidString(name) {
+		return errors.New("sync name is not valid UTF-8")
+	}
+	for k := range st.Baseline {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("baseline key %q is not valid UTF-8", k)
+		}
+	}
+	for k := range st.Conflicts {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("conflict key %q is not valid UTF-8", k)
+		}
+	}
+	return nil
+}
+
+// readStateFile reads the state file at path; a missing file is empty.
+func readStateFile(path string) (map[string]*fileEntry, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]*fileEntry{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: read state file: %w", err)
+	}
+	return decodeStateFile(path, data)
+}
+
+// decodeStateFile parses the content of the state file at path.
+func decodeStateFile(path string, data []byte) (map[string]*fileEntry, error) {
+	corrupt := func(reason string, err error) error {
+		return &CorruptError{Path: path, Reason: reason, Err: err}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, corrupt(fmt.Sprintf("empty file (%d bytes)", len(data)), nil)
+	}
+	var top struct {
+		Format *int64          `json:"format"`
+		Syncs  json.RawMessage `json:"syncs"`
+	}
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, corrupt("not a valid state file", err)
+	}
+	if top.Format == nil {
+		return nil, corrupt("no format version", nil)
+	}
+	if *top.Format != FileFormat {
+		return nil, corrupt(fmt.Sprintf("format %d, this version reads format %d", *top.Format, FileFormat), ErrUnknownFormat)
+	}
+	var raws map[string]json.RawMessage
+	if top.Syncs != nil {
+		if err := json.Unmarshal(top.Syncs, &raws); err != nil {
+			return nil, corrupt("invalid syncs", err)
+		}
+	}
+	syncs := make(map[string]*fileEntry, len(raws))
+	for name, raw := range raws {
+		var st *State
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, corrupt(fmt.Sprintf("sync %q", name), err)
+		}
+		if st == nil {
+			return nil, corrupt(fmt.Sprintf("sync %q: null state", name), nil)
+		}
+		if st.Revision < 1 {
+			return nil, corrupt(fmt.Sprintf("sync %q: revision %d", name, st.Revision), nil)
+		}
+		syncs[name] = &fileEntry{st: st, raw: raw}
+	}
+	return syncs, nil
+}
+
+// encodeJSON returns the compact JSON encoding of v, without HTML escaping
+// and without a trailing newline.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// writeAtomic replaces the file at path with what write writes, mode 0600:
+// it writes a temporary file in the same directory, syncs and closes it,
+// renames it over path and syncs the directory. On error before the rename
+// the temporary file is removed and path is untouched. failAt, if not nil,
+// is called at each step and makes the write fail with its error.
+func writeAtomic(path string, failAt func(step string) error, write func(w *bufio.Writer) error) (err error) {
+	step := func(name string) error {
+		if failAt == nil {
+			return nil
+		}
+		return failAt(name)
+	}
+	dir, base := filepath.Split(path)
+	if err := step("create"); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+strings.ReplaceAll(base, "*", "_")+".tmp-*")
+	if err != nil {
+		return err
+	}
+	renamed := false
+	defer func() {
+		if err != nil && !renamed {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp uses 0600 already; Chmod makes it exact whatever the umask.
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	if err := write(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := step("sync"); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := step("close"); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := step("rename"); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	renamed = true
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	return nil
+}

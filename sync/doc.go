@@ -1,0 +1,49 @@
+// Package sync is the secretsync engine: it keeps the managed keys of a
+// source and a destination in step, one round at a time, without ever losing
+// an update.
+//
+// The package shares its name with the standard library's sync; import the
+// standard one under another name where both are needed:
+//
+//	import (
+//		gosync "sync"
+//
+//		"github.com/secretsync/secretsync/sync"
+//	)
+//
+// # Rounds
+//
+// A [Syncer] is built from a [Config]. Each [Syncer.Run] lists both sides,
+// maps source keys to destination keys through the key schema, classifies
+// every managed key against the baseline kept in the [state.Store] (see
+// package conflict), plans the writes that the [Mode] allows, checks the plan
+// against the mass-deletion guard, applies it with check-and-set, audits each
+// change, and records the new baseline and the operation's status. Writes
+// carry the version read, so a key changed by someone else during the round
+// is never overwritten: it is reported as [Retry] and read again next round.
+//
+// A round with nothing to do writes nothing to either side and emits no
+// audit event.
+//
+// # Conflicts
+//
+// A key changed on both sides since the last round is a conflict. With the
+// default policy it is flagged: neither side is written, it is reported with
+// action [Conflict], it appears in [Syncer.Status], and [Syncer.Resolve]
+// settles it deliberately. In Push and Pull, a change on the side the mode
+// overwrites (drift) is handled the same way instead of being overwritten.
+//
+// # First round
+//
+// Without a baseline, the first round follows Config.InitialSync: overwrite
+// the destination, or import the destination's keys first, preferring the
+// source or the destination where both hold a key.
+//
+// # Safety
+//
+// A plan that deletes more than Config.MaxDeleteFraction (default half) of a
+// side's managed keys, or that empties a side because the other is empty, is
+// refused with [ErrMassDeletion] unless [Force] is given. [Syncer.Plan]
+// shows every change without applying it. Values never appear in reports,
+// errors, logs, audit events or the store.
+package sync

@@ -1,0 +1,62 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Check them with errors.Is.
+var (
+	// ErrInvalidConfig: New refused the Config; the error is a *ConfigError.
+	ErrInvalidConfig = errors.New("sync: invalid config")
+	// ErrMassDeletion: the round would delete more than the allowed share of
+	// a side's managed keys, or empty a side; nothing was written. The error
+	// is a *MassDeletionError. Run again with Force to apply it anyway.
+	ErrMassDeletion = errors.New("sync: refused mass deletion")
+	// ErrDeletionDisabled: the operation needs deletion, which the Config
+	// disables.
+	ErrDeletionDisabled = errors.New("sync: deletion is disabled")
+	// ErrReadOnlySource: the operation needs to write the source, which is
+	// not a destination.Destination.
+	ErrReadOnlySource = errors.New("sync: source is read-only")
+	// ErrNoConflict: Resolve was called for a key that is not flagged.
+	ErrNoConflict = errors.New("sync: key has no flagged conflict")
+	// ErrAudit: the Auditor failed and the sync fails closed.
+	ErrAudit = errors.New("sync: audit failed")
+)
+
+// MassDeletionError gives the numbers behind ErrMassDeletion.
+type MassDeletionError struct {
+	Side     string  // "destination" or "source"
+	Deletes  int     // deletions the round planned on Side
+	Managed  int     // managed keys on Side
+	Fraction float64 // the configured maximum fraction
+	Empty    bool    // the other side is empty
+}
+
+func (e *MassDeletionError) Error() string {
+	if e.Empty {
+		return fmt.Sprintf("sync: refused to delete %d of %d managed %s keys: the other side is empty (use Force to apply)", e.Deletes, e.Managed, e.Side)
+	}
+	return fmt.Sprintf("sync: refused to delete %d of %d managed %s keys: more than %g of them (use Force to apply)", e.Deletes, e.Managed, e.Side, e.Fraction)
+}
+
+// Is reports whether target is ErrMassDeletion.
+func (e *MassDeletionError) Is(target error) bool { return target == ErrMassDeletion }
+
+// KeyError reports the failure of one key in a round. It carries the keys
+// and the operation, never a value.
+type KeyError struct {
+	Key            string
+	DestinationKey string
+	Op             string // "put", "delete", "render"
+	Side           string // "destination" or "source"
+	Err            error
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("sync: %s %q at %s: %v", e.Op, e.Key, e.Side, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *KeyError) Unwrap() error { return e.Err }

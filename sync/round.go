@@ -1,0 +1,867 @@
+package sync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	multierror "github.com/hashicorp/go-multierror"
+
+	"github.com/secretsync/secretsync/audit"
+	"github.com/secretsync/secretsync/conflict"
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/fingerprint"
+	"github.com/secretsync/secretsync/state"
+)
+
+// side names, as used in errors.
+const (
+	sideDst = "destination"
+	sideSrc = "source"
+)
+
+// write is one planned change on one side for one item.
+type write struct {
+	toSrc  bool
+	change destination.Change
+	action Action
+	done   bool // Apply was called for it
+	err    error
+}
+
+// item is one managed key in a round.
+type item struct {
+	key, dkey        string
+	src, dst         destination.Secret
+	srcSide, dstSide conflict.Side
+	base             conflict.Side
+	hasBase          bool // base comes from the stored baseline
+	class            conflict.Class
+
+	res     KeyResult
+	writes  [2]write
+	nw      int
+	setBase bool          // record newBase when every write succeeded
+	newBase conflict.Side // baseline after the writes
+	flag    bool          // flagged conflict
+}
+
+func (it *item) addWrite(w write) { it.writes[it.nw] = w; it.nw++ }
+
+// round is one operation in progress.
+type round struct {
+	s       *Syncer
+	op      string
+	opts    options
+	resolve *resolveReq
+	st      *state.State
+	rep     *Report
+	h       *fingerprint.Hasher
+
+	initial       bool // apply the initial-sync behaviour to keys without baseline
+	importInitial bool // initial and InitialSync is an import behaviour
+	canDst        bool // this operation may write the destination
+	canSrc        bool // this operation may write the source
+	canDelete     bool
+
+	items []item
+	unmgd        []KeyResult
+	renderFailed []KeyResult
+	errs         *multierror.Error
+}
+
+// operate runs one operation under the Syncer's lock.
+func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveReq) (*Report, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &round{s: s, op: op, opts: o, resolve: rr}
+	r.rep = &Report{Sync: s.cfg.Name, RunID: newRunID(), Operation: op, Mode: s.cfg.Mode, DryRun: o.dryRun, Started: s.now()}
+	if op == OpResolve {
+		r.rep.Operation = OpResolve
+	}
+	err := r.run(ctx)
+	r.rep.Finished = s.now()
+	return r.rep, err
+}
+
+func (r *round) run(ctx context.Context) error {
+	s := r.s
+	st, err := s.store.Load(ctx, s.cfg.Name)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		st = &state.State{}
+	case err != nil:
+		return r.failRound(ctx, fmt.Errorf("sync: load state: %w", err), false)
+	}
+	r.st = st
+	if st.Baseline == nil {
+		st.Baseline = make(map[string]conflict.Fingerprint)
+	}
+	if r.resolve != nil {
+		if _, ok := st.Conflicts[r.resolve.key]; !ok {
+			return fmt.Errorf("%w: %q", ErrNoConflict, r.resolve.key)
+		}
+	}
+	key, err := s.store.FingerprintKey(ctx)
+	if err != nil {
+		return r.failRound(ctx, fmt.Errorf("sync: fingerprint key: %w", err), false)
+	}
+	if r.h, err = fingerprint.New(key); err != nil {
+		return r.failRound(ctx, fmt.Errorf("sync: fingerprint key: %w", err), false)
+	}
+
+	if !r.opts.dryRun && r.op != OpResolve {
+		*record(st, r.op) = &state.Record{Status: state.Running, Time: s.now(), RunID: r.rep.RunID}
+		if err := s.store.Save(ctx, s.cfg.Name, st); err != nil {
+			return r.failRound(ctx, fmt.Errorf("sync: save state: %w", err), false)
+		}
+	}
+
+	r.initial = r.op == OpSync && !st.Initialized
+	r.importInitial = r.initial && (s.initial == ImportPreferSource || s.initial == ImportPreferDestination)
+	r.rep.Initial = r.initial
+	switch r.op {
+	case OpSync:
+		r.canDst = s.cfg.Mode != Pull
+		r.canSrc = s.srcW != nil && (s.cfg.Mode != Push || r.importInitial)
+		r.canDelete = !s.cfg.DisableDeletion
+	case OpImport:
+		r.canSrc = true
+	case OpRemove:
+		r.canDst, r.canDelete = true, true
+	case OpResolve:
+		r.canDst = true
+		r.canSrc = s.srcW != nil
+		r.canDelete = !s.cfg.DisableDeletion
+	}
+
+	if err := r.read(ctx); err != nil {
+		return r.failRound(ctx, err, true)
+	}
+	for i := range r.items {
+		if r.op == OpRemove {
+			r.decideRemove(&r.items[i])
+		} else {
+			r.decide(&r.items[i])
+		}
+	}
+	if r.resolve != nil {
+		if err := r.checkResolve(); err != nil {
+			return err
+		}
+	}
+	guardErr := r.guard()
+	if r.opts.dryRun {
+		r.finishReport(false)
+		return guardErr
+	}
+	if guardErr != nil {
+		r.finishReport(false)
+		return r.failRound(ctx, guardErr, true)
+	}
+
+	applyErr := r.apply(ctx)
+	r.finishReport(true)
+	if err := r.conflictEvents(ctx); err != nil && applyErr == nil {
+		applyErr = err
+	}
+	return r.commit(ctx, applyErr)
+}
+
+// read lists both sides and builds the items.
+func (r *round) read(ctx context.Context) error {
+	var (
+		srcMap, dstMap map[string]destination.Secret
+		srcErr, dstErr error
+		wg             gosync.WaitGroup
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); dstMap, dstErr = r.s.dst.List(ctx) }()
+	srcMap, srcErr = r.s.src.List(ctx)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if srcErr != nil {
+		return fmt.Errorf("sync: list source: %w", srcErr)
+	}
+	if dstErr != nil {
+		return fmt.Errorf("sync: list destination: %w", dstErr)
+	}
+
+	only := ""
+	if r.resolve != nil {
+		only = r.resolve.key
+	}
+	items := make([]item, 0, max(len(srcMap), len(dstMap)))
+	index := make(map[string]int, len(srcMap)+len(dstMap)/4)
+	for k, sec := range srcMap {
+		if only != "" && k != only {
+			continue
+		}
+		dk, err := r.s.schema.Render(k)
+		if err != nil {
+			r.fail(KeyResult{Key: k, Action: Failed, Reason: "key not valid under the key schema"},
+				&KeyError{Key: k, Op: "render", Side: sideSrc, Err: err})
+			continue
+		}
+		index[k] = len(items)
+		items = append(items, item{key: k, dkey: dk, src: sec, srcSide: conflict.Present(r.h.Sum(sec.Value))})
+	}
+	for dk, sec := range dstMap {
+		k, ok := r.s.schema.Match(dk)
+		if !ok {
+			if only == "" {
+				r.unmgd = append(r.unmgd, KeyResult{DestinationKey: dk, Action: Unmanaged})
+			}
+			continue
+		}
+		if only != "" && k != only {
+			continue
+		}
+		i, ok := index[k]
+		if !ok {
+			i = len(items)
+			index[k] = i
+			items = append(items, item{key: k, dkey: dk})
+		}
+		items[i].dst = sec
+		items[i].dstSide = conflict.Present(r.h.Sum(sec.Value))
+	}
+	for k := range r.st.Baseline {
+		if _, ok := index[k]; ok || (only != "" && k != only) {
+			continue
+		}
+		dk, err := r.s.schema.Render(k)
+		if err != nil {
+			continue // reported with the source keys, or no longer renderable
+		}
+		index[k] = len(items)
+		items = append(items, item{key: k, dkey: dk})
+	}
+	for i := range items {
+		it := &items[i]
+		if fp, ok := r.st.Baseline[it.key]; ok {
+			it.base, it.hasBase = conflict.Present(fp), true
+		} else if r.initial {
+			switch {
+			case r.importInitial:
+				it.base = conflict.Absent
+			case r.s.cfg.Mode == Pull:
+				it.base = it.srcSide // mirror: the source becomes the destination
+			default:
+				it.base = it.dstSide // overwrite: the destination becomes the source
+			}
+		}
+		it.res = KeyResult{Key: it.key, DestinationKey: it.dkey}
+	}
+	slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.key, b.key) })
+	slices.SortFunc(r.unmgd, func(a, b KeyResult) int { return cmp.Compare(a.DestinationKey, b.DestinationKey) })
+	r.items = items
+	return nil
+}
+
+// decide classifies an item and plans its writes.
+func (r *round) decide(it *item) {
+	it.class = conflict.Classify(it.base, it.srcSide, it.dstSide)
+	it.res.Class = it.class
+	if r.resolve != nil {
+		r.resolveWith(it, r.resolve.res, "resolved: "+r.resolve.res.String())
+		return
+	}
+	switch it.class {
+	case conflict.Unchanged, conflict.Converged:
+		it.res.Action = Unchanged
+		it.setBase, it.newBase = true, it.srcSide
+	case conflict.SourceChanged:
+		r.propagate(it, false)
+	case conflict.DestinationChanged:
+		r.propagate(it, true)
+	default:
+		res, why := r.policy(it, it.class)
+		r.resolveWith(it, res, why)
+	}
+}
+
+// policy returns the resolution for a conflict (or drift) and its reason.
+func (r *round) policy(it *item, class conflict.Class) (conflict.Resolution, string) {
+	if r.importInitial && !it.hasBase && class == conflict.BothCreated {
+		if r.s.initial == ImportPreferSource {
+			return conflict.KeepSource, "initial sync: import-prefer-source"
+		}
+		return conflict.KeepDestination, "initial sync: import-prefer-destination"
+	}
+	res := r.s.cfg.ConflictPolicy.Resolve(conflict.Conflict{
+		Key: it.key, Class: class, Baseline: it.base, Source: it.srcSide, Destination: it.dstSide,
+	})
+	return res, "policy: " + res.String()
+}
+
+// propagate copies the side that changed onto the other one; toSrc says the
+// destination changed and the source is to be written.
+func (r *round) propagate(it *item, toSrc bool) {
+	allowed := r.canDst
+	if toSrc {
+		allowed = r.canSrc
+	}
+	if allowed {
+		r.plan(it, toSrc, "")
+		return
+	}
+	if r.op == OpImport {
+		it.res.Action = Skipped
+		it.res.Reason = "changed at the source; import writes only the source"
+		return
+	}
+	// Drift: the side this mode does not write from changed out of band.
+	res, why := r.policy(it, it.class)
+	if res.Kind() == conflict.KindFlag {
+		it.flag = true
+		it.res.Action = Conflict
+		if toSrc {
+			it.res.Reason = "drift: destination changed out of band"
+		} else {
+			it.res.Reason = "drift: source changed out of band"
+		}
+		return
+	}
+	r.resolveWith(it, res, "drift, "+why)
+}
+
+// resolveWith plans the writes of a resolution.
+func (r *round) resolveWith(it *item, res conflict.Resolution, why string) {
+	switch res.Kind() {
+	case conflict.KindKeepSource:
+		if r.canDst {
+			r.plan(it, false, why)
+			return
+		}
+	case conflict.KindKeepDestination:
+		if r.canSrc {
+			r.plan(it, true, why)
+			return
+		}
+	case conflict.KindUseValue:
+		if r.canDst && r.canSrc {
+			v, _ := res.Value()
+			fp := conflict.Present(r.h.Sum(v))
+			it.res.Reason = why
+			it.setBase, it.newBase = true, fp
+			if !it.dstSide.Same(fp) {
+				it.addWrite(write{change: destination.Change{Key: it.dkey, Value: v, Expect: it.dst.Version}, action: createOrUpdate(it.dstSide)})
+			}
+			if !it.srcSide.Same(fp) {
+				it.addWrite(write{toSrc: true, change: destination.Change{Key: it.key, Value: v, Expect: it.src.Version}, action: createOrUpdate(it.srcSide)})
+			}
+			it.res.Action = Unchanged
+			if it.nw > 0 {
+				it.res.Action, it.res.Direction = it.writes[0].action, direction(it.writes[0].toSrc)
+			}
+			return
+		}
+	}
+	it.flag = true
+	it.res.Action = Conflict
+	it.res.Reason = it.class.String()
+	if res.Kind() != conflict.KindFlag {
+		it.res.Reason += "; " + why + " needs a side this operation does not write"
+	}
+}
+
+// plan makes the receiving side what the other side is.
+func (r *round) plan(it *item, toSrc bool, why string) {
+	from, fromSide, to, toSide, key := it.src, it.srcSide, it.dst, it.dstSide, it.dkey
+	if toSrc {
+		from, fromSide, to, toSide, key = it.dst, it.dstSide, it.src, it.srcSide, it.key
+	}
+	it.res.Reason = why
+	if fromSide.Same(toSide) {
+		it.res.Action = Unchanged
+		it.setBase, it.newBase = true, fromSide
+		return
+	}
+	it.res.Direction = direction(toSrc)
+	if !fromSide.Exists {
+		if !r.canDelete {
+			it.res.Action = Skipped
+			it.res.Reason = "deletion disabled"
+			if r.op == OpImport {
+				it.res.Reason = "import never deletes"
+			}
+			// Keep the baseline where it is, so the key stays a pending
+			// deletion rather than becoming a key created out of band.
+			it.setBase, it.newBase = true, it.base
+			return
+		}
+		it.addWrite(write{toSrc: toSrc, change: destination.Change{Key: key, Delete: true, Expect: to.Version}, action: Deleted})
+	} else {
+		a := createOrUpdate(toSide)
+		if toSrc && (r.op == OpImport || r.importInitial) {
+			a = Imported
+		}
+		it.addWrite(write{toSrc: toSrc, change: destination.Change{Key: key, Value: from.Value, Expect: to.Version}, action: a})
+	}
+	it.res.Action = it.writes[it.nw-1].action
+	it.setBase, it.newBase = true, fromSide
+}
+
+// decideRemove plans the deletion of a destination key for Remove.
+func (r *round) decideRemove(it *item) {
+	it.res.Class = conflict.Classify(it.base, it.srcSide, it.dstSide)
+	if !it.dstSide.Exists {
+		it.res.Action = Unchanged
+		it.res.Reason = "already absent"
+		it.setBase, it.newBase = true, conflict.Absent
+		return
+	}
+	if !it.hasBase && !it.srcSide.Exists {
+		it.res.Action = Skipped
+		it.res.Reason = "not kept by this sync"
+		return
+	}
+	it.addWrite(write{change: destination.Change{Key: it.dkey, Delete: true, Expect: it.dst.Version}, action: Deleted})
+	it.res.Action, it.res.Direction = Deleted, audit.ToDestination
+	it.setBase, it.newBase = true, conflict.Absent
+}
+
+// checkResolve turns a resolution that cannot be applied into an error.
+func (r *round) checkResolve() error {
+	for i := range r.items {
+		it := &r.items[i]
+		switch it.res.Action {
+		case Conflict:
+			if r.resolve.res.Kind() == conflict.KindKeepDestination || r.resolve.res.Kind() == conflict.KindUseValue {
+				return fmt.Errorf("%w: resolving %q with %s writes the source", ErrReadOnlySource, it.key, r.resolve.res)
+			}
+			return fmt.Errorf("sync: cannot resolve %q with %s", it.key, r.resolve.res)
+		case Skipped:
+			return fmt.Errorf("%w: resolving %q with %s deletes it", ErrDeletionDisabled, it.key, r.resolve.res)
+		}
+	}
+	return nil
+}
+
+// guard refuses a round that would delete too much.
+func (r *round) guard() error {
+	if r.opts.force || r.op == OpRemove || r.op == OpResolve {
+		return nil
+	}
+	var delDst, delSrc, nDst, nSrc int
+	for i := range r.items {
+		it := &r.items[i]
+		if it.dstSide.Exists {
+			nDst++
+		}
+		if it.srcSide.Exists {
+			nSrc++
+		}
+		for _, w := range it.writes[:it.nw] {
+			if w.change.Delete {
+				if w.toSrc {
+					delSrc++
+				} else {
+					delDst++
+				}
+			}
+		}
+	}
+	check := func(side string, del, managed, other int) error {
+		switch {
+		case del == 0:
+			return nil
+		case other == 0:
+			return &MassDeletionError{Side: side, Deletes: del, Managed: managed, Fraction: r.s.frac, Empty: true}
+		case float64(del) > r.s.frac*float64(managed):
+			return &MassDeletionError{Side: side, Deletes: del, Managed: managed, Fraction: r.s.frac}
+		}
+		return nil
+	}
+	if err := check(sideDst, delDst, nDst, nSrc); err != nil {
+		return err
+	}
+	return check(sideSrc, delSrc, nSrc, nDst)
+}
+
+// ref points at one write of one item.
+type ref struct{ item, write int }
+
+// apply writes the planned changes, destination first, then source.
+func (r *round) apply(ctx context.Context) error {
+	var dst, src []ref
+	for i := range r.items {
+		it := &r.items[i]
+		for j := 0; j < it.nw; j++ {
+			if it.writes[j].toSrc {
+				src = append(src, ref{i, j})
+			} else {
+				dst = append(dst, ref{i, j})
+			}
+		}
+	}
+	if err := r.applySide(ctx, r.s.dst, dst); err != nil {
+		return err
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return r.applySide(ctx, r.s.srcW, src)
+}
+
+// applySide applies the writes refs on one side in batches, with up to
+// Concurrency batches in flight, and audits each batch as it completes. It
+// stops early on a cancelled context or, when failing closed, an audit error.
+func (r *round) applySide(ctx context.Context, d destination.Destination, refs []ref) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	changes := make([]destination.Change, len(refs))
+	for i, rf := range refs {
+		changes[i] = r.items[rf.item].writes[rf.write].change
+	}
+	size := len(changes)
+	workers := 1
+	if !destination.CapabilitiesOf(d).Atomic {
+		workers = min(r.s.conc, len(changes))
+		size = min(maxBatch, (len(changes)+workers-1)/workers)
+		if r.s.cfg.AuditFailClosed {
+			// Events follow writes, so bound what can be written before an
+			// audit failure stops the round.
+			size = min(size, failClosedBatch)
+		}
+	}
+	nb := (len(changes) + size - 1) / size
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		mu       gosync.Mutex
+		firstErr error
+		wg       gosync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= nb || ctx.Err() != nil {
+					return
+				}
+				lo, hi := b*size, min((b+1)*size, len(changes))
+				errs, callErr := d.Apply(ctx, changes[lo:hi])
+				mu.Lock()
+				err := r.record(ctx, refs[lo:hi], errs, callErr)
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return context.Cause(ctx) // nil unless the caller's context ended
+}
+
+// maxBatch bounds the changes of one Apply call on a non-atomic side, and
+// failClosedBatch does when the sync fails closed on audit errors.
+const (
+	maxBatch        = 256
+	failClosedBatch = 16
+)
+
+// record stores the outcome of one Apply call and audits it. It returns an
+// error that must stop the round: the caller's context ended, or the auditor
+// failed with AuditFailClosed.
+func (r *round) record(ctx context.Context, refs []ref, errs []error, callErr error) error {
+	for i, rf := range refs {
+		w := &r.items[rf.item].writes[rf.write]
+		w.done = true
+		switch {
+		case callErr != nil:
+			w.err = callErr
+		case i < len(errs):
+			w.err = errs[i]
+		default:
+			w.err = fmt.Errorf("sync: destination returned %d results for %d changes", len(errs), len(refs))
+		}
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// The round is stopping: writes that did not happen are not
+		// failures of their keys, and events cannot be delivered with a
+		// cancelled context anyway. Applied writes are kept (w.done).
+		if callErr != nil {
+			return ctxErr
+		}
+		for _, rf := range refs {
+			if w := &r.items[rf.item].writes[rf.write]; w.err != nil && errors.Is(w.err, ctxErr) {
+				w.done = false
+			}
+		}
+	}
+	for _, rf := range refs {
+		it := &r.items[rf.item]
+		w := &it.writes[rf.write]
+		if !w.done {
+			continue
+		}
+		e := audit.Event{RunID: r.rep.RunID, Key: it.key, DestinationKey: it.dkey, Direction: direction(w.toSrc), Operation: r.op, Outcome: audit.Success}
+		switch {
+		case errors.Is(w.err, destination.ErrConflict):
+			continue // reported as Retry; the next round reads the key again
+		case w.err != nil:
+			e.Type, e.Outcome, e.Message = audit.SyncFailed, audit.Failure, w.err.Error()
+		case w.action == Deleted:
+			e.Type = audit.SecretDeleted
+		case w.action == Imported:
+			e.Type = audit.SecretImported
+		default:
+			e.Type = audit.SecretSynced
+		}
+		if err := r.s.emit(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishReport sets each item's final action from its writes and fills the
+// report. applied says whether writes were attempted.
+func (r *round) finishReport(applied bool) {
+	rep := r.rep
+	rep.Keys = make([]KeyResult, 0, len(r.unmgd)+len(r.items)+len(r.renderFailed))
+	rep.Keys = append(rep.Keys, r.unmgd...)
+	rep.Keys = append(rep.Keys, r.renderFailed...)
+	for i := range r.items {
+		it := &r.items[i]
+		if applied {
+			for _, w := range it.writes[:it.nw] {
+				switch {
+				case !w.done:
+					if it.res.Action != Failed {
+						it.res.Action = Retry
+						it.res.Reason = "not attempted: the round stopped"
+					}
+				case w.err == nil:
+				case errors.Is(w.err, destination.ErrConflict):
+					if it.res.Action != Failed {
+						it.res.Action, it.res.Err = Retry, w.err
+						it.res.Reason = "changed during the round; read again next round"
+					}
+				default:
+					side := sideDst
+					if w.toSrc {
+						side = sideSrc
+					}
+					ke := &KeyError{Key: it.key, DestinationKey: it.dkey, Op: opName(w.change), Side: side, Err: w.err}
+					it.res.Action, it.res.Err, it.res.Reason = Failed, ke, w.err.Error()
+					if !isContextErr(w.err) {
+						r.errs = multierror.Append(r.errs, ke)
+					}
+				}
+			}
+		}
+		rep.Keys = append(rep.Keys, it.res)
+	}
+	slices.SortStableFunc(rep.Keys, func(a, b KeyResult) int {
+		if c := cmp.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.DestinationKey, b.DestinationKey)
+	})
+	rep.Totals = Totals{}
+	for _, k := range rep.Keys {
+		rep.Totals.add(k.Action)
+	}
+}
+
+// fail records a per-key failure found before any write.
+func (r *round) fail(res KeyResult, err error) {
+	res.Err = err
+	r.renderFailed = append(r.renderFailed, res)
+	r.errs = multierror.Append(r.errs, err)
+}
+
+// conflictEvents audits newly flagged conflicts.
+func (r *round) conflictEvents(ctx context.Context) error {
+	for i := range r.items {
+		it := &r.items[i]
+		if !it.flag {
+			continue
+		}
+		old, ok := r.st.Conflicts[it.key]
+		if ok && old.Class == it.class && old.Source.Same(it.srcSide) && old.Destination.Same(it.dstSide) {
+			continue // already reported
+		}
+		err := r.s.emit(ctx, audit.Event{
+			Type: audit.ConflictDetected, RunID: r.rep.RunID, Key: it.key, DestinationKey: it.dkey,
+			Operation: r.op, Outcome: audit.Flagged, Message: it.res.Reason,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit records baselines, conflicts and status, and saves the state. It
+// saves even when the caller's context has ended, so that what was applied
+// is not forgotten.
+func (r *round) commit(ctx context.Context, applyErr error) error {
+	s, st := r.s, r.st
+	conflicts := make(map[string]state.FlaggedConflict)
+	if r.resolve != nil || r.op == OpImport {
+		for k, c := range st.Conflicts {
+			conflicts[k] = c
+		}
+	}
+	clean := true
+	for i := range r.items {
+		it := &r.items[i]
+		if it.res.Action == Failed || it.res.Action == Retry {
+			clean = false
+		}
+		if it.flag {
+			old, ok := st.Conflicts[it.key]
+			if !ok || old.Class != it.class || !old.Source.Same(it.srcSide) || !old.Destination.Same(it.dstSide) {
+				old = state.FlaggedConflict{Class: it.class, Source: it.srcSide, Destination: it.dstSide, RunID: r.rep.RunID, Time: s.now()}
+			}
+			conflicts[it.key] = old
+			continue
+		}
+		delete(conflicts, it.key)
+		if !it.setBase || it.res.Action == Failed || it.res.Action == Retry {
+			continue
+		}
+		if it.newBase.Exists {
+			st.Baseline[it.key] = it.newBase.Fingerprint
+		} else {
+			delete(st.Baseline, it.key)
+		}
+	}
+	if r.errs != nil {
+		clean = false
+	}
+	st.Conflicts = conflicts
+	if len(st.Conflicts) == 0 {
+		st.Conflicts = nil
+	}
+	switch r.op {
+	case OpSync:
+		if r.initial && clean && applyErr == nil {
+			st.Initialized = true
+		}
+	case OpRemove:
+		if len(st.Baseline) == 0 {
+			st.Initialized = false
+		}
+	}
+
+	err := applyErr
+	if err == nil && r.errs != nil {
+		err = r.errs.ErrorOrNil()
+	}
+	if r.op != OpResolve {
+		rec := &state.Record{Status: state.Succeeded, Message: r.rep.String(), Time: s.now(), RunID: r.rep.RunID}
+		if err != nil {
+			rec.Status, rec.Message = state.Failed, err.Error()
+		}
+		*record(st, r.op) = rec
+	}
+	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	if serr := s.store.Save(saveCtx, s.cfg.Name, st); serr != nil {
+		serr = fmt.Errorf("sync: save state: %w", serr)
+		r.auditFailure(ctx, serr)
+		if err == nil {
+			return serr
+		}
+		return errors.Join(err, serr)
+	}
+	if r.resolve != nil && err == nil {
+		if aerr := s.emit(ctx, audit.Event{Type: audit.ConflictResolved, RunID: r.rep.RunID, Key: r.resolve.key,
+			Operation: OpResolve, Outcome: audit.Success, Message: r.resolve.res.String()}); aerr != nil {
+			return aerr
+		}
+	}
+	if applyErr != nil && !isContextErr(applyErr) && !errors.Is(applyErr, ErrAudit) {
+		r.auditFailure(ctx, applyErr)
+	}
+	if err == nil && r.resolve != nil {
+		for i := range r.items {
+			if a := r.items[i].res.Action; a == Retry {
+				return fmt.Errorf("sync: resolve %q: %w", r.items[i].key, r.items[i].res.Err)
+			}
+		}
+	}
+	s.log.DebugContext(ctx, "secretsync: round done", "sync", s.cfg.Name, "op", r.op, "run_id", r.rep.RunID, "summary", r.rep.String())
+	return err
+}
+
+// saveTimeout bounds the final state save of a round whose context ended.
+const saveTimeout = 30 * time.Second
+
+// failRound records a failed operation and audits it. saveStatus says
+// whether the state was loaded and the failure can be recorded.
+func (r *round) failRound(ctx context.Context, err error, saveStatus bool) error {
+	if saveStatus && !r.opts.dryRun && r.op != OpResolve {
+		*record(r.st, r.op) = &state.Record{Status: state.Failed, Message: err.Error(), Time: r.s.now(), RunID: r.rep.RunID}
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+		defer cancel()
+		if serr := r.s.store.Save(saveCtx, r.s.cfg.Name, r.st); serr != nil {
+			err = errors.Join(err, fmt.Errorf("sync: save state: %w", serr))
+		}
+	}
+	if !r.opts.dryRun {
+		r.auditFailure(ctx, err)
+	}
+	return err
+}
+
+func (r *round) auditFailure(ctx context.Context, err error) {
+	if isContextErr(err) {
+		return
+	}
+	_ = r.s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.SyncFailed, RunID: r.rep.RunID, Operation: r.op, Outcome: audit.Failure, Message: err.Error()})
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func createOrUpdate(to conflict.Side) Action {
+	if to.Exists {
+		return Updated
+	}
+	return Created
+}
+
+func direction(toSrc bool) audit.Direction {
+	if toSrc {
+		return audit.ToSource
+	}
+	return audit.ToDestination
+}
+
+func opName(c destination.Change) string {
+	if c.Delete {
+		return "delete"
+	}
+	return "put"
+}
+
+func sortFlagged(fs []FlaggedConflict) {
+	slices.SortFunc(fs, func(a, b FlaggedConflict) int { return cmp.Compare(a.Key, b.Key) })
+}

@@ -1,0 +1,312 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	gosync "sync"
+	"time"
+
+	"github.com/secretsync/secretsync/audit"
+	"github.com/secretsync/secretsync/conflict"
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/keyschema"
+	"github.com/secretsync/secretsync/state"
+)
+
+// Operation names, as they appear in reports, status records and audit
+// events.
+const (
+	OpSync    = "sync"
+	OpImport  = "import"
+	OpRemove  = "remove"
+	OpResolve = "resolve"
+)
+
+// Syncer runs one configured sync. Build it with New.
+//
+// A Syncer is safe for concurrent use; its operations (Run, Plan, Import,
+// Remove, Resolve) are serialized, so rounds of one Syncer never overlap.
+// Several Syncers (or processes) running the same sync need a shared store
+// and an external lock.
+type Syncer struct {
+	cfg     Config
+	schema  keyschema.Bound
+	initial InitialSync // cfg.InitialSync with Auto resolved for the mode
+	src     destination.Reader
+	srcW    destination.Destination // nil when the source is read-only
+	dst     destination.Destination
+	store   state.Store
+	auditor audit.Auditor
+	log     *slog.Logger
+	now     func() time.Time
+	frac    float64
+	conc    int
+
+	mu gosync.Mutex // serializes operations
+}
+
+// New validates cfg and returns a Syncer. An invalid Config is refused with
+// a *ConfigError naming the field (errors.Is(err, ErrInvalidConfig)).
+func New(cfg Config) (*Syncer, error) {
+	bad := func(field, reason string, err error) (*Syncer, error) {
+		return nil, &ConfigError{Field: field, Reason: reason, Err: err}
+	}
+	if !ValidName(cfg.Name) {
+		return bad("Name", fmt.Sprintf("%q is not a valid name: want 1 to 64 lower-case letters, digits, '-' or '_', starting with a letter or digit", cfg.Name), nil)
+	}
+	if cfg.Source == nil {
+		return bad("Source", "missing", nil)
+	}
+	if cfg.Destination == nil {
+		return bad("Destination", "missing", nil)
+	}
+	if cfg.Mode > Bidirectional {
+		return bad("Mode", fmt.Sprintf("unknown mode %d", cfg.Mode), nil)
+	}
+	srcW, _ := cfg.Source.(destination.Destination)
+	if cfg.Mode != Push && srcW == nil {
+		return bad("Source", fmt.Sprintf("%s needs a writable source (a destination.Destination)", cfg.Mode), nil)
+	}
+	initial := cfg.InitialSync
+	switch cfg.InitialSync {
+	case InitialSyncAuto:
+		switch cfg.Mode {
+		case Push:
+			initial = OverwriteDestination
+		case Bidirectional:
+			initial = ImportPreferSource
+		}
+	case OverwriteDestination:
+		if cfg.Mode == Pull {
+			return bad("InitialSync", "overwrite-destination does not apply to pull, which never writes the destination", nil)
+		}
+	case ImportPreferSource, ImportPreferDestination:
+		if cfg.Mode == Pull {
+			return bad("InitialSync", fmt.Sprintf("%s does not apply to pull; pull's first round mirrors the destination", cfg.InitialSync), nil)
+		}
+		if srcW == nil {
+			return bad("InitialSync", fmt.Sprintf("%s needs a writable source (a destination.Destination)", cfg.InitialSync), nil)
+		}
+	default:
+		return bad("InitialSync", fmt.Sprintf("unknown behaviour %d", cfg.InitialSync), nil)
+	}
+	tmpl := cfg.KeySchema
+	if tmpl == "" {
+		tmpl = DefaultKeySchema
+	}
+	schema, err := keyschema.Parse(tmpl)
+	if err != nil {
+		return bad("KeySchema", "cannot parse", err)
+	}
+	bound, err := schema.Bind(cfg.Environment)
+	if err != nil {
+		return bad("Environment", "not usable with the key schema", err)
+	}
+	frac := cfg.MaxDeleteFraction
+	if math.IsNaN(frac) || frac < 0 || frac > 1 {
+		return bad("MaxDeleteFraction", fmt.Sprintf("%g is outside [0, 1]", frac), nil)
+	}
+	if frac == 0 {
+		frac = DefaultMaxDeleteFraction
+	}
+	conc := cfg.Concurrency
+	if conc < 0 {
+		return bad("Concurrency", fmt.Sprintf("%d is negative", conc), nil)
+	}
+	if conc == 0 {
+		conc = DefaultConcurrency
+	}
+	s := &Syncer{
+		cfg: cfg, schema: bound, src: cfg.Source, srcW: srcW, dst: cfg.Destination,
+		store: cfg.Store, auditor: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
+		frac: frac, conc: conc, initial: initial,
+	}
+	if s.store == nil {
+		s.store = state.NewMemory()
+	}
+	if s.auditor == nil {
+		s.auditor = audit.Discard
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Name returns the sync's name.
+func (s *Syncer) Name() string { return s.cfg.Name }
+
+// Config returns the Config the Syncer was built from.
+func (s *Syncer) Config() Config { return s.cfg }
+
+// Option modifies one call of Run, Plan, Import or Remove.
+type Option func(*options)
+
+type options struct {
+	force  bool
+	dryRun bool
+}
+
+// Force lets a round delete more than MaxDeleteFraction of a side's managed
+// keys, or empty a side facing an empty one.
+func Force() Option { return func(o *options) { o.force = true } }
+
+// DryRun makes an operation plan without writing anything: no side, store
+// or audit write. Plan is Run with DryRun.
+func DryRun() Option { return func(o *options) { o.dryRun = true } }
+
+func collect(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
+}
+
+// Run does one round of the sync and reports what it did for every key.
+//
+// Keys whose check-and-set precondition failed (the key changed during the
+// round) are reported with action Retry and are read again next round; they
+// do not fail the round. Other per-key failures are collected into the
+// returned error (a *multierror.Error of *KeyError) and the report is still
+// returned; the baseline advances only for keys that were applied. A round
+// that would delete too much returns an error for which
+// errors.Is(err, ErrMassDeletion) holds, and writes nothing. A cancelled
+// context stops the round; its error is returned as is, and what was
+// applied before is recorded.
+func (s *Syncer) Run(ctx context.Context, opts ...Option) (*Report, error) {
+	return s.operate(ctx, OpSync, collect(opts), nil)
+}
+
+// Plan reports what Run would do, without writing anything (a dry run).
+func (s *Syncer) Plan(ctx context.Context, opts ...Option) (*Report, error) {
+	return s.operate(ctx, OpSync, collect(append(opts, DryRun())), nil)
+}
+
+// Import writes the destination's changed and new managed keys into the
+// source, and nothing else: it never writes the destination and never
+// deletes. Conflicts are handled by the conflict policy. It needs a writable
+// source (ErrReadOnlySource otherwise).
+func (s *Syncer) Import(ctx context.Context, opts ...Option) (*Report, error) {
+	if s.srcW == nil {
+		return nil, ErrReadOnlySource
+	}
+	return s.operate(ctx, OpImport, collect(opts), nil)
+}
+
+// Remove (unsync) deletes from the destination the managed keys this sync
+// keeps there: keys that match the key schema and that are in the baseline
+// or at the source. Other destination keys are left alone. Keys already gone
+// count as removed. The baseline of removed keys is dropped, so the next Run
+// is a first round again. Remove is refused with ErrDeletionDisabled when the
+// Config disables deletion.
+func (s *Syncer) Remove(ctx context.Context, opts ...Option) (*Report, error) {
+	if s.cfg.DisableDeletion {
+		return nil, ErrDeletionDisabled
+	}
+	return s.operate(ctx, OpRemove, collect(opts), nil)
+}
+
+// Resolve resolves the flagged conflict of a source key deliberately:
+// conflict.KeepSource makes the destination what the source is,
+// conflict.KeepDestination the reverse, and conflict.UseValue writes a value
+// to both sides. Writes are check-and-set against what Resolve reads, so a
+// key that changes meanwhile makes Resolve fail with an error for which
+// errors.Is(err, destination.ErrConflict) holds; calling it again is safe.
+// It returns ErrNoConflict when the key is not flagged, ErrReadOnlySource
+// when it would have to write a read-only source, and ErrDeletionDisabled
+// when it would have to delete with deletion disabled.
+func (s *Syncer) Resolve(ctx context.Context, key string, r conflict.Resolution) error {
+	if r.Kind() == conflict.KindFlag {
+		return nil
+	}
+	_, err := s.operate(ctx, OpResolve, options{}, &resolveReq{key: key, res: r})
+	return err
+}
+
+type resolveReq struct {
+	key string
+	res conflict.Resolution
+}
+
+// Status is the recorded state of a sync's operations.
+type Status struct {
+	// Sync, Import and Remove are the last record of each operation; nil
+	// when it never ran.
+	Sync, Import, Remove *state.Record
+	// Conflicts lists the flagged conflicts, sorted by key.
+	Conflicts []FlaggedConflict
+}
+
+// FlaggedConflict is a conflict waiting for Resolve.
+type FlaggedConflict struct {
+	Key            string
+	DestinationKey string
+	Class          conflict.Class
+	RunID          string
+	Time           time.Time
+}
+
+// Status returns the last sync, import and remove records and the flagged
+// conflicts, as kept in the store.
+func (s *Syncer) Status(ctx context.Context) (*Status, error) {
+	st, err := s.store.Load(ctx, s.cfg.Name)
+	if errors.Is(err, state.ErrNotFound) {
+		return &Status{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &Status{Sync: st.Sync, Import: st.Import, Remove: st.Remove}
+	for k, c := range st.Conflicts {
+		dk, _ := s.schema.Render(k)
+		out.Conflicts = append(out.Conflicts, FlaggedConflict{Key: k, DestinationKey: dk, Class: c.Class, RunID: c.RunID, Time: c.Time})
+	}
+	sortFlagged(out.Conflicts)
+	return out, nil
+}
+
+func newRunID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Sprintf("run-%d", time.Now().UnixNano())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// emit sends an event to the auditor, filling the common fields.
+func (s *Syncer) emit(ctx context.Context, e audit.Event) error {
+	e.Sync = s.cfg.Name
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	err := s.auditor.Audit(ctx, e)
+	if err != nil {
+		s.log.WarnContext(ctx, "secretsync: audit failed", "sync", s.cfg.Name, "event", string(e.Type), "error", err)
+		if s.cfg.AuditFailClosed {
+			return fmt.Errorf("%w: %w", ErrAudit, err)
+		}
+	}
+	return nil
+}
+
+func record(st *state.State, op string) **state.Record {
+	switch op {
+	case OpImport:
+		return &st.Import
+	case OpRemove:
+		return &st.Remove
+	default:
+		return &st.Sync
+	}
+}

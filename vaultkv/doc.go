@@ -1,0 +1,63 @@
+// Package vaultkv uses a HashiCorp Vault KV version 2 mount as a sync source
+// and destination. It implements destination.Destination, so it serves on
+// either side of a sync.Syncer, and it passes destination/destinationtest
+// against a real Vault server in both layouts.
+//
+// # Layouts
+//
+// SecretPath keeps every key of a sync as a field of one secret at
+// Mount/Path: one check-and-set write per round, and fields the sync does
+// not manage are preserved. The secret is created when absent.
+//
+// SecretKey keeps one secret per key under Mount/Path/ (nested paths are
+// listed recursively), the value in Options.Field (default "value"), and an
+// ownership marker in custom_metadata (OwnerKey = Options.Owner). A secret
+// without the marker is never overwritten or deleted unless
+// Options.AdoptUnowned is set (destination.ErrNotOwned otherwise). Deletion
+// soft-deletes the current version; Options.Destroy destroys it and
+// Options.DeleteMetadata removes the secret's metadata and every version.
+//
+// # Check-and-set
+//
+// Every write carries the version that was read (cas=0 to create, or the
+// current version of a deleted secret), so mounts with cas_required work and
+// a concurrent write is never overwritten: a mismatch is reported as
+// destination.ErrConflict and the engine reads the key again next round.
+// Deletion checks the version right before deleting exactly that version,
+// which never touches a newer one.
+//
+// # Values
+//
+// Values are opaque strings. A non-string value read from Vault (a number,
+// a boolean, an object) is seen as its JSON text, and is left as it is
+// unless the sync changes it. A soft-deleted or destroyed latest version
+// reads as absent.
+//
+// # Requests
+//
+// SecretPath: List is one read; Apply is one write (plus one read when no
+// List came first). SecretKey: List is one LIST per folder and one read per
+// secret; a create is a write plus a metadata write (the marker); an update
+// is one write; a delete is a read and a delete. Answers 429 and 5xx are
+// retried by the connection with backoff that honours Retry-After.
+//
+// # Vault policy
+//
+// With Mount "secret" and Path "app", the SecretPath layout needs:
+//
+//	path "secret/data/app"           { capabilities = ["create", "read", "update"] }
+//	path "sys/internal/ui/mounts/secret" { capabilities = ["read"] }
+//
+// The SecretKey layout needs:
+//
+//	path "secret/data/app/*"         { capabilities = ["create", "read", "update"] }
+//	path "secret/metadata/app/*"     { capabilities = ["list", "read", "update"] }
+//	path "secret/metadata/app"       { capabilities = ["list"] }
+//	path "secret/delete/app/*"       { capabilities = ["update"] }   # deletion
+//	path "secret/destroy/app/*"      { capabilities = ["update"] }   # with Destroy
+//	path "secret/metadata/app/*"     { capabilities = ["delete"] }   # with DeleteMetadata
+//
+// A read-only source needs only "read" (and "list" for SecretKey). The
+// mount check reads sys/internal/ui/mounts/<mount>, which Vault allows to
+// any token with a capability under the mount.
+package vaultkv

@@ -1,0 +1,315 @@
+package vaultkv
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	gosync "sync"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretsync/secretsync/destination"
+)
+
+// listKeys lists every secret under the prefix, recursively, and reads each.
+func (kv *KV) listKeys(ctx context.Context) (map[string]destination.Secret, error) {
+	keys, err := kv.walk(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		key  string
+		info keyInfo
+		err  error
+	}
+	out := make(map[string]destination.Secret, len(keys))
+	infos := make(map[string]keyInfo, len(keys))
+	jobs := make(chan string)
+	results := make(chan result)
+	var wg gosync.WaitGroup
+	for w := 0; w < min(kv.opt.Concurrency, max(1, len(keys))); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range jobs {
+				info, err := kv.readKey(ctx, k)
+				results <- result{k, info, err}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for _, k := range keys {
+			select {
+			case jobs <- k:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+	var firstErr error
+	for r := range results {
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		infos[r.key] = r.info
+		if r.info.data != nil && !r.info.deleted {
+			out[r.key] = destination.Secret{Value: text(r.info.data[kv.opt.Field]), Version: strconv.Itoa(r.info.version)}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	kv.mu.Lock()
+	kv.mu.keys = infos
+	kv.mu.Unlock()
+	return out, nil
+}
+
+// walk lists the keys under dir (relative to the prefix), recursively.
+func (kv *KV) walk(ctx context.Context, dir string) ([]string, error) {
+	p := kv.metaPath(dir)
+	var sec *api.Secret
+	err := kv.conn.Do(ctx, "list", p, "list", func(c *api.Client) (err error) {
+		sec, err = c.Logical().ListWithContext(ctx, p)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("vaultkv: list %s: %w", p, err)
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, nil
+	}
+	raw, _ := sec.Data["keys"].([]any)
+	var out []string
+	for _, r := range raw {
+		name, _ := r.(string)
+		if name == "" {
+			continue
+		}
+		if strings.HasSuffix(name, "/") {
+			sub, err := kv.walk(ctx, dir+name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+			continue
+		}
+		out = append(out, dir+name)
+	}
+	return out, nil
+}
+
+// readKey reads one secret with its metadata.
+func (kv *KV) readKey(ctx context.Context, key string) (keyInfo, error) {
+	p := kv.dataPath(key)
+	var sec *api.Secret
+	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
+		sec, err = c.Logical().ReadWithContext(ctx, p)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return keyInfo{}, ctx.Err()
+		}
+		return keyInfo{}, fmt.Errorf("vaultkv: read %s: %w", p, err)
+	}
+	var info keyInfo
+	if sec == nil || sec.Data == nil {
+		return info, nil
+	}
+	meta, _ := sec.Data["metadata"].(map[string]any)
+	info.version = intOf(meta["version"])
+	if cm, ok := meta["custom_metadata"].(map[string]any); ok {
+		owner, _ := cm[OwnerKey].(string)
+		info.owned = owner == kv.opt.Owner
+	}
+	d, _ := sec.Data["data"].(map[string]any)
+	dt, _ := meta["deletion_time"].(string)
+	destroyed, _ := meta["destroyed"].(bool)
+	if d == nil || dt != "" || destroyed {
+		info.deleted = true
+		return info, nil
+	}
+	info.data = d
+	return info, nil
+}
+
+// applyKeys applies each change to its own secret.
+func (kv *KV) applyKeys(ctx context.Context, changes []destination.Change) ([]error, error) {
+	errs := make([]error, len(changes))
+	for i, c := range changes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var err error
+		switch {
+		case c.Key == "" || strings.HasPrefix(c.Key, "/") || strings.HasSuffix(c.Key, "/") || strings.Contains(c.Key, "//"):
+			err = destination.ErrInvalidKey
+		case c.Delete:
+			err = kv.deleteKey(ctx, c)
+		default:
+			err = kv.putKey(ctx, c)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
+		}
+	}
+	return errs, nil
+}
+
+// info returns what is known of key, reading it when it is not known.
+func (kv *KV) info(ctx context.Context, key string) (keyInfo, error) {
+	kv.mu.Lock()
+	info, ok := kv.mu.keys[key]
+	kv.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	return kv.readKey(ctx, key)
+}
+
+func (kv *KV) remember(key string, info keyInfo) {
+	kv.mu.Lock()
+	kv.mu.keys[key] = info
+	kv.mu.Unlock()
+}
+
+func (kv *KV) forgetKey(key string) {
+	kv.mu.Lock()
+	delete(kv.mu.keys, key)
+	kv.mu.Unlock()
+}
+
+func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
+	info, err := kv.info(ctx, c.Key)
+	if err != nil {
+		return err
+	}
+	exists := info.data != nil && !info.deleted
+	cas := info.version // for a create over a deleted secret: its current version
+	switch {
+	case c.Expect == "" && exists:
+		return destination.ErrConflict
+	case c.Expect != "" && (!exists || c.Expect != strconv.Itoa(info.version)):
+		return destination.ErrConflict
+	case exists && !info.owned && !kv.opt.AdoptUnowned:
+		return destination.ErrNotOwned
+	case !exists && info.version > 0 && !info.owned && !kv.opt.AdoptUnowned:
+		// A deleted secret that someone else created.
+		return destination.ErrNotOwned
+	}
+	data := map[string]any{}
+	for k, v := range info.data {
+		data[k] = v
+	}
+	data[kv.opt.Field] = c.Value
+	p := kv.dataPath(c.Key)
+	var sec *api.Secret
+	err = kv.conn.Do(ctx, "write", p, "update", func(cl *api.Client) (err error) {
+		sec, err = cl.Logical().WriteWithContext(ctx, p, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
+		return err
+	})
+	if err != nil {
+		kv.forgetKey(c.Key)
+		if isCASMismatch(err) {
+			return destination.ErrConflict
+		}
+		return err
+	}
+	nv := cas + 1
+	if sec != nil {
+		if v := intOf(sec.Data["version"]); v > 0 {
+			nv = v
+		}
+	}
+	if !info.owned {
+		// Mark the secret as ours. A failure here leaves a secret without
+		// the marker; the next round reports it as not owned.
+		mp := kv.metaPath(c.Key)
+		err = kv.conn.Do(ctx, "write", mp, "update", func(cl *api.Client) error {
+			_, err := cl.Logical().WriteWithContext(ctx, mp, map[string]any{"custom_metadata": map[string]any{OwnerKey: kv.opt.Owner}})
+			return err
+		})
+		if err != nil {
+			kv.forgetKey(c.Key)
+			return fmt.Errorf("vaultkv: mark %s as owned: %w", mp, err)
+		}
+	}
+	kv.remember(c.Key, keyInfo{version: nv, owned: true, data: data})
+	return nil
+}
+
+func (kv *KV) deleteKey(ctx context.Context, c destination.Change) error {
+	info, err := kv.info(ctx, c.Key)
+	if err != nil {
+		return err
+	}
+	if info.data == nil || info.deleted {
+		return nil // already gone
+	}
+	if !info.owned && !kv.opt.AdoptUnowned {
+		return destination.ErrNotOwned
+	}
+	// Check the version right before deleting: KV v2 has no check-and-set
+	// delete, but deleting a given version never touches a newer one.
+	fresh, err := kv.readKey(ctx, c.Key)
+	if err != nil {
+		return err
+	}
+	if fresh.data == nil || fresh.deleted {
+		kv.remember(c.Key, fresh)
+		return nil
+	}
+	if c.Expect != strconv.Itoa(fresh.version) {
+		kv.remember(c.Key, fresh)
+		return destination.ErrConflict
+	}
+	versions := map[string]any{"versions": []int{fresh.version}}
+	switch {
+	case kv.opt.DeleteMetadata:
+		p := kv.metaPath(c.Key)
+		err = kv.conn.Do(ctx, "delete", p, "delete", func(cl *api.Client) error {
+			_, err := cl.Logical().DeleteWithContext(ctx, p)
+			return err
+		})
+	case kv.opt.Destroy:
+		p := path.Join(kv.opt.Mount, "destroy", kv.opt.Path, c.Key)
+		err = kv.conn.Do(ctx, "write", p, "update", func(cl *api.Client) error {
+			_, err := cl.Logical().WriteWithContext(ctx, p, versions)
+			return err
+		})
+	default:
+		p := path.Join(kv.opt.Mount, "delete", kv.opt.Path, c.Key)
+		err = kv.conn.Do(ctx, "write", p, "update", func(cl *api.Client) error {
+			_, err := cl.Logical().WriteWithContext(ctx, p, versions)
+			return err
+		})
+	}
+	if err != nil {
+		kv.forgetKey(c.Key)
+		return err
+	}
+	if kv.opt.DeleteMetadata {
+		kv.forgetKey(c.Key)
+	} else {
+		kv.remember(c.Key, keyInfo{version: fresh.version, deleted: true, owned: fresh.owned})
+	}
+	return nil
+}
+

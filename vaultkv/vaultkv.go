@@ -1,0 +1,411 @@
+package vaultkv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	gosync "sync"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/destination"
+)
+
+// Layout says how keys map onto KV v2 secrets.
+type Layout uint8
+
+// Layouts. The zero value is SecretPath.
+const (
+	// SecretPath keeps every key as a field of one secret at Mount/Path.
+	// Fields this sync does not manage are preserved.
+	SecretPath Layout = iota
+	// SecretKey keeps one secret per key under Mount/Path/, the value in
+	// Field, and an ownership marker in custom_metadata.
+	SecretKey
+)
+
+// String returns "secret-path" or "secret-key".
+func (l Layout) String() string {
+	switch l {
+	case SecretPath:
+		return "secret-path"
+	case SecretKey:
+		return "secret-key"
+	}
+	return fmt.Sprintf("layout(%d)", uint8(l))
+}
+
+// MarshalText encodes the layout by name.
+func (l Layout) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText decodes "secret-path" or "secret-key".
+func (l *Layout) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "secret-path":
+		*l = SecretPath
+	case "secret-key":
+		*l = SecretKey
+	default:
+		return fmt.Errorf("vaultkv: unknown layout %q (want secret-path or secret-key)", b)
+	}
+	return nil
+}
+
+// OwnerKey is the custom_metadata key that marks a secret as owned by a
+// sync, in the SecretKey layout. Its value is Options.Owner.
+const OwnerKey = "secretsync-owner"
+
+// Options configure a KV. Mount is required, and Path for SecretPath.
+type Options struct {
+	// Mount is the KV v2 mount, for example "secret".
+	Mount string
+	// Path is the secret (SecretPath) or the prefix under which secrets
+	// live (SecretKey; empty means the whole mount).
+	Path   string
+	Layout Layout
+	// Field holds the value in the SecretKey layout; "" means "value".
+	Field string
+	// Owner is the ownership marker's value; "" means "secretsync". Use the
+	// sync's name so that two syncs never take each other's secrets.
+	Owner string
+	// AdoptUnowned lets the sync overwrite and delete secrets that lack the
+	// ownership marker (SecretKey). Off by default.
+	AdoptUnowned bool
+	// Destroy destroys the deleted version instead of soft-deleting it
+	// (SecretKey).
+	Destroy bool
+	// DeleteMetadata deletes a secret's metadata and every version
+	// (SecretKey). It is not check-and-set: a write racing it between the
+	// version check and the delete is lost.
+	DeleteMetadata bool
+	// Concurrency bounds the reads in flight while listing (SecretKey);
+	// 0 means 16.
+	Concurrency int
+}
+
+// KV is a HashiCorp Vault KV v2 secret store used as a sync source or
+// destination. It is safe for concurrent use.
+type KV struct {
+	conn *connection.Conn
+	opt  Options
+
+	mu sync_
+}
+
+type sync_ struct {
+	gosync.Mutex
+	// SecretPath: the data and version last read or written.
+	data    map[string]any
+	version int // 0: no secret (or none read yet)
+	known   bool
+	// SecretKey: per key, what was last read.
+	keys map[string]keyInfo
+}
+
+type keyInfo struct {
+	version int            // current version; with deleted, of the deleted version
+	deleted bool           // the latest version is deleted or destroyed
+	owned   bool           // carries the marker
+	data    map[string]any // the secret's data (to preserve other fields)
+}
+
+var (
+	_ destination.Destination = (*KV)(nil)
+	_ destination.Describer   = (*KV)(nil)
+)
+
+// New checks that opt.Mount is a KV v2 mount and returns the store. The
+// check reads sys/internal/ui/mounts/<mount>, which any token with a
+// capability under the mount may read.
+func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
+	opt.Mount = strings.Trim(opt.Mount, "/")
+	opt.Path = strings.Trim(opt.Path, "/")
+	if opt.Mount == "" {
+		return nil, fmt.Errorf("vaultkv: %w: Mount is missing", ErrInvalidOptions)
+	}
+	if opt.Layout == SecretPath && opt.Path == "" {
+		return nil, fmt.Errorf("vaultkv: %w: Path is missing (the secret-path layout needs the secret's path)", ErrInvalidOptions)
+	}
+	if opt.Layout > SecretKey {
+		return nil, fmt.Errorf("vaultkv: %w: unknown layout %d", ErrInvalidOptions, opt.Layout)
+	}
+	if opt.Field == "" {
+		opt.Field = "value"
+	}
+	if opt.Owner == "" {
+		opt.Owner = "secretsync"
+	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = 16
+	}
+	kv := &KV{conn: conn, opt: opt}
+	kv.mu.keys = map[string]keyInfo{}
+	if err := kv.checkMount(ctx); err != nil {
+		return nil, err
+	}
+	return kv, nil
+}
+
+// Sentinel errors of this package.
+var (
+	// ErrInvalidOptions: New was given unusable Options.
+	ErrInvalidOptions = errors.New("invalid options")
+	// ErrNotKVv2: the mount is not a KV version 2 mount.
+	ErrNotKVv2 = errors.New("vaultkv: not a KV version 2 mount")
+)
+
+func (kv *KV) checkMount(ctx context.Context) error {
+	p := "sys/internal/ui/mounts/" + kv.opt.Mount
+	var sec *api.Secret
+	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
+		sec, err = c.Logical().ReadWithContext(ctx, p)
+		return err
+	})
+	if errors.Is(err, connection.ErrPermissionDenied) {
+		// Vault answers 403 both for a mount that does not exist and for
+		// one the token has no capability under.
+		return fmt.Errorf("vaultkv: mount %q does not exist, or the token has no capability under it: %w", kv.opt.Mount, err)
+	}
+	if err != nil {
+		return fmt.Errorf("vaultkv: check mount %q: %w", kv.opt.Mount, err)
+	}
+	if sec == nil || sec.Data == nil {
+		return fmt.Errorf("%w: no mount at %q", ErrNotKVv2, kv.opt.Mount)
+	}
+	typ, _ := sec.Data["type"].(string)
+	version := ""
+	if o, ok := sec.Data["options"].(map[string]any); ok {
+		version, _ = o["version"].(string)
+	}
+	if typ != "kv" || version != "2" {
+		if typ == "kv" {
+			typ = "kv version " + strings.TrimSpace(version+" ")
+			if version == "" {
+				typ = "kv version 1"
+			}
+		}
+		return fmt.Errorf("%w: mount %q is %s", ErrNotKVv2, kv.opt.Mount, typ)
+	}
+	return nil
+}
+
+// Capabilities reports that the SecretPath layout writes a round's changes
+// in one check-and-set write.
+func (kv *KV) Capabilities() destination.Capabilities {
+	return destination.Capabilities{Atomic: kv.opt.Layout == SecretPath}
+}
+
+// String describes the store.
+func (kv *KV) String() string {
+	return fmt.Sprintf("vault kv-v2 %s/%s (%s)", kv.opt.Mount, kv.opt.Path, kv.opt.Layout)
+}
+
+// List returns every key with its value and version. In the SecretPath
+// layout all keys share the secret's version.
+func (kv *KV) List(ctx context.Context) (map[string]destination.Secret, error) {
+	if kv.opt.Layout == SecretPath {
+		return kv.listPath(ctx)
+	}
+	return kv.listKeys(ctx)
+}
+
+// Apply applies changes with check-and-set.
+func (kv *KV) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if kv.opt.Layout == SecretPath {
+		return kv.applyPath(ctx, changes)
+	}
+	return kv.applyKeys(ctx, changes)
+}
+
+func (kv *KV) dataPath(key string) string {
+	return path.Join(kv.opt.Mount, "data", kv.opt.Path, key)
+}
+
+func (kv *KV) metaPath(key string) string {
+	return path.Join(kv.opt.Mount, "metadata", kv.opt.Path, key)
+}
+
+// readSecret reads mount/data/p. It returns the data (nil when absent), the
+// current version, and whether the latest version is deleted or destroyed.
+func (kv *KV) readSecret(ctx context.Context, p string) (data map[string]any, version int, deleted bool, err error) {
+	var sec *api.Secret
+	err = kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
+		sec, err = c.Logical().ReadWithContext(ctx, p)
+		return err
+	})
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, 0, false, nil
+	}
+	meta, _ := sec.Data["metadata"].(map[string]any)
+	version = intOf(meta["version"])
+	d, _ := sec.Data["data"].(map[string]any)
+	if d == nil {
+		// 404 with metadata: the latest version is deleted or destroyed.
+		return nil, version, version > 0, nil
+	}
+	if dt, _ := meta["deletion_time"].(string); dt != "" {
+		return nil, version, true, nil
+	}
+	if destroyed, _ := meta["destroyed"].(bool); destroyed {
+		return nil, version, true, nil
+	}
+	return d, version, false, nil
+}
+
+func intOf(v any) int {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	case float64:
+		return int(n)
+	case int:
+		return n
+	}
+	return 0
+}
+
+// text turns a value read from Vault into the opaque string the engine
+// sees: strings as they are, anything else as its JSON text.
+func text(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// same reports whether the stored value v reads as s, so that writing s
+// would change nothing but the type.
+func same(v any, s string) bool { return v != nil && text(v) == s }
+
+func (kv *KV) listPath(ctx context.Context) (map[string]destination.Secret, error) {
+	p := kv.dataPath("")
+	data, version, _, err := kv.readSecret(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("vaultkv: list %s: %w", p, err)
+	}
+	kv.mu.Lock()
+	kv.mu.data, kv.mu.version, kv.mu.known = data, version, true
+	kv.mu.Unlock()
+	out := make(map[string]destination.Secret, len(data))
+	v := strconv.Itoa(version)
+	for k, val := range data {
+		out[k] = destination.Secret{Value: text(val), Version: v}
+	}
+	return out, nil
+}
+
+// applyPath applies every change in one check-and-set write of the secret.
+func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]error, error) {
+	errs := make([]error, len(changes))
+	kv.mu.Lock()
+	known, data, version := kv.mu.known, kv.mu.data, kv.mu.version
+	kv.mu.Unlock()
+	p := kv.dataPath("")
+	if !known {
+		var err error
+		if data, version, _, err = kv.readSecret(ctx, p); err != nil {
+			return nil, fmt.Errorf("vaultkv: read %s: %w", p, err)
+		}
+	}
+	cur := strconv.Itoa(version)
+	next := make(map[string]any, len(data)+len(changes))
+	for k, v := range data {
+		next[k] = v
+	}
+	writes := 0
+	for i, c := range changes {
+		old, exists := data[c.Key]
+		op := "put"
+		if c.Delete {
+			op = "delete"
+		}
+		switch {
+		case c.Key == "":
+			errs[i] = &destination.KeyError{Op: op, Key: c.Key, Err: destination.ErrInvalidKey}
+		case c.Delete && !exists:
+			// already gone
+		case c.Expect == "" && exists, c.Expect != "" && (!exists || c.Expect != cur):
+			errs[i] = &destination.KeyError{Op: op, Key: c.Key, Err: destination.ErrConflict}
+		case c.Delete:
+			delete(next, c.Key)
+			writes++
+		default:
+			if !same(old, c.Value) || !exists {
+				next[c.Key] = c.Value
+				writes++
+			}
+		}
+	}
+	if writes == 0 {
+		return errs, nil
+	}
+	var sec *api.Secret
+	err := kv.conn.Do(ctx, "write", p, "update", func(c *api.Client) (err error) {
+		sec, err = c.Logical().WriteWithContext(ctx, p, map[string]any{"data": next, "options": map[string]any{"cas": version}})
+		return err
+	})
+	if err != nil {
+		kv.forget()
+		if isCASMismatch(err) {
+			for i := range errs {
+				if errs[i] == nil && !(changes[i].Delete && data[changes[i].Key] == nil) {
+					errs[i] = &destination.KeyError{Op: opOf(changes[i]), Key: changes[i].Key, Err: destination.ErrConflict}
+				}
+			}
+			return errs, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("vaultkv: write %s: %w", p, err)
+	}
+	nv := version + 1
+	if sec != nil {
+		if v := intOf(sec.Data["version"]); v > 0 {
+			nv = v
+		}
+	}
+	kv.mu.Lock()
+	kv.mu.data, kv.mu.version, kv.mu.known = next, nv, true
+	kv.mu.Unlock()
+	return errs, nil
+}
+
+func (kv *KV) forget() {
+	kv.mu.Lock()
+	kv.mu.known = false
+	kv.mu.Unlock()
+}
+
+func opOf(c destination.Change) string {
+	if c.Delete {
+		return "delete"
+	}
+	return "put"
+}
+
+// isCASMismatch reports Vault's answer to a write whose cas did not match.
+func isCASMismatch(err error) bool {
+	if connection.Status(err) != http.StatusBadRequest {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "check-and-set") || strings.Contains(s, "did not match the current version")
+}
