@@ -1,11 +1,11 @@
 package sync_test
 
 import (
-	"strings"
 	"context"
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/conflict"

@@ -69,7 +69,7 @@ type round struct {
 	canSrc        bool // this operation may write the source
 	canDelete     bool
 
-	items []item
+	items        []item
 	unmgd        []KeyResult
 	renderFailed []KeyResult
 	errs         *multierror.Error

@@ -601,7 +601,11 @@ func TestImport(t *testing.T) {
 func TestRemove(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, map[string]string{"A": "1", "B": "2"}, map[string]string{"APP_X": "not ours", "OTHER": "o"},
-		func(c *sync.Config) { c.KeySchema = "APP_{{secretKey}}"; c.InitialSync = sync.OverwriteDestination; c.DisableDeletion = false })
+		func(c *sync.Config) {
+			c.KeySchema = "APP_{{secretKey}}"
+			c.InitialSync = sync.OverwriteDestination
+			c.DisableDeletion = false
+		})
 	f.run(sync.Force())
 	f.dst.Set("APP_Y", "created by someone else")
 	f.dst.Delete("APP_B")

@@ -312,4 +312,3 @@ func (kv *KV) deleteKey(ctx context.Context, c destination.Change) error {
 	}
 	return nil
 }
-

@@ -241,4 +241,3 @@ type readOnly struct{ d *Destination }
 func (r readOnly) List(ctx context.Context) (map[string]destination.Secret, error) {
 	return r.d.List(ctx)
 }
-
