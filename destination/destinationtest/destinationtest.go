@@ -1,0 +1,471 @@
+// Package destinationtest is a conformance suite for implementations of
+// destination.Destination. Every implementation in this module passes it,
+// and implementations elsewhere can run it from their own tests:
+//
+//	func TestConformance(t *testing.T) {
+//		destinationtest.Run(t, destinationtest.Harness{
+//			New: func(t *testing.T) destinationtest.Fixture {
+//				d := newMyDestination(t) // empty, private to this subtest
+//				return destinationtest.Fixture{Destination: d, Set: ..., Delete: ...}
+//			},
+//		})
+//	}
+//
+// The suite checks creation, update and deletion with check-and-set,
+// precondition failures, that keys a change does not name are untouched,
+// ownership where the destination has it, values of every shape, a
+// cancelled context, and concurrent use.
+package destinationtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/secretsync/secretsync/destination"
+)
+
+// Fixture is one empty destination, for one subtest, and the means to change
+// it behind its back as another writer would.
+type Fixture struct {
+	Destination destination.Destination
+	// Set writes key out of band, as another writer would; the key must
+	// then be listed by the destination with that value.
+	Set func(ctx context.Context, key, value string) error
+	// Delete removes key out of band.
+	Delete func(ctx context.Context, key string) error
+	// SetUnowned, when the destination has a notion of ownership, creates
+	// key out of band as something the destination does not own: it must
+	// then refuse to overwrite or delete it (destination.ErrNotOwned)
+	// and leave it as it was. Nil skips the ownership checks.
+	SetUnowned func(ctx context.Context, key, value string) error
+	// Get reads key out of band, for the ownership checks (needed with
+	// SetUnowned, when the destination does not list unowned keys).
+	Get func(ctx context.Context, key string) (value string, ok bool, err error)
+}
+
+// Harness describes the implementation under test.
+type Harness struct {
+	// New returns a fresh, empty fixture. It is called once per subtest;
+	// use t.Cleanup to release it.
+	New func(t *testing.T) Fixture
+	// Keys are valid keys for the destination, at least three; the default
+	// is {"DB_URL", "api-key.v2", "nested/path/KEY"}.
+	Keys []string
+	// Concurrency is how many goroutines the concurrency checks use;
+	// default 8.
+	Concurrency int
+}
+
+const promptly = 10 * time.Second // a hang detector, not a performance target
+
+// Run runs the suite as subtests of t.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if h.New == nil {
+		t.Fatal("destinationtest: Harness.New is nil")
+	}
+	if len(h.Keys) == 0 {
+		h.Keys = []string{"DB_URL", "api-key.v2", "nested/path/KEY"}
+	}
+	if len(h.Keys) < 3 {
+		t.Fatal("destinationtest: Harness.Keys needs at least three keys")
+	}
+	if h.Concurrency <= 0 {
+		h.Concurrency = 8
+	}
+	s := &suite{h: h}
+	t.Run("Empty", s.empty)
+	t.Run("CreateUpdateDelete", s.crud)
+	t.Run("Preconditions", s.preconditions)
+	t.Run("RecreateAfterDelete", s.recreate)
+	t.Run("BatchResultsInOrder", s.batch)
+	t.Run("OtherKeysUntouched", s.untouched)
+	t.Run("OutOfBandChanges", s.outOfBand)
+	t.Run("Values", s.values)
+	t.Run("Ownership", s.ownership)
+	t.Run("CancelledContext", s.cancelled)
+	t.Run("ConcurrentDistinctKeys", s.concurrentDistinct)
+	t.Run("ConcurrentSameKey", s.concurrentSame)
+}
+
+type suite struct{ h Harness }
+
+func (s *suite) fixture(t *testing.T) Fixture {
+	t.Helper()
+	f := s.h.New(t)
+	if f.Destination == nil || f.Set == nil || f.Delete == nil {
+		t.Fatal("destinationtest: Fixture needs Destination, Set and Delete")
+	}
+	return f
+}
+
+func list(t *testing.T, d destination.Destination) map[string]destination.Secret {
+	t.Helper()
+	m, err := d.List(context.Background())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	return m
+}
+
+// apply applies changes and fails the test on a call error.
+func apply(t *testing.T, d destination.Destination, changes ...destination.Change) []error {
+	t.Helper()
+	errs, err := d.Apply(context.Background(), changes)
+	if err != nil {
+		t.Fatalf("Apply(%v): %v", changes, err)
+	}
+	if len(errs) != len(changes) {
+		t.Fatalf("Apply(%v) returned %d results for %d changes", changes, len(errs), len(changes))
+	}
+	return errs
+}
+
+func mustApply(t *testing.T, d destination.Destination, changes ...destination.Change) {
+	t.Helper()
+	for i, err := range apply(t, d, changes...) {
+		if err != nil {
+			t.Fatalf("Apply(%v): change %d: %v", changes[i], i, err)
+		}
+	}
+}
+
+func wantConflict(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, destination.ErrConflict) {
+		t.Fatalf("%s: got %v, want an error matching destination.ErrConflict", what, err)
+	}
+}
+
+func wantValue(t *testing.T, d destination.Destination, key, value string) destination.Secret {
+	t.Helper()
+	got, ok := list(t, d)[key]
+	if !ok {
+		t.Fatalf("%q is not listed, want it with value of %d bytes", key, len(value))
+	}
+	if got.Value != value {
+		t.Fatalf("%q has the wrong value (%d bytes, want %d)", key, len(got.Value), len(value))
+	}
+	if got.Version == "" {
+		t.Fatalf("%q has an empty version", key)
+	}
+	return got
+}
+
+func wantAbsent(t *testing.T, d destination.Destination, key string) {
+	t.Helper()
+	if _, ok := list(t, d)[key]; ok {
+		t.Fatalf("%q is listed, want it absent", key)
+	}
+}
+
+func put(key, value, expect string) destination.Change {
+	return destination.Change{Key: key, Value: value, Expect: expect}
+}
+
+func del(key, expect string) destination.Change {
+	return destination.Change{Key: key, Delete: true, Expect: expect}
+}
+
+func (s *suite) empty(t *testing.T) {
+	f := s.fixture(t)
+	if m := list(t, f.Destination); len(m) != 0 {
+		t.Fatalf("a new fixture lists %d keys", len(m))
+	}
+	if errs, err := f.Destination.Apply(context.Background(), nil); err != nil || len(errs) != 0 {
+		t.Fatalf("Apply(nil) = %v, %v", errs, err)
+	}
+}
+
+func (s *suite) crud(t *testing.T) {
+	f := s.fixture(t)
+	d, k := f.Destination, s.h.Keys[0]
+	mustApply(t, d, put(k, "v1", ""))
+	v1 := wantValue(t, d, k, "v1")
+	mustApply(t, d, put(k, "v2", v1.Version))
+	v2 := wantValue(t, d, k, "v2")
+	if v2.Version == v1.Version {
+		t.Fatalf("version did not change on update: %q", v2.Version)
+	}
+	// Writing the same value again is still a write with check-and-set.
+	mustApply(t, d, put(k, "v2", v2.Version))
+	v3 := wantValue(t, d, k, "v2")
+	mustApply(t, d, del(k, v3.Version))
+	wantAbsent(t, d, k)
+	// Deleting what is already gone succeeds.
+	mustApply(t, d, del(k, v3.Version), del(s.h.Keys[1], ""))
+}
+
+func (s *suite) preconditions(t *testing.T) {
+	f := s.fixture(t)
+	d, k, absent := f.Destination, s.h.Keys[0], s.h.Keys[1]
+	mustApply(t, d, put(k, "v1", ""))
+	v1 := wantValue(t, d, k, "v1")
+	mustApply(t, d, put(k, "v2", v1.Version))
+	v2 := wantValue(t, d, k, "v2")
+
+	wantConflict(t, "create over an existing key", apply(t, d, put(k, "x", ""))[0])
+	wantConflict(t, "update with a stale version", apply(t, d, put(k, "x", v1.Version))[0])
+	wantConflict(t, "delete with a stale version", apply(t, d, del(k, v1.Version))[0])
+	wantConflict(t, "delete with an empty version", apply(t, d, del(k, ""))[0])
+	wantConflict(t, "update of an absent key", apply(t, d, put(absent, "x", v2.Version))[0])
+	if got := wantValue(t, d, k, "v2"); got.Version != v2.Version {
+		t.Fatalf("failed writes changed the version: %q, was %q", got.Version, v2.Version)
+	}
+	wantAbsent(t, d, absent)
+}
+
+func (s *suite) recreate(t *testing.T) {
+	f := s.fixture(t)
+	d, k := f.Destination, s.h.Keys[2]
+	mustApply(t, d, put(k, "first", ""))
+	old := wantValue(t, d, k, "first")
+	mustApply(t, d, del(k, old.Version))
+	wantAbsent(t, d, k)
+	mustApply(t, d, put(k, "second", ""))
+	now := wantValue(t, d, k, "second")
+	// A writer that read the key before it was deleted must not win.
+	wantConflict(t, "update with a version from before the delete", apply(t, d, put(k, "stale", old.Version))[0])
+	wantValue(t, d, k, "second")
+	mustApply(t, d, put(k, "third", now.Version))
+	wantValue(t, d, k, "third")
+}
+
+func (s *suite) batch(t *testing.T) {
+	f := s.fixture(t)
+	d := f.Destination
+	a, b, c := s.h.Keys[0], s.h.Keys[1], s.h.Keys[2]
+	mustApply(t, d, put(a, "a1", ""))
+	va := wantValue(t, d, a, "a1")
+	errs := apply(t, d, put(a, "a2", va.Version), put(b, "b1", "no-such-version"), put(c, "c1", ""))
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("valid changes failed: %v", errs)
+	}
+	wantConflict(t, "second change of the batch", errs[1])
+	wantValue(t, d, a, "a2")
+	wantAbsent(t, d, b)
+	wantValue(t, d, c, "c1")
+}
+
+func (s *suite) untouched(t *testing.T) {
+	f := s.fixture(t)
+	d, k, other := f.Destination, s.h.Keys[0], s.h.Keys[1]
+	ctx := context.Background()
+	if err := f.Set(ctx, other, "someone else's"); err != nil {
+		t.Fatal(err)
+	}
+	before := wantValue(t, d, other, "someone else's")
+	mustApply(t, d, put(k, "v1", ""))
+	v := wantValue(t, d, k, "v1")
+	mustApply(t, d, put(k, "v2", v.Version))
+	v = wantValue(t, d, k, "v2")
+	mustApply(t, d, del(k, v.Version))
+	after := wantValue(t, d, other, "someone else's")
+	if after.Version != before.Version {
+		t.Fatalf("writes to %q changed the version of %q: %q, was %q", k, other, after.Version, before.Version)
+	}
+}
+
+func (s *suite) outOfBand(t *testing.T) {
+	f := s.fixture(t)
+	d, k := f.Destination, s.h.Keys[0]
+	ctx := context.Background()
+	mustApply(t, d, put(k, "ours", ""))
+	read := wantValue(t, d, k, "ours")
+	// Another writer changes the key after we read it.
+	if err := f.Set(ctx, k, "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "update after an out-of-band update", apply(t, d, put(k, "ours-2", read.Version))[0])
+	wantConflict(t, "delete after an out-of-band update", apply(t, d, del(k, read.Version))[0])
+	theirs := wantValue(t, d, k, "theirs")
+	// And deletes it.
+	if err := f.Delete(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	wantAbsent(t, d, k)
+	wantConflict(t, "update after an out-of-band delete", apply(t, d, put(k, "ours-3", theirs.Version))[0])
+	wantAbsent(t, d, k)
+}
+
+func (s *suite) values(t *testing.T) {
+	f := s.fixture(t)
+	d := f.Destination
+	values := map[string]string{
+		"unicode":   "pässwörd ✓ 密码",
+		"multiline": "-----BEGIN KEY-----\nabc\n-----END KEY-----\n",
+		"json-like": `{"user":"u","n":1}`,
+		"number":    "42",
+		"spaces":    "  padded  ",
+		"long":      strings.Repeat("0123456789abcdef", 4096), // 64 KiB
+	}
+	i := 0
+	for name, v := range values {
+		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+		i++
+		mustApply(t, d, put(k, v, ""))
+		if got := wantValue(t, d, k, v); got.Value != v {
+			t.Fatalf("%s value changed in a round trip", name)
+		}
+	}
+}
+
+func (s *suite) ownership(t *testing.T) {
+	f := s.fixture(t)
+	if f.SetUnowned == nil {
+		t.Skip("the destination has no notion of ownership (Fixture.SetUnowned is nil)")
+	}
+	if f.Get == nil {
+		t.Fatal("destinationtest: Fixture.Get is needed with SetUnowned")
+	}
+	ctx := context.Background()
+	d, k := f.Destination, s.h.Keys[0]
+	if err := f.SetUnowned(ctx, k, "not ours"); err != nil {
+		t.Fatal(err)
+	}
+	version := ""
+	if sec, ok := list(t, d)[k]; ok {
+		version = sec.Version
+	}
+	for _, c := range []destination.Change{put(k, "ours", version), put(k, "ours", ""), del(k, version)} {
+		err := apply(t, d, c)[0]
+		if !errors.Is(err, destination.ErrNotOwned) && !errors.Is(err, destination.ErrConflict) {
+			t.Fatalf("%v on an unowned key = %v, want ErrNotOwned", c, err)
+		}
+		v, ok, err := f.Get(ctx, k)
+		if err != nil || !ok || v != "not ours" {
+			t.Fatalf("after %v the unowned key is %q, %v, %v", c, v, ok, err)
+		}
+	}
+	if err := apply(t, d, put(k, "ours", version))[0]; !errors.Is(err, destination.ErrNotOwned) {
+		t.Fatalf("put on an unowned key with its version = %v, want ErrNotOwned", err)
+	}
+}
+
+func (s *suite) cancelled(t *testing.T) {
+	f := s.fixture(t)
+	d, k := f.Destination, s.h.Keys[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	var listErr, applyErr error
+	var errs []error
+	go func() {
+		defer close(done)
+		_, listErr = d.List(ctx)
+		errs, applyErr = d.Apply(ctx, []destination.Change{put(k, "v", "")})
+	}()
+	select {
+	case <-done:
+	case <-time.After(promptly):
+		t.Fatalf("List and Apply with a cancelled context did not return within %v", promptly)
+	}
+	if !errors.Is(listErr, context.Canceled) {
+		t.Fatalf("List with a cancelled context = %v, want context.Canceled", listErr)
+	}
+	if applyErr == nil && (len(errs) != 1 || !errors.Is(errs[0], context.Canceled)) {
+		t.Fatalf("Apply with a cancelled context = %v, %v; want context.Canceled", errs, applyErr)
+	}
+	if applyErr != nil && !errors.Is(applyErr, context.Canceled) {
+		t.Fatalf("Apply with a cancelled context = %v, want context.Canceled", applyErr)
+	}
+	wantAbsent(t, d, k)
+}
+
+// concurrentDistinct has goroutines create distinct keys at once. A
+// destination that writes several keys as one unit may answer ErrConflict
+// to all but one writer: each then reads again and retries, as the engine
+// does next round.
+func (s *suite) concurrentDistinct(t *testing.T) {
+	f := s.fixture(t)
+	d := f.Destination
+	n := s.h.Concurrency
+	var wg gosync.WaitGroup
+	failures := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+			for attempt := 0; attempt < 20*n; attempt++ {
+				errs, err := d.Apply(context.Background(), []destination.Change{put(k, fmt.Sprint(i), "")})
+				if err != nil {
+					failures <- fmt.Errorf("Apply %s: %w", k, err)
+					return
+				}
+				if errs[0] == nil {
+					return
+				}
+				if !errors.Is(errs[0], destination.ErrConflict) {
+					failures <- fmt.Errorf("Apply %s: %w", k, errs[0])
+					return
+				}
+				// Lost a race on a shared unit; if our key is there, the
+				// write happened before a retry of ours failed.
+				if m, err := d.List(context.Background()); err == nil {
+					if _, ok := m[k]; ok {
+						return
+					}
+				}
+			}
+			failures <- fmt.Errorf("Apply %s: no success after %d attempts", k, 20*n)
+		}()
+	}
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	m := list(t, d)
+	for i := range n {
+		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+		if m[k].Value != fmt.Sprint(i) {
+			t.Errorf("%s = %q after concurrent creates, want %q", k, m[k].Value, fmt.Sprint(i))
+		}
+	}
+}
+
+// concurrentSame has goroutines update one key from the same read: exactly
+// one may win, the others get ErrConflict.
+func (s *suite) concurrentSame(t *testing.T) {
+	f := s.fixture(t)
+	d, k := f.Destination, s.h.Keys[1]
+	mustApply(t, d, put(k, "base", ""))
+	read := wantValue(t, d, k, "base")
+	n := s.h.Concurrency
+	var wg gosync.WaitGroup
+	results := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs, err := d.Apply(context.Background(), []destination.Change{put(k, fmt.Sprint("writer-", i), read.Version)})
+			if err != nil {
+				results[i] = err
+				return
+			}
+			results[i] = errs[0]
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range results {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("writers %d and %d both won a check-and-set on one version (a lost update)", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, destination.ErrConflict):
+			t.Fatalf("writer %d: %v, want success or ErrConflict", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer won")
+	}
+	wantValue(t, d, k, fmt.Sprint("writer-", winner))
+}
