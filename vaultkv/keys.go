@@ -71,6 +71,10 @@ func (kv *KV) listKeys(ctx context.Context) (map[string]destination.Secret, erro
 	}
 	kv.mu.Lock()
 	kv.mu.keys = infos
+	// The walk saw every secret with metadata: a key it did not see is
+	// absent, with no version, until something says otherwise.
+	kv.mu.listed = true
+	kv.mu.stale = map[string]bool{}
 	kv.mu.Unlock()
 	return out, nil
 }
@@ -177,8 +181,11 @@ func (kv *KV) applyKeys(ctx context.Context, changes []destination.Change) ([]er
 func (kv *KV) info(ctx context.Context, key string) (keyInfo, error) {
 	kv.mu.Lock()
 	info, ok := kv.mu.keys[key]
+	absent := !ok && kv.mu.listed && !kv.mu.stale[key]
 	kv.mu.Unlock()
-	if ok {
+	if ok || absent {
+		// Possibly out of date: every write is check-and-set, so a stale
+		// entry costs a precondition failure, never a lost update.
 		return info, nil
 	}
 	return kv.readKey(ctx, key)
@@ -193,6 +200,9 @@ func (kv *KV) remember(key string, info keyInfo) {
 func (kv *KV) forgetKey(key string) {
 	kv.mu.Lock()
 	delete(kv.mu.keys, key)
+	if kv.mu.stale != nil {
+		kv.mu.stale[key] = true
+	}
 	kv.mu.Unlock()
 }
 
@@ -214,6 +224,16 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 		// A deleted secret that someone else created.
 		return destination.ErrNotOwned
 	}
+	mark := !info.owned
+	if mark {
+		// Mark the secret as ours before writing it, so that a failure
+		// between the two writes never leaves a secret of ours without the
+		// marker (which would then be refused as not owned forever).
+		if err := kv.setOwner(ctx, c.Key, kv.opt.Owner); err != nil {
+			kv.forgetKey(c.Key)
+			return fmt.Errorf("vaultkv: mark %s as owned: %w", kv.metaPath(c.Key), err)
+		}
+	}
 	data := map[string]any{}
 	for k, v := range info.data {
 		data[k] = v
@@ -228,6 +248,10 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 	if err != nil {
 		kv.forgetKey(c.Key)
 		if isCASMismatch(err) {
+			if mark && !exists {
+				// Someone else created it meanwhile: it is not ours.
+				_ = kv.setOwner(context.WithoutCancel(ctx), c.Key, "")
+			}
 			return destination.ErrConflict
 		}
 		return err
@@ -238,21 +262,22 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 			nv = v
 		}
 	}
-	if !info.owned {
-		// Mark the secret as ours. A failure here leaves a secret without
-		// the marker; the next round reports it as not owned.
-		mp := kv.metaPath(c.Key)
-		err = kv.conn.Do(ctx, "write", mp, "update", func(cl *api.Client) error {
-			_, err := cl.Logical().WriteWithContext(ctx, mp, map[string]any{"custom_metadata": map[string]any{OwnerKey: kv.opt.Owner}})
-			return err
-		})
-		if err != nil {
-			kv.forgetKey(c.Key)
-			return fmt.Errorf("vaultkv: mark %s as owned: %w", mp, err)
-		}
-	}
 	kv.remember(c.Key, keyInfo{version: nv, owned: true, data: data})
 	return nil
+}
+
+// setOwner sets the ownership marker of key to owner, or removes it when
+// owner is empty. Other custom metadata is replaced.
+func (kv *KV) setOwner(ctx context.Context, key, owner string) error {
+	mp := kv.metaPath(key)
+	md := map[string]any{}
+	if owner != "" {
+		md[OwnerKey] = owner
+	}
+	return kv.conn.Do(ctx, "write", mp, "update", func(cl *api.Client) error {
+		_, err := cl.Logical().WriteWithContext(ctx, mp, map[string]any{"custom_metadata": md})
+		return err
+	})
 }
 
 func (kv *KV) deleteKey(ctx context.Context, c destination.Change) error {

@@ -104,8 +104,12 @@ type sync_ struct {
 	data    map[string]any
 	version int // 0: no secret (or none read yet)
 	known   bool
-	// SecretKey: per key, what was last read.
-	keys map[string]keyInfo
+	// SecretKey: per key, what was last read or written. After a List,
+	// listed is set and a key missing from keys is known to be absent,
+	// unless stale says it must be read again.
+	keys   map[string]keyInfo
+	listed bool
+	stale  map[string]bool
 }
 
 type keyInfo struct {

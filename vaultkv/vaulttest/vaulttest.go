@@ -123,7 +123,7 @@ func Start(ctx context.Context) (*Server, error) {
 		if err := srv.waitHealthy(ctx, 10*time.Second); err != nil {
 			return nil, fmt.Errorf("VAULT_ADDR=%s: %w", addr, err)
 		}
-		fmt.Fprintf(os.Stderr, "vaulttest: using Vault %s at %s (VAULT_ADDR)\n", srv.Version, srv.Addr)
+		note("vaulttest: using Vault %s at %s (VAULT_ADDR)", srv.Version, srv.Addr)
 		return srv, nil
 	}
 	return startContainer(ctx)
@@ -175,7 +175,7 @@ func startContainer(ctx context.Context) (*Server, error) {
 			srv := &Server{Addr: "http://" + host + ":" + port, Token: token,
 				stop: func(ctx context.Context) error { return c.Terminate(ctx) }}
 			if err = srv.waitHealthy(ctx, 30*time.Second); err == nil {
-				fmt.Fprintf(os.Stderr, "vaulttest: started Vault %s from image %s in container %.12s at %s in %v\n",
+				note("vaulttest: started Vault %s from image %s in container %.12s at %s in %v",
 					srv.Version, image, c.GetContainerID(), srv.Addr, time.Since(began).Round(time.Millisecond))
 				return srv, nil
 			}
@@ -183,6 +183,20 @@ func startContainer(ctx context.Context) (*Server, error) {
 	}
 	_ = c.Terminate(context.Background())
 	return nil, fmt.Errorf("Vault container from %s: %w", image, err)
+}
+
+// note reports which server the tests use: on stderr (shown by go test -v
+// or on failure) and, when SECRETSYNC_VAULTTEST_LOG names a file, appended
+// to it, so that a test script can show it for passing packages too.
+func note(format string, args ...any) {
+	line := fmt.Sprintf(format, args...) + "\n"
+	fmt.Fprint(os.Stderr, line)
+	if p := os.Getenv("SECRETSYNC_VAULTTEST_LOG"); p != "" {
+		if f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+			_, _ = f.WriteString(line)
+			_ = f.Close()
+		}
+	}
 }
 
 func (s *Server) waitHealthy(ctx context.Context, within time.Duration) error {
@@ -252,6 +266,8 @@ func (s *Server) connect(t testing.TB, cfg connection.Config) *connection.Conn {
 type MountOptions struct {
 	// CASRequired sets cas_required on the mount.
 	CASRequired bool
+	// MaxVersions sets max_versions (Vault's default keeps 10).
+	MaxVersions int
 	// Version is the KV version, 2 by default; 1 makes a KV v1 mount for
 	// tests of the error that names it.
 	Version int
@@ -282,7 +298,7 @@ func (s *Server) NewMount(t testing.TB, opts ...MountOptions) string {
 		// its config answers, then set cas_required.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, err := c.Logical().WriteWithContext(ctx, name+"/config", map[string]any{"cas_required": o.CASRequired})
+			_, err := c.Logical().WriteWithContext(ctx, name+"/config", map[string]any{"cas_required": o.CASRequired, "max_versions": o.MaxVersions})
 			if err == nil {
 				break
 			}
