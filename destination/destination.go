@@ -115,6 +115,17 @@ func CapabilitiesOf(r Reader) Capabilities {
 	return Capabilities{}
 }
 
+// Notifier is an optional interface for a side that announces its changes,
+// so that an auto-sync (sync.Syncer.Watch) runs a round soon after a change
+// instead of waiting for its periodic reconcile.
+type Notifier interface {
+	// Notify returns a channel that receives a value after the side may
+	// have changed, until ctx ends. Notifications may be coalesced: one
+	// value can stand for several changes, and a change may be announced
+	// without a visible difference. The channel is never closed.
+	Notify(ctx context.Context) <-chan struct{}
+}
+
 // Sentinel errors. Implementations wrap them, so check with errors.Is.
 var (
 	// ErrConflict reports that a key changed since it was read: the write

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"math"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -180,10 +181,85 @@ type Config struct {
 	// Concurrency limits the Apply calls in flight per side; 0 means 4.
 	Concurrency int
 
+	// AutoSync configures Watch: when a round runs by itself.
+	AutoSync AutoSync
+	// Lock, when set, makes the rounds of this sync mutually exclusive
+	// across the processes that share the Store: every operation takes it
+	// (Run returns an error matching state.ErrHeld when another process
+	// holds it), and Watch holds it while it runs rounds, so that one
+	// replica of a daemon runs the sync and the others stand by.
+	Lock state.Lock
+
 	// Logger receives value-free debug and warning records. Nil discards.
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
+}
+
+// AutoSync configures Syncer.Watch. The zero value is the default: rounds
+// after announced changes (debounced by 200 ms), a reconcile every minute
+// (with 10% jitter) to catch changes made out of band, and backoff from 1 s
+// to 5 min after failures.
+type AutoSync struct {
+	// Disabled makes the sync manual: Watch returns ErrAutoSyncDisabled.
+	Disabled bool
+	// Debounce is how long a round waits after the first of a burst of
+	// changes, so that the burst makes one round; 0 means 200 ms.
+	Debounce time.Duration
+	// Interval is the period of the reconcile round; 0 means 1 minute and a
+	// negative value disables it (rounds then follow announced changes and
+	// Trigger only).
+	Interval time.Duration
+	// Jitter spreads reconcile rounds by up to this fraction of Interval
+	// either way, so that replicas and syncs do not run in step; 0 means
+	// 0.1. It must be in [0, 1).
+	Jitter float64
+	// MinBackoff and MaxBackoff bound the wait after a failed round, which
+	// doubles with each failure in a row; 0 means 1 s and 5 min.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Defaults of AutoSync.
+const (
+	DefaultDebounce   = 200 * time.Millisecond
+	DefaultInterval   = time.Minute
+	DefaultJitter     = 0.1
+	DefaultMinBackoff = time.Second
+	DefaultMaxBackoff = 5 * time.Minute
+)
+
+// withDefaults validates a and fills in its defaults.
+func (a AutoSync) withDefaults() (AutoSync, *ConfigError) {
+	bad := func(field, reason string) (AutoSync, *ConfigError) {
+		return a, &ConfigError{Field: "AutoSync." + field, Reason: reason}
+	}
+	switch {
+	case a.Debounce < 0:
+		return bad("Debounce", "negative")
+	case math.IsNaN(a.Jitter) || a.Jitter < 0 || a.Jitter >= 1:
+		return bad("Jitter", fmt.Sprintf("%g is outside [0, 1)", a.Jitter))
+	case a.MinBackoff < 0 || a.MaxBackoff < 0:
+		return bad("MinBackoff", "negative")
+	}
+	if a.Debounce == 0 {
+		a.Debounce = DefaultDebounce
+	}
+	if a.Interval == 0 {
+		a.Interval = DefaultInterval
+	}
+	if a.Jitter == 0 {
+		a.Jitter = DefaultJitter
+	}
+	if a.MinBackoff == 0 {
+		a.MinBackoff = DefaultMinBackoff
+	}
+	if a.MaxBackoff == 0 {
+		a.MaxBackoff = DefaultMaxBackoff
+	}
+	if a.MinBackoff > a.MaxBackoff {
+		return bad("MinBackoff", fmt.Sprintf("%v is more than MaxBackoff %v", a.MinBackoff, a.MaxBackoff))
+	}
+	return a, nil
 }
 
 // ConfigError reports an invalid Config field. errors.Is(err,

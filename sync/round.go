@@ -82,6 +82,16 @@ func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveR
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.cfg.Lock != nil && !o.dryRun {
+		held, release, err := s.holdLock(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sync: %s: %w", s.cfg.Name, err)
+		}
+		defer release()
+		var stop func() bool
+		ctx, stop = withDone(ctx, held)
+		defer stop()
+	}
 	r := &round{s: s, op: op, opts: o, resolve: rr}
 	r.rep = &Report{Sync: s.cfg.Name, RunID: newRunID(), Operation: op, Mode: s.cfg.Mode, DryRun: o.dryRun, Started: s.now()}
 	if op == OpResolve {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/secretsync/secretsync/audit"
@@ -47,7 +48,14 @@ type Syncer struct {
 	frac    float64
 	conc    int
 
+	auto    AutoSync      // cfg.AutoSync with defaults
+	trigger chan struct{} // Trigger's signal to Watch
+
 	mu gosync.Mutex // serializes operations
+
+	watching atomic.Bool
+	leaderMu gosync.Mutex
+	leader   context.Context // while Watch holds cfg.Lock: its held context
 }
 
 // New validates cfg and returns a Syncer. An invalid Config is refused with
@@ -121,10 +129,15 @@ func New(cfg Config) (*Syncer, error) {
 	if conc == 0 {
 		conc = DefaultConcurrency
 	}
+	auto, aerr := cfg.AutoSync.withDefaults()
+	if aerr != nil {
+		return nil, aerr
+	}
 	s := &Syncer{
 		cfg: cfg, schema: bound, src: cfg.Source, srcW: srcW, dst: cfg.Destination,
 		store: cfg.Store, auditor: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
-		frac: frac, conc: conc, initial: initial,
+		frac: frac, conc: conc, initial: initial, auto: auto,
+		trigger: make(chan struct{}, 1),
 	}
 	if s.store == nil {
 		s.store = state.NewMemory()

@@ -51,12 +51,44 @@ type Destination struct {
 	data  map[string]entry
 	next  uint64
 	stats Stats
+	subs  map[chan struct{}]struct{}
 }
 
 var (
 	_ destination.Destination = (*Destination)(nil)
 	_ destination.Describer   = (*Destination)(nil)
+	_ destination.Notifier    = (*Destination)(nil)
 )
+
+// Notify returns a channel that receives a value after each change made
+// out of band (Set or Delete), coalesced while the receiver is busy, until
+// ctx ends. Writes by Apply are not announced: they are the sync's own, and
+// announcing them would only make a watching sync run an idle round.
+func (d *Destination) Notify(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	d.mu.Lock()
+	if d.subs == nil {
+		d.subs = make(map[chan struct{}]struct{})
+	}
+	d.subs[ch] = struct{}{}
+	d.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		delete(d.subs, ch)
+		d.mu.Unlock()
+	})
+	return ch
+}
+
+// notifyLocked tells subscribers about a change; d.mu is held.
+func (d *Destination) notifyLocked() {
+	for ch := range d.subs {
+		select {
+		case ch <- struct{}{}:
+		default: // one is pending already
+		}
+	}
+}
 
 // New returns a Destination holding a copy of initial (which may be nil).
 func New(initial map[string]string) *Destination {
@@ -174,6 +206,7 @@ func (d *Destination) Set(key, value string) string {
 	defer d.mu.Unlock()
 	d.next++
 	d.data[key] = entry{value: value, version: d.next}
+	d.notifyLocked()
 	return version(d.next)
 }
 
@@ -181,7 +214,10 @@ func (d *Destination) Set(key, value string) string {
 func (d *Destination) Delete(key string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.data, key)
+	if _, ok := d.data[key]; ok {
+		delete(d.data, key)
+		d.notifyLocked()
+	}
 }
 
 // Get returns a key's value and version.

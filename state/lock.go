@@ -1,0 +1,90 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	gosync "sync"
+)
+
+// Lock gives one holder at a time the right to run a sync's rounds, across
+// the processes that share a Store. A sync with a Lock takes it for every
+// round, and its Watch holds it for as long as it runs rounds.
+//
+// Implementations must be safe for concurrent use.
+type Lock interface {
+	// Acquire blocks until the lock of the named sync is held, or ctx ends.
+	// The returned context ends when the lock is lost (for example when
+	// its lease could not be renewed in time) or released; work done
+	// under the lock must stop then. release gives the lock up; it may be
+	// called more than once.
+	Acquire(ctx context.Context, name string) (held context.Context, release func(), err error)
+	// TryAcquire is like Acquire but returns at once with an error for
+	// which errors.Is(err, ErrHeld) holds when another holder has the lock.
+	TryAcquire(ctx context.Context, name string) (held context.Context, release func(), err error)
+}
+
+// ErrHeld reports a lock held by another holder.
+var ErrHeld = errors.New("state: lock held by another holder")
+
+// MemoryLock is an in-process Lock, for tests and for several Syncers of
+// one sync in one process. The zero value is ready to use.
+type MemoryLock struct {
+	mu      gosync.Mutex
+	holders map[string]chan struct{} // closed on release
+}
+
+// NewMemoryLock returns an in-process Lock.
+func NewMemoryLock() *MemoryLock { return &MemoryLock{} }
+
+var _ Lock = (*MemoryLock)(nil)
+
+// Acquire blocks until the named lock is free or ctx ends.
+func (l *MemoryLock) Acquire(ctx context.Context, name string) (context.Context, func(), error) {
+	for {
+		held, release, err := l.TryAcquire(ctx, name)
+		if !errors.Is(err, ErrHeld) {
+			return held, release, err
+		}
+		l.mu.Lock()
+		done := l.holders[name]
+		l.mu.Unlock()
+		if done == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, context.Cause(ctx)
+		case <-done:
+		}
+	}
+}
+
+// TryAcquire takes the named lock if it is free.
+func (l *MemoryLock) TryAcquire(ctx context.Context, name string) (context.Context, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.holders[name]; ok {
+		return nil, nil, fmt.Errorf("%w: %q", ErrHeld, name)
+	}
+	if l.holders == nil {
+		l.holders = make(map[string]chan struct{})
+	}
+	done := make(chan struct{})
+	l.holders[name] = done
+	held, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var once gosync.Once
+	release := func() {
+		once.Do(func() {
+			cancel()
+			l.mu.Lock()
+			delete(l.holders, name)
+			l.mu.Unlock()
+			close(done)
+		})
+	}
+	return held, release, nil
+}

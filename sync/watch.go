@@ -1,0 +1,233 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/state"
+)
+
+// ErrAutoSyncDisabled is returned by Watch for a sync whose AutoSync is
+// disabled.
+var ErrAutoSyncDisabled = errors.New("sync: auto-sync is disabled for this sync")
+
+// ErrWatching is returned by Watch when the Syncer is being watched already.
+var ErrWatching = errors.New("sync: Watch is already running for this Syncer")
+
+// Trigger asks a running Watch for a round soon (after the debounce
+// window). It never blocks; triggers while a round is pending collapse into
+// it. Without a running Watch it does nothing.
+func (s *Syncer) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Watch runs rounds until ctx ends: one at once, then one after each change
+// announced by a side that implements destination.Notifier or by Trigger
+// (a burst of changes within AutoSync.Debounce makes one round), and a
+// reconcile round every AutoSync.Interval (with jitter) that catches
+// changes made out of band. Rounds never overlap, with each other or with
+// Run. A failed round is retried after a backoff that doubles up to
+// AutoSync.MaxBackoff; the status records show each round as for Run.
+//
+// With a Config.Lock, Watch first waits for the lock and runs rounds only
+// while it holds it; if the lock is lost, it stops and waits for it again.
+//
+// Watch returns context.Cause(ctx) when ctx ends, ErrAutoSyncDisabled when
+// auto-sync is disabled, and ErrWatching when another Watch of this Syncer
+// runs.
+func (s *Syncer) Watch(ctx context.Context) error {
+	if s.cfg.AutoSync.Disabled {
+		return ErrAutoSyncDisabled
+	}
+	if !s.watching.CompareAndSwap(false, true) {
+		return ErrWatching
+	}
+	defer s.watching.Store(false)
+	for {
+		if s.cfg.Lock == nil {
+			s.watchLoop(ctx)
+			return context.Cause(ctx)
+		}
+		held, release, err := s.cfg.Lock.Acquire(ctx, s.cfg.Name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			s.log.WarnContext(ctx, "secretsync: cannot take the sync's lock", "sync", s.cfg.Name, "error", err)
+			if !sleep(ctx, s.backoff(1)) {
+				return context.Cause(ctx)
+			}
+			continue
+		}
+		s.log.InfoContext(ctx, "secretsync: took the sync's lock; running rounds", "sync", s.cfg.Name)
+		s.setLeader(held)
+		lctx, stop := withDone(ctx, held)
+		s.watchLoop(lctx)
+		stop()
+		s.setLeader(nil)
+		release()
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		s.log.WarnContext(ctx, "secretsync: lost the sync's lock; standing by", "sync", s.cfg.Name)
+	}
+}
+
+// watchLoop runs rounds until ctx ends.
+func (s *Syncer) watchLoop(ctx context.Context) {
+	changes := make(chan struct{}, 1)
+	forward := func(n destination.Notifier) {
+		ch := n.Notify(ctx)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ch:
+					select {
+					case changes <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	if n, ok := s.src.(destination.Notifier); ok {
+		forward(n)
+	}
+	if n, ok := s.dst.(destination.Notifier); ok && any(s.dst) != any(s.src) {
+		forward(n)
+	}
+
+	timer := time.NewTimer(0) // the first round runs at once
+	defer timer.Stop()
+	next := time.Now()
+	failures := 0
+	var retryAt time.Time // no round before this after a failure
+	schedule := func(at time.Time) {
+		if at.Before(retryAt) {
+			at = retryAt
+		}
+		if at.Before(next) {
+			next = at
+			timer.Reset(time.Until(next))
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+			s.markPending(ctx, "change announced")
+			schedule(time.Now().Add(s.auto.Debounce))
+			continue
+		case <-s.trigger:
+			s.markPending(ctx, "triggered")
+			schedule(time.Now().Add(s.auto.Debounce))
+			continue
+		case <-timer.C:
+		}
+		_, err := s.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		if err != nil {
+			failures++
+			retryAt = now.Add(s.backoff(failures))
+			next = retryAt
+			s.log.WarnContext(ctx, "secretsync: round failed; retrying after backoff", "sync", s.cfg.Name,
+				"failures", failures, "retry_in", retryAt.Sub(now).String(), "error", err)
+		} else {
+			failures, retryAt = 0, time.Time{}
+			next = now.Add(s.reconcileIn())
+		}
+		timer.Reset(next.Sub(now))
+	}
+}
+
+// never is how far "no reconcile" pushes the next round.
+const never = 100 * 365 * 24 * time.Hour
+
+func (s *Syncer) reconcileIn() time.Duration {
+	if s.auto.Interval < 0 {
+		return never
+	}
+	f := 1 + s.auto.Jitter*(2*rand.Float64()-1)
+	return time.Duration(float64(s.auto.Interval) * f)
+}
+
+// backoff returns the wait after n failures in a row: MinBackoff doubled
+// n-1 times, up to MaxBackoff, less up to 20% of jitter.
+func (s *Syncer) backoff(n int) time.Duration {
+	d := s.auto.MinBackoff
+	for i := 1; i < n && d < s.auto.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.auto.MaxBackoff)
+	return d - time.Duration(rand.Float64()*0.2*float64(d))
+}
+
+// markPending records that a round is scheduled, unless the last record
+// says so already. It is best effort: a failure is logged.
+func (s *Syncer) markPending(ctx context.Context, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.store.Load(ctx, s.cfg.Name)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		st = &state.State{}
+	case err != nil:
+		s.log.WarnContext(ctx, "secretsync: cannot record a pending round", "sync", s.cfg.Name, "error", err)
+		return
+	}
+	if st.Sync != nil && st.Sync.Status == state.Pending {
+		return
+	}
+	st.Sync = &state.Record{Status: state.Pending, Message: "round scheduled: " + why, Time: s.now()}
+	if err := s.store.Save(ctx, s.cfg.Name, st); err != nil {
+		s.log.WarnContext(ctx, "secretsync: cannot record a pending round", "sync", s.cfg.Name, "error", err)
+	}
+}
+
+func (s *Syncer) setLeader(held context.Context) {
+	s.leaderMu.Lock()
+	s.leader = held
+	s.leaderMu.Unlock()
+}
+
+// holdLock returns the lock for one operation: the one Watch holds, if it
+// does, or the lock taken for this operation alone.
+func (s *Syncer) holdLock(ctx context.Context) (context.Context, func(), error) {
+	s.leaderMu.Lock()
+	leader := s.leader
+	s.leaderMu.Unlock()
+	if leader != nil && leader.Err() == nil {
+		return leader, func() {}, nil
+	}
+	return s.cfg.Lock.TryAcquire(ctx, s.cfg.Name)
+}
+
+// withDone returns a context that ends when ctx or other ends.
+func withDone(ctx, other context.Context) (context.Context, func() bool) {
+	c, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(other, func() { cancel(errors.New("sync: lock lost")) })
+	return c, func() bool { cancel(nil); return stop() }
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
