@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 	gosync "sync"
 
 	"github.com/hashicorp/vault/api"
@@ -87,6 +88,9 @@ type Options struct {
 	// Concurrency bounds the reads in flight while listing (SecretKey);
 	// 0 means 16.
 	Concurrency int
+	// PollInterval is how often Notify polls Vault for changes (Vault
+	// Community Edition has no change events); 0 means 5 s.
+	PollInterval time.Duration
 }
 
 // KV is a HashiCorp Vault KV v2 secret store used as a sync source or
@@ -147,6 +151,9 @@ func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
 	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 16
+	}
+	if opt.PollInterval <= 0 {
+		opt.PollInterval = 5 * time.Second
 	}
 	kv := &KV{conn: conn, opt: opt}
 	kv.mu.keys = map[string]keyInfo{}

@@ -1,0 +1,116 @@
+package vaultkv
+
+import (
+	"context"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretsync/secretsync/destination"
+)
+
+var _ destination.Notifier = (*KV)(nil)
+
+// Notify polls Vault every Options.PollInterval and announces a change when
+// what it sees differs from the previous poll, until ctx ends. The first
+// poll sets the reference and announces nothing.
+//
+// Cost of one poll: in the SecretPath layout one metadata read; in the
+// SecretKey layout one LIST per directory under the prefix plus one metadata
+// read per secret (current_version and the deletion state of the latest
+// version are only in each secret's metadata). Failed polls are skipped.
+func (kv *KV) Notify(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	go func() {
+		t := time.NewTicker(kv.opt.PollInterval)
+		defer t.Stop()
+		last, err := kv.Poll(ctx)
+		known := err == nil
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			sig, err := kv.Poll(ctx)
+			if err != nil {
+				continue
+			}
+			if known && sig != last {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+			last, known = sig, true
+		}
+	}()
+	return ch
+}
+
+// Poll returns a signature of the versions Vault holds: it changes when a
+// secret is written, deleted, undeleted or destroyed. Notify compares
+// successive signatures; Poll is exported for callers that schedule polls
+// themselves.
+func (kv *KV) Poll(ctx context.Context) (string, error) {
+	if kv.opt.Layout == SecretPath {
+		return kv.metaSignature(ctx, kv.metaPath(""))
+	}
+	keys, err := kv.walk(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	sigs := make([]string, len(keys))
+	errs := make([]error, len(keys))
+	sem := make(chan struct{}, kv.opt.Concurrency)
+	var wg gosync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			s, err := kv.metaSignature(ctx, kv.metaPath(k))
+			sigs[i], errs[i] = k+"="+s, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return "", err
+		}
+	}
+	out := ""
+	for _, s := range sigs {
+		out += s + ";"
+	}
+	return out, nil
+}
+
+// metaSignature reads a secret's metadata and returns its current version
+// with the deletion state of that version; "absent" when there is none.
+func (kv *KV) metaSignature(ctx context.Context, p string) (string, error) {
+	var sec *api.Secret
+	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
+		sec, err = c.Logical().ReadWithContext(ctx, p)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if sec == nil || sec.Data == nil {
+		return "absent", nil
+	}
+	cur := intOf(sec.Data["current_version"])
+	sig := fmt.Sprint(cur)
+	if versions, ok := sec.Data["versions"].(map[string]any); ok {
+		if v, ok := versions[fmt.Sprint(cur)].(map[string]any); ok {
+			dt, _ := v["deletion_time"].(string)
+			destroyed, _ := v["destroyed"].(bool)
+			sig += fmt.Sprintf("/%s/%v", dt, destroyed)
+		}
+	}
+	return sig, nil
+}
+

@@ -1,0 +1,377 @@
+package vaultkv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/internal/fingerprint"
+	"github.com/secretsync/secretsync/state"
+)
+
+// StoreFormat is the format version of the state that Store writes.
+const StoreFormat = 1
+
+// StoreOptions configure a Store.
+type StoreOptions struct {
+	// Mount is the KV v2 mount; required.
+	Mount string
+	// Path is the prefix under which the store keeps its secrets; default
+	// "secretsync". A sync's state is at <Path>/state/<sync name>, the
+	// fingerprint key at <Path>/fingerprint-key and locks at
+	// <Path>/lock/<sync name>.
+	Path string
+}
+
+// Store is a state.Store kept in Vault KV v2, so that the replicas of a
+// daemon share baselines and status with no other infrastructure. Every
+// write is check-and-set: the state's Revision is the secret's KV version.
+// The state holds no secret value, only HMAC fingerprints; the HMAC key is
+// itself kept in Vault.
+//
+// A Store is safe for concurrent use.
+type Store struct {
+	conn  *connection.Conn
+	mount string
+	path  string
+
+	mu  gosync.Mutex
+	key []byte
+}
+
+var _ state.Store = (*Store)(nil)
+
+// NewStore checks that opt.Mount is a KV v2 mount and returns the store.
+func NewStore(ctx context.Context, conn *connection.Conn, opt StoreOptions) (*Store, error) {
+	opt.Mount = strings.Trim(opt.Mount, "/")
+	opt.Path = strings.Trim(opt.Path, "/")
+	if opt.Mount == "" {
+		return nil, fmt.Errorf("vaultkv: %w: StoreOptions.Mount is missing", ErrInvalidOptions)
+	}
+	if opt.Path == "" {
+		opt.Path = "secretsync"
+	}
+	kv := &KV{conn: conn, opt: Options{Mount: opt.Mount}}
+	if err := kv.checkMount(ctx); err != nil {
+		return nil, err
+	}
+	return &Store{conn: conn, mount: opt.Mount, path: opt.Path}, nil
+}
+
+func (s *Store) data(p string) string { return path.Join(s.mount, "data", s.path, p) }
+
+// storedState is what the state secret holds.
+type storedState struct {
+	Format int          `json:"format"`
+	State  *state.State `json:"state"`
+}
+
+// read returns the data and version of mount/data/<path>/p; nil data when
+// absent or deleted.
+func (s *Store) read(ctx context.Context, p string) (map[string]any, int, error) {
+	full := s.data(p)
+	var sec *api.Secret
+	err := s.conn.Do(ctx, "read", full, "read", func(c *api.Client) (err error) {
+		sec, err = c.Logical().ReadWithContext(ctx, full)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, 0, nil
+	}
+	meta, _ := sec.Data["metadata"].(map[string]any)
+	version := intOf(meta["version"])
+	d, _ := sec.Data["data"].(map[string]any)
+	if dt, _ := meta["deletion_time"].(string); dt != "" {
+		d = nil
+	}
+	return d, version, nil
+}
+
+// write writes data at p with check-and-set against cas; a mismatch is
+// reported as errCAS.
+func (s *Store) write(ctx context.Context, p string, data map[string]any, cas int) (int, error) {
+	full := s.data(p)
+	var sec *api.Secret
+	err := s.conn.Do(ctx, "write", full, "update", func(c *api.Client) (err error) {
+		sec, err = c.Logical().WriteWithContext(ctx, full, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
+		return err
+	})
+	if err != nil {
+		if isCASMismatch(err) {
+			return 0, errCAS
+		}
+		return 0, err
+	}
+	v := cas + 1
+	if sec != nil {
+		if n := intOf(sec.Data["version"]); n > 0 {
+			v = n
+		}
+	}
+	return v, nil
+}
+
+var errCAS = errors.New("check-and-set mismatch")
+
+// Load returns the named sync's state; errors.Is(err, state.ErrNotFound)
+// before its first Save.
+func (s *Store) Load(ctx context.Context, name string) (*state.State, error) {
+	p := path.Join("state", name)
+	data, version, err := s.read(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("vaultkv: load state of %q: %w", name, err)
+	}
+	if data == nil {
+		return nil, fmt.Errorf("%w: %q", state.ErrNotFound, name)
+	}
+	raw, _ := data["state"].(string)
+	var st storedState
+	if err := json.Unmarshal([]byte(raw), &st); err != nil || st.State == nil {
+		return nil, &state.CorruptError{Path: s.data(p), Reason: "state is not readable", Err: err}
+	}
+	if st.Format != StoreFormat {
+		return nil, &state.CorruptError{Path: s.data(p), Reason: fmt.Sprintf("unknown state format %d (this version reads %d)", st.Format, StoreFormat), Err: state.ErrUnknownFormat}
+	}
+	st.State.Revision = int64(version)
+	return st.State, nil
+}
+
+// Save writes the named sync's state if st.Revision is the stored one;
+// otherwise it returns an error matching state.ErrConflict.
+func (s *Store) Save(ctx context.Context, name string, st *state.State) error {
+	b, err := json.Marshal(storedState{Format: StoreFormat, State: st})
+	if err != nil {
+		return fmt.Errorf("vaultkv: save state of %q: %w", name, err)
+	}
+	v, err := s.write(ctx, path.Join("state", name), map[string]any{"state": string(b)}, int(st.Revision))
+	if errors.Is(err, errCAS) {
+		return fmt.Errorf("%w: %q was saved by someone else since revision %d", state.ErrConflict, name, st.Revision)
+	}
+	if err != nil {
+		return fmt.Errorf("vaultkv: save state of %q: %w", name, err)
+	}
+	st.Revision = int64(v)
+	return nil
+}
+
+// FingerprintKey returns the store's HMAC key, creating it (check-and-set,
+// so that replicas agree on one key) on first use.
+func (s *Store) FingerprintKey(ctx context.Context) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key != nil {
+		return append([]byte(nil), s.key...), nil
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		data, version, err := s.read(ctx, "fingerprint-key")
+		if err != nil {
+			return nil, fmt.Errorf("vaultkv: fingerprint key: %w", err)
+		}
+		if data != nil {
+			enc, _ := data["key"].(string)
+			k, err := base64.StdEncoding.DecodeString(enc)
+			if err != nil || len(k) != fingerprint.KeySize {
+				return nil, &state.CorruptError{Path: s.data("fingerprint-key"), Reason: "fingerprint key is not readable", Err: fingerprint.ErrKeySize}
+			}
+			s.key = k
+			return append([]byte(nil), k...), nil
+		}
+		k, err := fingerprint.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.write(ctx, "fingerprint-key", map[string]any{"key": base64.StdEncoding.EncodeToString(k)}, version)
+		if errors.Is(err, errCAS) {
+			continue // another replica made it first: read theirs
+		}
+		if err != nil {
+			return nil, fmt.Errorf("vaultkv: fingerprint key: %w", err)
+		}
+		s.key = k
+		return append([]byte(nil), k...), nil
+	}
+	return nil, errors.New("vaultkv: fingerprint key: kept changing while being created")
+}
+
+// LockOptions configure a Lock.
+type LockOptions struct {
+	// TTL is the lease: a holder that stops renewing loses the lock after
+	// it. Default 15 s; at least 1 s.
+	TTL time.Duration
+	// Holder names this holder in the lease, for operators; default a
+	// random id.
+	Holder string
+}
+
+// Lock is a state.Lock kept in the Store's mount: a lease per sync at
+// <Path>/lock/<sync name>, taken and renewed with check-and-set writes.
+//
+// The holder renews the lease every TTL/3, and gives it up (its held
+// context ends) when it has not renewed it for 3/4 of the TTL. Another
+// replica takes a lease over when it has seen the lease's version unchanged
+// for a whole TTL by its own clock, so no two clocks are compared. A
+// replica that dies thus loses the lock about one TTL after its last
+// renewal.
+type Lock struct {
+	store  *Store
+	ttl    time.Duration
+	holder string
+
+	mu   gosync.Mutex
+	seen map[string]observation
+}
+
+type observation struct {
+	version int
+	since   time.Time
+}
+
+var _ state.Lock = (*Lock)(nil)
+
+// NewLock returns a Lock kept with the store.
+func (s *Store) NewLock(opt LockOptions) (*Lock, error) {
+	if opt.TTL == 0 {
+		opt.TTL = 15 * time.Second
+	}
+	if opt.TTL < time.Second {
+		return nil, fmt.Errorf("vaultkv: %w: lock TTL %v is under 1s", ErrInvalidOptions, opt.TTL)
+	}
+	if opt.Holder == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		opt.Holder = hex.EncodeToString(b)
+	}
+	return &Lock{store: s, ttl: opt.TTL, holder: opt.Holder, seen: map[string]observation{}}, nil
+}
+
+// Acquire waits until the named lock is taken, polling every TTL/4.
+func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(), error) {
+	for {
+		held, release, err := l.TryAcquire(ctx, name)
+		if err == nil || !errors.Is(err, state.ErrHeld) {
+			return held, release, err
+		}
+		t := time.NewTimer(l.ttl / 4)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// TryAcquire takes the named lock if it is free, released, or expired.
+func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, func(), error) {
+	p := path.Join("lock", name)
+	data, version, err := l.store.read(ctx, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vaultkv: lock %q: %w", name, err)
+	}
+	holder, _ := data["holder"].(string)
+	if holder != "" {
+		ttl := time.Duration(intOf(data["ttl_ms"])) * time.Millisecond
+		if ttl <= 0 {
+			ttl = l.ttl
+		}
+		l.mu.Lock()
+		o, ok := l.seen[name]
+		if !ok || o.version != version {
+			o = observation{version: version, since: time.Now()}
+			l.seen[name] = o
+		}
+		l.mu.Unlock()
+		if time.Since(o.since) < ttl {
+			return nil, nil, fmt.Errorf("%w: %q by %s", state.ErrHeld, name, holder)
+		}
+	}
+	lease := func() map[string]any {
+		return map[string]any{"holder": l.holder, "ttl_ms": l.ttl.Milliseconds(), "renewed": time.Now().UTC().Format(time.RFC3339Nano)}
+	}
+	start := time.Now()
+	v, err := l.store.write(ctx, p, lease(), version)
+	if errors.Is(err, errCAS) {
+		return nil, nil, fmt.Errorf("%w: %q was taken meanwhile", state.ErrHeld, name)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("vaultkv: lock %q: %w", name, err)
+	}
+
+	held, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	var (
+		vmu     gosync.Mutex
+		current = v
+		stop    = make(chan struct{})
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		lastOK := start
+		tick := time.NewTicker(l.ttl / 3)
+		defer tick.Stop()
+		for {
+			deadline := lastOK.Add(l.ttl * 3 / 4)
+			giveUp := time.NewTimer(time.Until(deadline))
+			select {
+			case <-stop:
+				giveUp.Stop()
+				return
+			case <-giveUp.C:
+				cancel(fmt.Errorf("vaultkv: lock %q: lease not renewed for %v", name, time.Since(lastOK).Round(time.Millisecond)))
+				return
+			case <-tick.C:
+				giveUp.Stop()
+				vmu.Lock()
+				cas := current
+				vmu.Unlock()
+				began := time.Now()
+				rctx, rcancel := context.WithDeadline(held, deadline)
+				nv, err := l.store.write(rctx, p, lease(), cas)
+				rcancel()
+				switch {
+				case err == nil:
+					vmu.Lock()
+					current = nv
+					vmu.Unlock()
+					lastOK = began
+				case errors.Is(err, errCAS):
+					cancel(fmt.Errorf("vaultkv: lock %q: taken over by another holder", name))
+					return
+				}
+			}
+		}
+	}()
+	var once gosync.Once
+	release := func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			lost := held.Err() != nil
+			cancel(errors.New("vaultkv: lock released"))
+			if lost {
+				return
+			}
+			vmu.Lock()
+			cas := current
+			vmu.Unlock()
+			rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer rcancel()
+			_, _ = l.store.write(rctx, p, map[string]any{"holder": "", "released": time.Now().UTC().Format(time.RFC3339Nano)}, cas)
+		})
+	}
+	return held, release, nil
+}

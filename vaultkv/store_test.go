@@ -1,0 +1,293 @@
+package vaultkv_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/state"
+	"github.com/secretsync/secretsync/vaultkv"
+	"github.com/secretsync/secretsync/vaultkv/vaulttest"
+)
+
+// link is a loopback proxy to Vault that counts requests and can be cut,
+// to play a replica that dies or is partitioned away.
+type link struct {
+	srv      *httptest.Server
+	requests atomic.Int64
+	cut      atomic.Bool
+}
+
+func newLink(t testing.TB, target string) *link {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &link{}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l.cut.Load() {
+			hj, ok := w.(http.Hijacker)
+			if ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+			http.Error(w, "cut", http.StatusBadGateway)
+			return
+		}
+		l.requests.Add(1)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(l.srv.Close)
+	return l
+}
+
+// conn connects through the link with the root token and no retries, so
+// that a cut link fails fast.
+func (l *link) conn(t testing.TB, srv *vaulttest.Server) *connection.Conn {
+	t.Helper()
+	c, err := connection.New(context.Background(), connection.Config{
+		Address: l.srv.URL, MaxRetries: -1, Timeout: 2 * time.Second,
+		Token: &connection.Token{Token: connection.Credential{Value: srv.Token}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func newStore(t testing.TB, srv *vaulttest.Server, conn *connection.Conn, mount string) *vaultkv.Store {
+	t.Helper()
+	s, err := vaultkv.NewStore(context.Background(), conn, vaultkv.StoreOptions{Mount: mount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	srv := vaulttest.Get(t)
+	mount := srv.NewMount(t)
+	ctx := context.Background()
+	a, b := newStore(t, srv, srv.Conn(t), mount), newStore(t, srv, srv.Conn(t), mount)
+
+	if _, err := a.Load(ctx, "app"); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("Load before Save = %v, want ErrNotFound", err)
+	}
+	st := &state.State{Initialized: true, Sync: &state.Record{Status: state.Succeeded, RunID: "r1"}}
+	if err := a.Save(ctx, "app", st); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Load(ctx, "app")
+	if err != nil || got.Revision != st.Revision || !got.Initialized || got.Sync.RunID != "r1" {
+		t.Fatalf("Load = %+v, %v", got, err)
+	}
+	// b saves; a's copy is now stale and refused.
+	if err := b.Save(ctx, "app", got); err != nil {
+		t.Fatal(err)
+	}
+	st.Initialized = false
+	if err := a.Save(ctx, "app", st); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("stale Save = %v, want ErrConflict", err)
+	}
+	if again, _ := a.Load(ctx, "app"); !again.Initialized {
+		t.Fatal("a refused Save changed the state")
+	}
+
+	// Replicas creating the fingerprint key at once agree on one key.
+	stores := make([]*vaultkv.Store, 4)
+	keys := make([][]byte, len(stores))
+	for i := range stores {
+		stores[i] = newStore(t, srv, srv.Conn(t), mount)
+	}
+	var wg gosync.WaitGroup
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := stores[i].FingerprintKey(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		}()
+	}
+	wg.Wait()
+	for i := range keys {
+		if len(keys[i]) != 32 || !bytes.Equal(keys[i], keys[0]) {
+			t.Fatalf("replicas disagree on the fingerprint key")
+		}
+	}
+
+	// Bad input: a state written by a newer version is refused, not reset.
+	if _, err := srv.Client(t).KVv2(mount).Put(ctx, "secretsync/state/future", map[string]any{"state": `{"format":99,"state":{}}`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Load(ctx, "future"); !errors.Is(err, state.ErrCorrupt) {
+		t.Fatalf("Load of an unknown format = %v, want ErrCorrupt", err)
+	}
+	if _, err := vaultkv.NewStore(ctx, srv.Conn(t), vaultkv.StoreOptions{}); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+		t.Fatalf("NewStore without a mount = %v", err)
+	}
+}
+
+func TestLock(t *testing.T) {
+	srv := vaulttest.Get(t)
+	mount := srv.NewMount(t)
+	ctx := context.Background()
+	const ttl = 2 * time.Second
+	la, lb := newLink(t, srv.Addr), newLink(t, srv.Addr)
+	a, err := newStore(t, srv, la.conn(t, srv), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newStore(t, srv, lb.conn(t, srv), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	heldA, releaseA, err := a.TryAcquire(ctx, "sync1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.TryAcquire(ctx, "sync1"); !errors.Is(err, state.ErrHeld) {
+		t.Fatalf("second TryAcquire = %v, want ErrHeld", err)
+	}
+	// Other names are independent.
+	_, releaseOther, err := b.TryAcquire(ctx, "sync2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	releaseOther()
+	// a keeps the lock across several TTLs by renewing it.
+	time.Sleep(2 * ttl)
+	if heldA.Err() != nil {
+		t.Fatalf("a lost a lock it renews: %v", context.Cause(heldA))
+	}
+	if _, _, err := b.TryAcquire(ctx, "sync1"); !errors.Is(err, state.ErrHeld) {
+		t.Fatalf("TryAcquire of a renewed lock = %v, want ErrHeld", err)
+	}
+	releaseA()
+	heldB, releaseB, err := b.TryAcquire(ctx, "sync1")
+	if err != nil {
+		t.Fatalf("TryAcquire after release = %v", err)
+	}
+
+	// b is cut off from Vault: it gives the lock up by itself, and a takes
+	// it over within about a TTL of b's last renewal.
+	cutAt := time.Now()
+	lb.cut.Store(true)
+	done := make(chan time.Time, 1)
+	go func() {
+		held, release, err := a.Acquire(ctx, "sync1")
+		if err != nil {
+			t.Error(err)
+			done <- time.Now()
+			return
+		}
+		defer release()
+		_ = held
+		done <- time.Now()
+	}()
+	select {
+	case <-heldB.Done():
+	case <-time.After(5 * ttl):
+		t.Fatal("a holder cut off from Vault kept its lock")
+	}
+	lostAfter := time.Since(cutAt)
+	takenAt := <-done
+	takeover := takenAt.Sub(cutAt)
+	t.Logf("TTL %v: cut-off holder gave up after %v; takeover after %v", ttl, lostAfter.Round(time.Millisecond), takeover.Round(time.Millisecond))
+	if takenAt.Before(cutAt.Add(lostAfter)) {
+		t.Fatal("the lock was taken over before its holder gave it up")
+	}
+	releaseB()
+}
+
+// TestPollCost measures what one idle poll costs at 1,000 keys in each
+// layout, and that a poll notices writes and deletes.
+func TestPollCost(t *testing.T) {
+	srv := vaulttest.Get(t)
+	ctx := context.Background()
+	for _, layout := range layouts {
+		t.Run(layout.String(), func(t *testing.T) {
+			mount := srv.NewMount(t)
+			l := newLink(t, srv.Addr)
+			kv, err := vaultkv.New(ctx, l.conn(t, srv), vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := srv.Client(t).KVv2(mount)
+			const n = 1000
+			if layout == vaultkv.SecretPath {
+				data := map[string]any{}
+				for i := range n {
+					data[fmt.Sprintf("K%04d", i)] = "v"
+				}
+				if _, err := c.Put(ctx, "app", data); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for i := range n {
+					if _, err := c.Put(ctx, fmt.Sprintf("app/K%04d", i), map[string]any{"value": "v"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			sig1, err := kv.Poll(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := l.requests.Load()
+			sig2, err := kv.Poll(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cost := l.requests.Load() - before
+			t.Logf("%s: one idle poll at %d keys = %d requests", layout, n, cost)
+			want := int64(1)
+			if layout == vaultkv.SecretKey {
+				want = n + 1 // one LIST, one metadata read per secret
+			}
+			if sig1 != sig2 || cost != want {
+				t.Fatalf("idle poll: changed=%v, %d requests, want %d", sig1 != sig2, cost, want)
+			}
+			if layout == vaultkv.SecretPath {
+				_, err = c.Patch(ctx, "app", map[string]any{"K0001": "w"})
+			} else {
+				_, err = c.Put(ctx, "app/K0001", map[string]any{"value": "w"})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig3, _ := kv.Poll(ctx)
+			if sig3 == sig2 {
+				t.Fatal("a write went unnoticed")
+			}
+			p := "app"
+			if layout == vaultkv.SecretKey {
+				p = "app/K0002"
+			}
+			if err := c.Delete(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if sig4, _ := kv.Poll(ctx); sig4 == sig3 {
+				t.Fatal("a soft delete went unnoticed")
+			}
+		})
+	}
+}
