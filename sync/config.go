@@ -1,9 +1,9 @@
 package sync
 
 import (
-	"math"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"time"
 

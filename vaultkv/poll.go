@@ -113,4 +113,3 @@ func (kv *KV) metaSignature(ctx context.Context, p string) (string, error) {
 	}
 	return sig, nil
 }
-

@@ -9,8 +9,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 	gosync "sync"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 
