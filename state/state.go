@@ -46,6 +46,15 @@ type FlaggedConflict struct {
 	Time        time.Time      `json:"time"`
 }
 
+// PendingWrite is what a round was writing to a key when it saved its
+// intents: the value's fingerprint (or Absent for a delete) and the sides
+// written.
+type PendingWrite struct {
+	Value       conflict.Side `json:"value"`
+	Destination bool          `json:"destination,omitempty"`
+	Source      bool          `json:"source,omitempty"`
+}
+
 // State is what a store keeps for one sync.
 type State struct {
 	// Revision is maintained by the store: it is the revision Load returned,
@@ -62,6 +71,13 @@ type State struct {
 	Sync   *Record `json:"sync,omitempty"`
 	Import *Record `json:"import,omitempty"`
 	Remove *Record `json:"remove,omitempty"`
+	// Pending maps each source key whose writes are in flight to what the
+	// writes put there. The engine records it just before applying a
+	// round's writes and clears it when the round ends, so that a round cut
+	// short (a crash, a lost connection) is recognized by the next one: a
+	// key whose written sides all hold the pending value gets that value as
+	// its baseline, instead of being taken for a conflict.
+	Pending map[string]PendingWrite `json:"pending,omitempty"`
 	// Initialized is set once a first round has completed without a failed
 	// key; until then the engine applies the initial-sync behaviour to keys
 	// without a baseline. Remove clears it.
@@ -84,6 +100,12 @@ func (st *State) Clone() *State {
 		c.Conflicts = make(map[string]FlaggedConflict, len(st.Conflicts))
 		for k, v := range st.Conflicts {
 			c.Conflicts[k] = v
+		}
+	}
+	if st.Pending != nil {
+		c.Pending = make(map[string]PendingWrite, len(st.Pending))
+		for k, v := range st.Pending {
+			c.Pending[k] = v
 		}
 	}
 	for _, p := range []**Record{&c.Sync, &c.Import, &c.Remove} {

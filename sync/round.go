@@ -178,12 +178,56 @@ func (r *round) run(ctx context.Context) error {
 		return r.failRound(ctx, guardErr, true)
 	}
 
+	if err := r.recordIntents(ctx); err != nil {
+		r.finishReport(false)
+		return r.failRound(ctx, err, true)
+	}
 	applyErr := r.apply(ctx)
 	r.finishReport(true)
 	if err := r.conflictEvents(ctx); err != nil && applyErr == nil {
 		applyErr = err
 	}
 	return r.commit(ctx, applyErr)
+}
+
+// landed reports whether every side that pw was written to holds its value.
+func landed(pw state.PendingWrite, it *item) bool {
+	if !pw.Destination && !pw.Source {
+		return false
+	}
+	return (!pw.Destination || it.dstSide.Same(pw.Value)) && (!pw.Source || it.srcSide.Same(pw.Value))
+}
+
+// recordIntents saves what the round is about to write, so that a round cut
+// short between its writes and its final save is recognized next round.
+func (r *round) recordIntents(ctx context.Context) error {
+	n := 0
+	for i := range r.items {
+		it := &r.items[i]
+		if it.nw == 0 || !it.setBase {
+			continue
+		}
+		pw := state.PendingWrite{Value: it.newBase}
+		for _, w := range it.writes[:it.nw] {
+			if w.toSrc {
+				pw.Source = true
+			} else {
+				pw.Destination = true
+			}
+		}
+		if r.st.Pending == nil {
+			r.st.Pending = make(map[string]state.PendingWrite)
+		}
+		r.st.Pending[it.key] = pw
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := r.s.store.Save(ctx, r.s.cfg.Name, r.st); err != nil {
+		return fmt.Errorf("sync: save state: %w", err)
+	}
+	return nil
 }
 
 // read lists both sides and builds the items.
@@ -270,6 +314,11 @@ func (r *round) read(ctx context.Context) error {
 			default:
 				it.base = it.dstSide // overwrite: the destination becomes the source
 			}
+		}
+		if pw, ok := r.st.Pending[it.key]; ok && landed(pw, it) {
+			// The writes of a round that was cut short reached every side
+			// they were for: that value is what both sides agreed on.
+			it.base, it.hasBase = pw.Value, pw.Value.Exists
 		}
 		it.res = KeyResult{Key: it.key, DestinationKey: it.dkey}
 	}
@@ -740,6 +789,7 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 	clean := true
 	for i := range r.items {
 		it := &r.items[i]
+		delete(st.Pending, it.key)
 		if it.res.Action == Failed || it.res.Action == Retry {
 			clean = false
 		}
@@ -767,6 +817,9 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 	st.Conflicts = conflicts
 	if len(st.Conflicts) == 0 {
 		st.Conflicts = nil
+	}
+	if len(st.Pending) == 0 {
+		st.Pending = nil
 	}
 	switch r.op {
 	case OpSync:

@@ -773,3 +773,53 @@ func TestEnvironmentSchema(t *testing.T) {
 	}
 	wantSnapshot(t, "dst", f.dst, map[string]string{"prod/DB": "1", "staging/DB": "s"})
 }
+
+// failingFinalSave is a store whose saves after a round's writes fail, as
+// when a process dies between its writes and its last save.
+type failingFinalSave struct {
+	*state.Memory
+	fail bool
+}
+
+func (s *failingFinalSave) Save(ctx context.Context, name string, st *state.State) error {
+	if s.fail && st.Sync != nil && st.Sync.Status != state.Running {
+		return errors.New("store unreachable")
+	}
+	return s.Memory.Save(ctx, name, st)
+}
+
+// TestRoundCutShortBetweenWritesAndSave: writes that landed before the
+// final save failed are recognized next round, so a later change is not
+// taken for a conflict.
+func TestRoundCutShortBetweenWritesAndSave(t *testing.T) {
+	store := &failingFinalSave{Memory: state.NewMemory()}
+	src, dst := memory.New(map[string]string{"A": "1", "B": "1"}), memory.New(nil)
+	s, err := sync.New(sync.Config{Name: "cut", Source: src, Destination: dst, Mode: sync.Bidirectional, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, s)
+	src.Set("A", "2")
+	src.Set("B", "2")
+	store.fail = true
+	if _, err := s.Run(context.Background()); err == nil {
+		t.Fatal("the round did not report the failed save")
+	}
+	if v, _ := dst.Get("A"); v.Value != "2" {
+		t.Fatalf("the write did not land: %v", v)
+	}
+	store.fail = false
+	src.Set("A", "3") // a later change at the source
+	// B at the destination now holds neither the old value nor the one
+	// written: whether the write landed is unknown, so it is a conflict.
+	dst.Set("B", "3d")
+	rep := mustRun(t, s)
+	if r := wantAction(t, rep, "A", sync.Updated); r.Direction != "to-destination" {
+		t.Fatalf("A: %+v", r)
+	}
+	wantAction(t, rep, "B", sync.Conflict)
+	st, _ := store.Load(context.Background(), "cut")
+	if len(st.Pending) != 0 {
+		t.Fatalf("pending intents left after a clean round: %v", st.Pending)
+	}
+}
