@@ -82,6 +82,9 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	tr.TLSClientConfig = tlsCfg
+	// Listing and writing run many requests at once; keep their connections
+	// for reuse instead of opening new ones each round.
+	tr.MaxIdleConnsPerHost = 64
 	timeout := cfg.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
