@@ -183,6 +183,12 @@ type Config struct {
 
 	// AutoSync configures Watch: when a round runs by itself.
 	AutoSync AutoSync
+	// OnRound, when set, is called after each round of Run, Import,
+	// Remove and Resolve (also the rounds that Watch runs; not Plan) with
+	// its report and error.
+	// It runs on the goroutine of the operation; it must not call the
+	// Syncer's operations. Daemons use it for metrics.
+	OnRound func(rep *Report, err error)
 	// Lock, when set, makes the rounds of this sync mutually exclusive
 	// across the processes that share the Store: every operation takes it
 	// (Run returns an error matching state.ErrHeld when another process
@@ -217,6 +223,10 @@ type AutoSync struct {
 	// MinBackoff and MaxBackoff bound the wait after a failed round, which
 	// doubles with each failure in a row; 0 means 1 s and 5 min.
 	MinBackoff, MaxBackoff time.Duration
+	// StopGrace is how long a round in flight when Watch's context ends may
+	// go on to finish; 0 means 30 s. (A round in flight when the lock is
+	// lost is stopped at once.)
+	StopGrace time.Duration
 }
 
 // Defaults of AutoSync.
@@ -226,6 +236,7 @@ const (
 	DefaultJitter     = 0.1
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = 5 * time.Minute
+	DefaultStopGrace  = 30 * time.Second
 )
 
 // withDefaults validates a and fills in its defaults.
@@ -240,6 +251,11 @@ func (a AutoSync) withDefaults() (AutoSync, *ConfigError) {
 		return bad("Jitter", fmt.Sprintf("%g is outside [0, 1)", a.Jitter))
 	case a.MinBackoff < 0 || a.MaxBackoff < 0:
 		return bad("MinBackoff", "negative")
+	case a.StopGrace < 0:
+		return bad("StopGrace", "negative")
+	}
+	if a.StopGrace == 0 {
+		a.StopGrace = DefaultStopGrace
 	}
 	if a.Debounce == 0 {
 		a.Debounce = DefaultDebounce

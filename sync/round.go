@@ -99,6 +99,9 @@ func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveR
 	}
 	err := r.run(ctx)
 	r.rep.Finished = s.now()
+	if s.cfg.OnRound != nil && !o.dryRun {
+		s.cfg.OnRound(r.rep, err)
+	}
 	return r.rep, err
 }
 

@@ -51,7 +51,7 @@ func (s *Syncer) Watch(ctx context.Context) error {
 	defer s.watching.Store(false)
 	for {
 		if s.cfg.Lock == nil {
-			s.watchLoop(ctx)
+			s.watchLoop(ctx, nil)
 			return context.Cause(ctx)
 		}
 		held, release, err := s.cfg.Lock.Acquire(ctx, s.cfg.Name)
@@ -67,9 +67,7 @@ func (s *Syncer) Watch(ctx context.Context) error {
 		}
 		s.log.InfoContext(ctx, "secretsync: took the sync's lock; running rounds", "sync", s.cfg.Name)
 		s.setLeader(held)
-		lctx, stop := withDone(ctx, held)
-		s.watchLoop(lctx)
-		stop()
+		s.watchLoop(ctx, held)
 		s.setLeader(nil)
 		release()
 		if ctx.Err() != nil {
@@ -79,8 +77,16 @@ func (s *Syncer) Watch(ctx context.Context) error {
 	}
 }
 
-// watchLoop runs rounds until ctx ends.
-func (s *Syncer) watchLoop(ctx context.Context) {
+// watchLoop runs rounds until ctx or held (the lock, when not nil) ends.
+// A round in flight when ctx ends may finish, for up to AutoSync.StopGrace;
+// one in flight when held ends is cancelled at once.
+func (s *Syncer) watchLoop(outer, held context.Context) {
+	ctx := outer
+	if held != nil {
+		var stop func() bool
+		ctx, stop = withDone(outer, held)
+		defer stop()
+	}
 	changes := make(chan struct{}, 1)
 	forward := func(n destination.Notifier) {
 		ch := n.Notify(ctx)
@@ -133,7 +139,7 @@ func (s *Syncer) watchLoop(ctx context.Context) {
 			continue
 		case <-timer.C:
 		}
-		_, err := s.Run(ctx)
+		_, err := s.runGraceful(outer, held)
 		if ctx.Err() != nil {
 			return
 		}
@@ -150,6 +156,23 @@ func (s *Syncer) watchLoop(ctx context.Context) {
 		}
 		timer.Reset(next.Sub(now))
 	}
+}
+
+// runGraceful runs one round that outlives outer by up to StopGrace, and
+// ends at once with held.
+func (s *Syncer) runGraceful(outer, held context.Context) (*Report, error) {
+	rctx, cancel := context.WithCancelCause(context.WithoutCancel(outer))
+	defer cancel(nil)
+	stopOuter := context.AfterFunc(outer, func() {
+		t := time.AfterFunc(s.auto.StopGrace, func() { cancel(context.Cause(outer)) })
+		context.AfterFunc(rctx, func() { t.Stop() })
+	})
+	defer stopOuter()
+	if held != nil {
+		stopHeld := context.AfterFunc(held, func() { cancel(errors.New("sync: lock lost")) })
+		defer stopHeld()
+	}
+	return s.Run(rctx)
 }
 
 // never is how far "no reconcile" pushes the next round.

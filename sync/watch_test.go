@@ -259,3 +259,39 @@ func (d tagged) List(ctx context.Context) (map[string]destination.Secret, error)
 	d.who.Store(d.name)
 	return d.Destination.List(ctx)
 }
+
+// TestWatchFinishesTheRoundInFlight: when Watch's context ends during a
+// round, the round completes (within StopGrace) before Watch returns.
+func TestWatchFinishesTheRoundInFlight(t *testing.T) {
+	started := make(chan struct{})
+	var once gosync.Once
+	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		once.Do(func() { close(started) })
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	}})
+	src := map[string]string{}
+	for i := range 100 {
+		src[fmt.Sprintf("K%03d", i)] = "v"
+	}
+	var rounds []error
+	var mu gosync.Mutex
+	s, err := sync.New(sync.Config{Name: "g", Source: memory.New(src), Destination: dst, Concurrency: 1,
+		OnRound: func(rep *sync.Report, err error) { mu.Lock(); rounds = append(rounds, err); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := watch(t, s)
+	<-started
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch = %v", err)
+	}
+	if dst.Len() != 100 {
+		t.Fatalf("the round in flight was cut short: %d of 100 keys", dst.Len())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rounds) != 1 || rounds[0] != nil {
+		t.Fatalf("OnRound saw %v", rounds)
+	}
+}
