@@ -1,0 +1,347 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/secretsync/secretsync/keyschema"
+	"github.com/secretsync/secretsync/sync"
+	"github.com/secretsync/secretsync/vaultkv"
+)
+
+// Config is the daemon's configuration file, in HCL. It never needs to hold
+// a secret: credentials are read from files or environment variables that
+// it names.
+type Config struct {
+	// Listen is the HTTP address; default 127.0.0.1:8080.
+	Listen      string          `hcl:"listen,optional"`
+	State       *StateConfig    `hcl:"state,block"`
+	Connections []ConnConfig    `hcl:"connection,block"`
+	Syncs       []SyncConfig    `hcl:"sync,block"`
+	file        string          // path of the file
+	syntax      *hclsyntax.Body // for positions in errors
+	conns       map[string]*ConnConfig
+	parsed      map[string]parsed // per sync, validated values
+}
+
+// StateConfig says where baselines and status are kept: a local file (one
+// daemon) or Vault KV v2 (replicas share it, with a lock per sync).
+type StateConfig struct {
+	File       string `hcl:"file,optional"`
+	Connection string `hcl:"connection,optional"`
+	Mount      string `hcl:"mount,optional"`
+	Path       string `hcl:"path,optional"`
+	LockTTL    string `hcl:"lock_ttl,optional"`
+}
+
+// ConnConfig is a Vault connection.
+type ConnConfig struct {
+	Name          string         `hcl:"name,label"`
+	Address       string         `hcl:"address"`
+	Namespace     string         `hcl:"namespace,optional"`
+	CACert        string         `hcl:"ca_cert,optional"`
+	CAPath        string         `hcl:"ca_path,optional"`
+	ClientCert    string         `hcl:"client_cert,optional"`
+	ClientKey     string         `hcl:"client_key,optional"`
+	ServerName    string         `hcl:"tls_server_name,optional"`
+	TLSSkipVerify bool           `hcl:"tls_skip_verify,optional"`
+	Timeout       string         `hcl:"timeout,optional"`
+	AppRole       *AppRoleConfig `hcl:"approle,block"`
+	Token         *TokenConfig   `hcl:"token,block"`
+}
+
+// AppRoleConfig logs in with AppRole; the secret_id comes from a file or an
+// environment variable, read again at each login.
+type AppRoleConfig struct {
+	RoleID       string `hcl:"role_id"`
+	SecretIDFile string `hcl:"secret_id_file,optional"`
+	SecretIDEnv  string `hcl:"secret_id_env,optional"`
+	Wrapped      bool   `hcl:"wrapped,optional"`
+	Mount        string `hcl:"mount,optional"`
+}
+
+// TokenConfig uses a token from a file or an environment variable.
+type TokenConfig struct {
+	File string `hcl:"file,optional"`
+	Env  string `hcl:"env,optional"`
+}
+
+// SyncConfig is one sync.
+type SyncConfig struct {
+	Name              string          `hcl:"name,label"`
+	Description       string          `hcl:"description,optional"`
+	Mode              string          `hcl:"mode,optional"`
+	InitialSync       string          `hcl:"initial_sync,optional"`
+	KeySchema         string          `hcl:"key_schema,optional"`
+	Environment       string          `hcl:"environment,optional"`
+	DisableDeletion   bool            `hcl:"disable_deletion,optional"`
+	MaxDeleteFraction *float64        `hcl:"max_delete_fraction,optional"`
+	AutoSync          *AutoSyncConfig `hcl:"auto_sync,block"`
+	Source            SideConfig      `hcl:"source,block"`
+	Destination       SideConfig      `hcl:"destination,block"`
+}
+
+// AutoSyncConfig configures Watch for a sync.
+type AutoSyncConfig struct {
+	Enabled  *bool  `hcl:"enabled,optional"`
+	Interval string `hcl:"interval,optional"`
+	Debounce string `hcl:"debounce,optional"`
+}
+
+// SideConfig is a source or destination: exactly one of its blocks.
+type SideConfig struct {
+	Vault  *VaultSideConfig  `hcl:"vault,block"`
+	Dotenv *DotenvSideConfig `hcl:"dotenv,block"`
+}
+
+// VaultSideConfig is a KV v2 side.
+type VaultSideConfig struct {
+	Connection   string `hcl:"connection"`
+	Mount        string `hcl:"mount"`
+	Path         string `hcl:"path,optional"`
+	Layout       string `hcl:"layout,optional"`
+	Field        string `hcl:"field,optional"`
+	PollInterval string `hcl:"poll_interval,optional"`
+	AdoptUnowned bool   `hcl:"adopt_unowned,optional"`
+}
+
+// DotenvSideConfig is a dotenv file side.
+type DotenvSideConfig struct {
+	Path string `hcl:"path"`
+}
+
+// parsed holds a sync's validated, typed settings.
+type parsed struct {
+	mode     sync.Mode
+	initial  sync.InitialSync
+	auto     sync.AutoSync
+	srcPoll  time.Duration
+	dstPoll  time.Duration
+	srcLay   vaultkv.Layout
+	dstLay   vaultkv.Layout
+	fraction float64
+}
+
+// ConfigError lists what is wrong with a configuration file, each problem
+// with its file, line and field.
+type ConfigError struct {
+	Diags hcl.Diagnostics
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	for i, d := range e.Diags {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(&b, "%s:%d,%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		b.WriteString(d.Summary)
+		if d.Detail != "" {
+			b.WriteString("; " + d.Detail)
+		}
+	}
+	return b.String()
+}
+
+// LoadConfig reads, parses and validates a configuration file. It does no
+// other I/O: a config that loads can still fail to connect.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(path, src)
+}
+
+// ParseConfig parses and validates a configuration read from file.
+func ParseConfig(file string, src []byte) (*Config, error) {
+	f, diags := hclsyntax.ParseConfig(src, file, hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		return nil, &ConfigError{Diags: diags}
+	}
+	var c Config
+	if diags := gohcl.DecodeBody(f.Body, nil, &c); diags.HasErrors() {
+		return nil, &ConfigError{Diags: diags}
+	}
+	c.file = file
+	c.syntax = f.Body.(*hclsyntax.Body)
+	if diags := c.validate(); diags.HasErrors() {
+		return nil, &ConfigError{Diags: diags}
+	}
+	return &c, nil
+}
+
+// at returns the range of an attribute (or, without one, of the block)
+// found by following blocks: at("sync", "app", "source", "", "vault", "", "mount").
+func (c *Config) at(path ...string) *hcl.Range {
+	body := c.syntax
+	rng := body.SrcRange
+	for len(path) >= 2 && body != nil {
+		typ, label := path[0], path[1]
+		var next *hclsyntax.Block
+		for _, b := range body.Blocks {
+			if b.Type == typ && (label == "" || (len(b.Labels) > 0 && b.Labels[0] == label)) {
+				next = b
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		body, rng, path = next.Body, next.DefRange(), path[2:]
+	}
+	if len(path) == 1 && body != nil {
+		if a, ok := body.Attributes[path[0]]; ok {
+			r := a.SrcRange
+			return &r
+		}
+	}
+	return &rng
+}
+
+func (c *Config) validate() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	bad := func(rng *hcl.Range, summary string, args ...any) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf(summary, args...), Subject: rng})
+	}
+	duration := func(s string, rng *hcl.Range, what string) time.Duration {
+		if s == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			bad(rng, "%s: %q is not a positive duration (for example \"30s\")", what, s)
+		}
+		return d
+	}
+
+	c.conns = map[string]*ConnConfig{}
+	for i := range c.Connections {
+		cc := &c.Connections[i]
+		at := func(attr ...string) *hcl.Range { return c.at(append([]string{"connection", cc.Name}, attr...)...) }
+		if _, dup := c.conns[cc.Name]; dup {
+			bad(at(), "connection %q is declared twice", cc.Name)
+		}
+		c.conns[cc.Name] = cc
+		if !strings.HasPrefix(cc.Address, "http://") && !strings.HasPrefix(cc.Address, "https://") {
+			bad(at("address"), "connection %q: address %q must start with http:// or https://", cc.Name, cc.Address)
+		}
+		duration(cc.Timeout, at("timeout"), "connection "+cc.Name+": timeout")
+		switch {
+		case (cc.AppRole == nil) == (cc.Token == nil):
+			bad(at(), "connection %q: give exactly one of an approle block or a token block", cc.Name)
+		case cc.AppRole != nil:
+			ar := cc.AppRole
+			if ar.RoleID == "" {
+				bad(at("approle", "", "role_id"), "connection %q: approle: role_id is empty", cc.Name)
+			}
+			if (ar.SecretIDFile == "") == (ar.SecretIDEnv == "") {
+				bad(at("approle", ""), "connection %q: approle: give exactly one of secret_id_file or secret_id_env (the config never holds the secret_id itself)", cc.Name)
+			}
+		case cc.Token != nil:
+			if (cc.Token.File == "") == (cc.Token.Env == "") {
+				bad(at("token", ""), "connection %q: token: give exactly one of file or env (the config never holds the token itself)", cc.Name)
+			}
+		}
+	}
+
+	if s := c.State; s != nil {
+		at := func(attr ...string) *hcl.Range { return c.at(append([]string{"state", ""}, attr...)...) }
+		switch {
+		case (s.File == "") == (s.Connection == ""):
+			bad(at(), "state: give exactly one of file or connection")
+		case s.Connection != "":
+			if c.conns[s.Connection] == nil {
+				bad(at("connection"), "state: unknown connection %q", s.Connection)
+			}
+			if s.Mount == "" {
+				bad(at("mount"), "state: mount is required with a Vault connection")
+			}
+			duration(s.LockTTL, at("lock_ttl"), "state: lock_ttl")
+		}
+	}
+
+	c.parsed = map[string]parsed{}
+	for i := range c.Syncs {
+		sc := &c.Syncs[i]
+		at := func(attr ...string) *hcl.Range { return c.at(append([]string{"sync", sc.Name}, attr...)...) }
+		if _, dup := c.parsed[sc.Name]; dup {
+			bad(at(), "sync %q is declared twice", sc.Name)
+		}
+		if !sync.ValidName(sc.Name) {
+			bad(at(), "sync %q: not a valid name (1 to 64 lower-case letters, digits, '-' or '_')", sc.Name)
+		}
+		var p parsed
+		if sc.Mode != "" {
+			if err := p.mode.UnmarshalText([]byte(sc.Mode)); err != nil {
+				bad(at("mode"), "sync %q: mode %q: want push, pull or bidirectional", sc.Name, sc.Mode)
+			}
+		}
+		if sc.InitialSync != "" {
+			if err := p.initial.UnmarshalText([]byte(sc.InitialSync)); err != nil {
+				bad(at("initial_sync"), "sync %q: initial_sync %q: want auto, overwrite-destination, import-prefer-source or import-prefer-destination", sc.Name, sc.InitialSync)
+			}
+		}
+		if sc.KeySchema != "" {
+			if _, err := keyschema.Parse(sc.KeySchema); err != nil {
+				bad(at("key_schema"), "sync %q: key_schema: %v", sc.Name, err)
+			}
+		}
+		if sc.MaxDeleteFraction != nil {
+			p.fraction = *sc.MaxDeleteFraction
+			if p.fraction <= 0 || p.fraction > 1 {
+				bad(at("max_delete_fraction"), "sync %q: max_delete_fraction %g is outside (0, 1]", sc.Name, p.fraction)
+			}
+		}
+		if a := sc.AutoSync; a != nil {
+			p.auto.Disabled = a.Enabled != nil && !*a.Enabled
+			p.auto.Interval = duration(a.Interval, c.at("sync", sc.Name, "auto_sync", "", "interval"), "sync "+sc.Name+": auto_sync: interval")
+			p.auto.Debounce = duration(a.Debounce, c.at("sync", sc.Name, "auto_sync", "", "debounce"), "sync "+sc.Name+": auto_sync: debounce")
+		}
+		side := func(which string, s SideConfig, lay *vaultkv.Layout, poll *time.Duration) {
+			if (s.Vault == nil) == (s.Dotenv == nil) {
+				bad(at(which, ""), "sync %q: %s: give exactly one of a vault block or a dotenv block", sc.Name, which)
+				return
+			}
+			if v := s.Vault; v != nil {
+				vat := func(attr string) *hcl.Range { return c.at("sync", sc.Name, which, "", "vault", "", attr) }
+				if c.conns[v.Connection] == nil {
+					bad(vat("connection"), "sync %q: %s: unknown connection %q", sc.Name, which, v.Connection)
+				}
+				if v.Layout != "" {
+					if err := lay.UnmarshalText([]byte(v.Layout)); err != nil {
+						bad(vat("layout"), "sync %q: %s: layout %q: want secret-path or secret-key", sc.Name, which, v.Layout)
+					}
+				}
+				if *lay == vaultkv.SecretPath && strings.Trim(v.Path, "/") == "" {
+					bad(vat("path"), "sync %q: %s: the secret-path layout needs a path", sc.Name, which)
+				}
+				*poll = duration(v.PollInterval, vat("poll_interval"), "sync "+sc.Name+": "+which+": poll_interval")
+			}
+			if d := s.Dotenv; d != nil && d.Path == "" {
+				bad(c.at("sync", sc.Name, which, "", "dotenv", "", "path"), "sync %q: %s: dotenv path is empty", sc.Name, which)
+			}
+		}
+		side("source", sc.Source, &p.srcLay, &p.srcPoll)
+		side("destination", sc.Destination, &p.dstLay, &p.dstPoll)
+		if p.mode != sync.Push && sc.Source.Dotenv == nil && sc.Source.Vault == nil {
+			bad(at("mode"), "sync %q: %s needs a writable source", sc.Name, p.mode)
+		}
+		c.parsed[sc.Name] = p
+	}
+	if len(c.Syncs) == 0 {
+		bad(c.at(), "no sync block: nothing to do")
+	}
+	return diags
+}
+
+var errNoSuchSync = errors.New("no such sync")

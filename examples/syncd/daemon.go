@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	gosync "sync"
+	"time"
+
+	"github.com/secretsync/secretsync/audit"
+	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/destination/dotenv"
+	"github.com/secretsync/secretsync/state"
+	"github.com/secretsync/secretsync/sync"
+	"github.com/secretsync/secretsync/vaultkv"
+)
+
+// generation is everything built from one configuration: connections, the
+// state store, and the syncs. A reload builds a new generation and, once it
+// is built, stops the old one.
+type generation struct {
+	cfg     *Config
+	conns   map[string]*connection.Conn
+	store   state.Store
+	closeSt func()
+	lock    state.Lock
+	syncs   map[string]*managed
+	names   []string
+
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+}
+
+// managed is one running sync.
+type managed struct {
+	cfg    *SyncConfig
+	syncer *sync.Syncer
+	auto   bool
+}
+
+// build makes a generation from cfg. It connects nothing yet but checks the
+// Vault mounts it uses. reuse, when not nil, is the running generation: its
+// state store is kept when the state block did not change (a state file
+// can be open only once).
+func build(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics, reuse *generation) (g *generation, err error) {
+	g = &generation{cfg: cfg, conns: map[string]*connection.Conn{}, syncs: map[string]*managed{}}
+	defer func() {
+		if err != nil {
+			g.close(reuse)
+		}
+	}()
+	auditor := audit.NewSlog(log, nil)
+	for i := range cfg.Connections {
+		cc := &cfg.Connections[i]
+		c, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name, Auditor: auditor, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("connection %q: %w", cc.Name, err)
+		}
+		g.conns[cc.Name] = c
+	}
+
+	if reuse != nil && cfg.State != nil && cfg.State.File != "" && reflect.DeepEqual(reuse.cfg.State, cfg.State) {
+		// A state file can be open only once: keep the running one.
+		g.store, g.closeSt = reuse.store, reuse.closeSt
+	} else if err := g.openState(ctx, cfg.State); err != nil {
+		return nil, err
+	}
+
+	for i := range cfg.Syncs {
+		sc := &cfg.Syncs[i]
+		p := cfg.parsed[sc.Name]
+		src, err := g.side(ctx, sc.Name, sc.Source, p.srcLay, p.srcPoll)
+		if err != nil {
+			return nil, fmt.Errorf("sync %q: source: %w", sc.Name, err)
+		}
+		dst, err := g.side(ctx, sc.Name, sc.Destination, p.dstLay, p.dstPoll)
+		if err != nil {
+			return nil, fmt.Errorf("sync %q: destination: %w", sc.Name, err)
+		}
+		sa := auditor
+		if sc.Destination.Vault != nil {
+			sa = audit.Prefix(connection.EventPrefix, auditor) // HCV_SECRET_SYNCED, as Vault's own sync names it
+		}
+		name := sc.Name
+		s, err := sync.New(sync.Config{
+			Name: sc.Name, Description: sc.Description, Source: src, Destination: dst,
+			Mode: p.mode, InitialSync: p.initial, KeySchema: sc.KeySchema, Environment: sc.Environment,
+			DisableDeletion: sc.DisableDeletion, MaxDeleteFraction: p.fraction,
+			Store: g.store, Lock: g.lock, Auditor: sa, Logger: log, AutoSync: p.auto,
+			OnRound: func(rep *sync.Report, err error) { m.observe(name, rep, err) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sync %q: %w", sc.Name, err)
+		}
+		g.syncs[sc.Name] = &managed{cfg: sc, syncer: s, auto: !p.auto.Disabled}
+		g.names = append(g.names, sc.Name)
+	}
+	sort.Strings(g.names)
+	return g, nil
+}
+
+func connConfig(cc *ConnConfig) connection.Config {
+	c := connection.Config{
+		Address: cc.Address, Namespace: cc.Namespace,
+		TLS: connection.TLS{CACert: cc.CACert, CAPath: cc.CAPath, ClientCert: cc.ClientCert, ClientKey: cc.ClientKey,
+			ServerName: cc.ServerName, InsecureSkipVerify: cc.TLSSkipVerify},
+	}
+	if cc.Timeout != "" {
+		c.Timeout, _ = time.ParseDuration(cc.Timeout) // validated
+	}
+	if a := cc.AppRole; a != nil {
+		c.AppRole = &connection.AppRole{RoleID: a.RoleID, SecretID: connection.Credential{File: a.SecretIDFile, Env: a.SecretIDEnv},
+			Wrapped: a.Wrapped, MountPath: a.Mount}
+	}
+	if t := cc.Token; t != nil {
+		c.Token = &connection.Token{Token: connection.Credential{File: t.File, Env: t.Env}}
+	}
+	return c
+}
+
+func (g *generation) openState(ctx context.Context, sc *StateConfig) error {
+	switch {
+	case sc == nil:
+		g.store = state.NewMemory()
+	case sc.File != "":
+		f, err := state.OpenFile(sc.File, nil)
+		if err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		g.store, g.closeSt = f, func() { _ = f.Close() }
+	default:
+		st, err := vaultkv.NewStore(ctx, g.conns[sc.Connection], vaultkv.StoreOptions{Mount: sc.Mount, Path: sc.Path})
+		if err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		ttl, _ := time.ParseDuration(sc.LockTTL)
+		lock, err := st.NewLock(vaultkv.LockOptions{TTL: ttl})
+		if err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		g.store, g.lock = st, lock
+	}
+	return nil
+}
+
+func (g *generation) side(ctx context.Context, syncName string, s SideConfig, layout vaultkv.Layout, poll time.Duration) (destination.Destination, error) {
+	if d := s.Dotenv; d != nil {
+		return dotenv.Open(d.Path, &dotenv.Options{CreateIfMissing: true})
+	}
+	v := s.Vault
+	return vaultkv.New(ctx, g.conns[v.Connection], vaultkv.Options{
+		Mount: v.Mount, Path: v.Path, Layout: layout, Field: v.Field,
+		Owner: "syncd-" + syncName, AdoptUnowned: v.AdoptUnowned, PollInterval: poll,
+	})
+}
+
+// start runs Watch for every sync with auto-sync.
+func (g *generation) start(log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	for _, name := range g.names {
+		m := g.syncs[name]
+		if !m.auto {
+			continue
+		}
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			err := m.syncer.Watch(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("watch stopped", "sync", name, "error", err)
+			}
+		}()
+	}
+}
+
+// stop ends the watches, letting rounds in flight finish, then closes the
+// connections (revoking their tokens) and, unless next keeps it, the store.
+func (g *generation) stop(next *generation) {
+	if g.cancel != nil {
+		g.cancel()
+	}
+	g.wg.Wait()
+	g.close(next)
+}
+
+func (g *generation) close(next *generation) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range g.conns {
+		_ = c.Close(ctx)
+	}
+	if g.closeSt != nil && (next == nil || next.store != g.store) {
+		g.closeSt()
+	}
+}

@@ -1,0 +1,85 @@
+# syncd configuration. No secret appears here: credentials are read from the
+# files and environment variables named below.
+
+listen = "127.0.0.1:8080"
+
+# Where baselines and status live. Replicas of syncd share them (and take a
+# lock per sync) when they are kept in Vault:
+state {
+  connection = "vault-main"
+  mount      = "secret"
+  path       = "syncd"
+  lock_ttl   = "15s"
+}
+# One daemon alone can use a file instead:
+#   state { file = "/var/lib/syncd/state.json" }
+
+connection "vault-main" {
+  address = "https://vault.example.internal:8200"
+  ca_cert = "/etc/syncd/vault-ca.pem"
+  approle {
+    role_id        = "6f2c7e2a-0c0e-4d7a-9c36-0d1f3c4b5a69"
+    secret_id_file = "/run/secrets/syncd-secret-id" # read again at each login
+  }
+}
+
+connection "vault-dr" {
+  address = "https://vault-dr.example.internal:8200"
+  token {
+    env = "VAULT_DR_TOKEN"
+  }
+}
+
+# The web app's .env file into Vault, under prod/.
+sync "web-prod" {
+  description      = "web app secrets from its dotenv file to Vault"
+  mode             = "push"
+  initial_sync     = "import-prefer-destination"
+  key_schema       = "{{environment}}/{{secretKey}}"
+  environment      = "prod"
+  disable_deletion = false
+
+  auto_sync {
+    interval = "1m"
+    debounce = "200ms"
+  }
+
+  source {
+    dotenv {
+      path = "/srv/web/.env"
+    }
+  }
+  destination {
+    vault {
+      connection = "vault-main"
+      mount      = "secret"
+      path       = "apps/web"
+      layout     = "secret-key"
+    }
+  }
+}
+
+# Vault to Vault: keep the DR cluster's copy of the shared secrets in step.
+sync "shared-dr" {
+  mode = "push"
+  source {
+    vault {
+      connection = "vault-main"
+      mount      = "secret"
+      path       = "shared"
+      layout     = "secret-path"
+    }
+  }
+  destination {
+    vault {
+      connection    = "vault-dr"
+      mount         = "secret"
+      path          = "shared"
+      layout        = "secret-path"
+      poll_interval = "10s"
+    }
+  }
+  auto_sync {
+    enabled = true
+  }
+}
