@@ -37,9 +37,33 @@
 //
 // SecretPath: List is one read; Apply is one write (plus one read when no
 // List came first). SecretKey: List is one LIST per folder and one read per
-// secret; a create is a write plus a metadata write (the marker); an update
-// is one write; a delete is a read and a delete. Answers 429 and 5xx are
-// retried by the connection with backoff that honours Retry-After.
+// secret; a create is a metadata write (the marker, written first so that a
+// failure in between never leaves an unmarked secret of ours) and a write;
+// an update is one write; a delete is a read and a delete. Answers 429 and
+// 5xx are retried by the connection with backoff that honours Retry-After.
+//
+// # Following changes
+//
+// Vault Community Edition sends no change events, so KV implements
+// destination.Notifier by polling (Options.PollInterval, default 5 s): one
+// idle poll costs one metadata read in the SecretPath layout, and one LIST
+// per folder plus one metadata read per secret in the SecretKey layout
+// (1,001 requests for 1,000 keys in one folder). A poll that sees a new
+// version, a deletion or a destruction announces a change, and a watching
+// sync.Syncer runs a round.
+//
+// # Shared state and locks
+//
+// Store is a state.Store kept in the same kind of mount, so that replicas of
+// a daemon share baselines and status with no other infrastructure; every
+// save is check-and-set on the state secret's version. Store.NewLock gives a
+// state.Lock: a lease per sync, renewed every TTL/3 by its holder, given up
+// by a holder that could not renew it for 3/4 of the TTL, and taken over by
+// another replica that saw it unchanged for a whole TTL (by its own clock,
+// so clocks are never compared). The Store needs, with Mount "secret" and
+// the default Path:
+//
+//	path "secret/data/secretsync/*" { capabilities = ["create", "read", "update"] }
 //
 // # Vault policy
 //
