@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"testing/quick"
+	"time"
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/destinationtest"
@@ -790,5 +791,29 @@ func TestCapabilities(t *testing.T) {
 	f := open(t, filepath.Join(t.TempDir(), ".env"), &Options{CreateIfMissing: true})
 	if !destination.CapabilitiesOf(f).Atomic {
 		t.Fatal("Capabilities().Atomic = false")
+	}
+}
+
+func TestNotify(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.env")
+	if err := os.WriteFile(p, []byte("A=1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := f.Notify(ctx)
+	time.Sleep(PollInterval / 2)
+	if err := os.WriteFile(p, []byte("A=22\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(10 * PollInterval):
+		t.Fatal("an edit of the file was not announced")
 	}
 }
