@@ -133,7 +133,12 @@ type AppRole struct {
 	// SecretID is the secret_id, or with Wrapped, a response-wrapping token
 	// whose response holds the secret_id.
 	SecretID Credential
-	Wrapped  bool
+	// Wrapped says SecretID is a response-wrapping token. A wrapping token
+	// can be unwrapped only once: the connection unwraps it at its first
+	// login and keeps the secret_id in memory for later logins. When the
+	// credential comes from a file or variable whose content changes, the
+	// new wrapping token is unwrapped at the next login.
+	Wrapped bool
 	// MountPath is where the AppRole method is mounted; "" means "approle".
 	MountPath string
 }

@@ -57,11 +57,15 @@ type Conn struct {
 
 	mu      gosync.Mutex
 	token   string
-	expires time.Time // zero: no known expiry
-	owned   bool      // the token came from a login and is revoked on Close
-	stop    func()    // stops the renewal of the current token
+	expires time.Time     // zero: no known expiry
+	margin  time.Duration // how long before expires to log in again
+	owned   bool          // the token came from a login and is revoked on Close
+	stop    func()        // stops the renewal of the current token
 	logins  int
 	closed  bool
+
+	// A wrapping token unwraps once: the secret_id it held, and the token.
+	wrapToken, unwrapped string
 }
 
 // New validates cfg and builds the connection's client explicitly (no
@@ -225,8 +229,13 @@ func (c *Conn) Logins() int {
 }
 
 // expiryMargin is how long before a token's known expiry the connection
-// logs in again, so that no request races the expiry.
+// logs in again, so that no request races the expiry. Short-lived tokens get
+// a quarter of their TTL instead.
 const expiryMargin = 2 * time.Second
+
+func marginFor(ttl time.Duration) time.Duration {
+	return min(expiryMargin, ttl/4)
+}
 
 // Client returns the Vault client with a valid token, logging in first when
 // the connection has none or its token is about to expire. The client is
@@ -246,7 +255,7 @@ func (c *Conn) ensure(ctx context.Context, force bool) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if !force && c.token != "" && (c.expires.IsZero() || time.Until(c.expires) > expiryMargin) {
+	if !force && c.token != "" && (c.expires.IsZero() || time.Until(c.expires) > c.margin) {
 		return nil
 	}
 	if c.cfg.Token != nil {
@@ -267,10 +276,12 @@ func (c *Conn) appRoleLogin(ctx context.Context) error {
 	if err != nil {
 		return &Error{Op: "login", Path: "auth/" + ar.mount() + "/login", Err: ErrInvalidCredentials, detail: err.Error()}
 	}
-	opts := []approle.LoginOption{approle.WithMountPath(ar.mount())}
 	if ar.Wrapped {
-		opts = append(opts, approle.WithWrappingToken())
+		if secretID, err = c.unwrap(ctx, secretID); err != nil {
+			return err
+		}
 	}
+	opts := []approle.LoginOption{approle.WithMountPath(ar.mount())}
 	method, err := approle.NewAppRoleAuth(ar.RoleID, &approle.SecretID{FromString: secretID}, opts...)
 	if err != nil {
 		return &ConfigError{Field: "AppRole", Reason: err.Error()}
@@ -292,7 +303,7 @@ func (c *Conn) appRoleLogin(ctx context.Context) error {
 	c.logins++
 	c.expires = time.Time{}
 	if ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second; ttl > 0 {
-		c.expires = time.Now().Add(ttl)
+		c.expires, c.margin = time.Now().Add(ttl), marginFor(ttl)
 	}
 	c.log.DebugContext(ctx, "vault: logged in", "connection", c.name, "method", "approle", "ttl", secret.Auth.LeaseDuration, "renewable", secret.Auth.Renewable)
 	if wasOwned && old != "" {
@@ -302,6 +313,39 @@ func (c *Conn) appRoleLogin(ctx context.Context) error {
 		c.startRenewal(secret)
 	}
 	return nil
+}
+
+// unwrap returns the secret_id that the wrapping token holds, unwrapping it
+// only the first time the connection sees that token. c.mu is held.
+func (c *Conn) unwrap(ctx context.Context, token string) (string, error) {
+	if token == c.wrapToken && c.unwrapped != "" {
+		return c.unwrapped, nil
+	}
+	const path = "sys/wrapping/unwrap"
+	secret, err := c.login.Logical().UnwrapWithContext(ctx, token)
+	if err != nil {
+		err = Classify(err, "unwrap", path, "update")
+		var e *Error
+		if errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusForbidden) {
+			// An unknown, used or expired wrapping token.
+			e.Err = ErrInvalidCredentials
+		}
+		return "", err
+	}
+	id, _ := secretDataString(secret, "secret_id")
+	if id == "" {
+		return "", &Error{Op: "unwrap", Path: path, Err: ErrInvalidCredentials, detail: "the wrapped response holds no secret_id"}
+	}
+	c.wrapToken, c.unwrapped = token, id
+	return id, nil
+}
+
+func secretDataString(s *api.Secret, key string) (string, bool) {
+	if s == nil || s.Data == nil {
+		return "", false
+	}
+	v, ok := s.Data[key].(string)
+	return v, ok
 }
 
 // startRenewal keeps the current token alive with a LifetimeWatcher. When
@@ -332,7 +376,8 @@ func (c *Conn) startRenewal(secret *api.Secret) {
 				if r != nil && r.Secret != nil && r.Secret.Auth != nil {
 					c.mu.Lock()
 					if c.token == token {
-						c.expires = time.Now().Add(time.Duration(r.Secret.Auth.LeaseDuration) * time.Second)
+						ttl := time.Duration(r.Secret.Auth.LeaseDuration) * time.Second
+						c.expires, c.margin = time.Now().Add(ttl), marginFor(ttl)
 					}
 					c.mu.Unlock()
 					c.log.Debug("vault: token renewed", "connection", c.name, "ttl", r.Secret.Auth.LeaseDuration)

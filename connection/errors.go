@@ -157,7 +157,9 @@ func isTLS(err error) bool {
 		cve *tls.CertificateVerificationError
 	)
 	return errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &rh) || errors.As(err, &cve) ||
-		strings.Contains(err.Error(), "tls: ")
+		strings.Contains(err.Error(), "tls: ") ||
+		// net/http's answer when an https:// address reaches a plain HTTP server.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 func isNet(err error) bool {
