@@ -325,10 +325,38 @@ func (r *round) read(ctx context.Context) error {
 		}
 		it.res = KeyResult{Key: it.key, DestinationKey: it.dkey}
 	}
-	slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.key, b.key) })
-	slices.SortFunc(r.unmgd, func(a, b KeyResult) int { return cmp.Compare(a.DestinationKey, b.DestinationKey) })
+	sortByKey(items)
 	r.items = items
+	slices.SortFunc(r.unmgd, func(a, b KeyResult) int { return cmp.Compare(a.DestinationKey, b.DestinationKey) })
 	return nil
+}
+
+// sortByKey sorts items by key. Items are large, so it sorts their indices
+// and then moves each item once, following the cycles of the permutation.
+func sortByKey(items []item) {
+	order := make([]int32, len(items))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(items[a].key, items[b].key) })
+	// items[i] must become items[order[i]]; order[i] = -1 marks a done slot.
+	for i := range order {
+		if order[i] < 0 || int(order[i]) == i {
+			continue
+		}
+		tmp := items[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = -1
+			if k == i {
+				items[j] = tmp
+				break
+			}
+			items[j] = items[k]
+			j = k
+		}
+	}
 }
 
 // decide classifies an item and plans its writes.

@@ -823,3 +823,42 @@ func TestRoundCutShortBetweenWritesAndSave(t *testing.T) {
 		t.Fatalf("pending intents left after a clean round: %v", st.Pending)
 	}
 }
+
+// TestReportKeysSortedAndMatched checks that a round over many keys, seen
+// in map order, reports them in key order, each with its own destination
+// key and the value written under it.
+func TestReportKeysSortedAndMatched(t *testing.T) {
+	src := map[string]string{}
+	dstInit := map[string]string{"OTHER_9": "u", "OTHER_1": "u"}
+	for i := range 500 {
+		src[fmt.Sprintf("K%03d", (i*7919)%1000)] = fmt.Sprintf("v%d", i)
+	}
+	dst := memory.New(dstInit)
+	s, err := sync.New(sync.Config{Name: "order", Source: memory.New(src), Destination: dst, KeySchema: "APP_{{secretKey}}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Keys) != len(src)+2 {
+		t.Fatalf("%d results, want %d", len(rep.Keys), len(src)+2)
+	}
+	if rep.Keys[0].DestinationKey != "OTHER_1" || rep.Keys[1].DestinationKey != "OTHER_9" {
+		t.Fatalf("unmanaged keys first, in order: got %+v, %+v", rep.Keys[0], rep.Keys[1])
+	}
+	got, _ := dst.List(context.Background())
+	managed := rep.Keys[2:]
+	for i, k := range managed {
+		if i > 0 && managed[i-1].Key >= k.Key {
+			t.Fatalf("keys out of order at %d: %q then %q", i, managed[i-1].Key, k.Key)
+		}
+		if k.DestinationKey != "APP_"+k.Key || k.Action != sync.Created {
+			t.Fatalf("result %+v", k)
+		}
+		if got[k.DestinationKey].Value != src[k.Key] {
+			t.Fatalf("%s holds the value of another key", k.DestinationKey)
+		}
+	}
+}

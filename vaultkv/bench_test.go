@@ -56,7 +56,8 @@ const benchConcurrency = sync.DefaultConcurrency
 
 // BenchmarkPush1000 pushes 1,000 new keys to Vault with a sync, and does
 // the same writes directly with api.Client at the same concurrency, in each
-// layout. Compare keys/s of the secretsync and direct sub-benchmarks; req/key
+// layout. For secret-path, direct is one blind cas=0 write, and
+// direct-read-cas reads the secret's version first, as secretsync does. Compare keys/s of the secretsync and direct sub-benchmarks; req/key
 // counts every request that reached Vault, reads included.
 func BenchmarkPush1000(b *testing.B) {
 	srv := vaulttest.Get(b)
@@ -121,6 +122,44 @@ func BenchmarkPush1000(b *testing.B) {
 					}
 				} else {
 					directKeys(b, c, mount, prefix, values)
+				}
+				requests += proxy.n.Load() - before
+			}
+			report(b, requests)
+		})
+		if layout != vaultkv.SecretPath {
+			continue
+		}
+		// What a writer that guards against lost updates must do when it
+		// does not know that the secret is absent: read its version, then
+		// write with cas set to it. secretsync does this too.
+		b.Run(layout.String()+"/direct-read-cas", func(b *testing.B) {
+			cfg := api.DefaultConfig()
+			cfg.Address = proxy.srv.URL
+			c, err := api.NewClient(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.SetToken(srv.Token)
+			ctx := context.Background()
+			var requests int64
+			for range b.N {
+				p := path.Join(mount, "data", fmt.Sprintf("direct-%d", benchSeq.Add(1)))
+				before := proxy.n.Load()
+				version := 0
+				sec, err := c.Logical().ReadWithContext(ctx, p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if sec != nil {
+					b.Fatalf("%s exists", p)
+				}
+				data := make(map[string]any, len(values))
+				for k, v := range values {
+					data[k] = v
+				}
+				if _, err := c.Logical().WriteWithContext(ctx, p, map[string]any{"data": data, "options": map[string]any{"cas": version}}); err != nil {
+					b.Fatal(err)
 				}
 				requests += proxy.n.Load() - before
 			}
