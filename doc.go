@@ -17,6 +17,10 @@
 //   - [github.com/secretsync/secretsync/destination]: the contract every
 //     side implements (list, and apply with check-and-set), with an
 //     in-memory implementation and a conformance suite.
+//   - [github.com/secretsync/secretsync/destination/registry]: named
+//     destinations of typed configs (vault-kv, aws-sm, azure-kv, gcp-sm, gh,
+//     vercel-project, or the program's own) and associations of KV v2
+//     secrets with them, in the shape of Vault's /sys/sync API.
 //   - [github.com/secretsync/secretsync/state]: baselines and status records
 //     (in memory, or in a file written atomically).
 //   - [github.com/secretsync/secretsync/audit]: audit events and auditors

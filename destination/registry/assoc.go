@@ -1,0 +1,336 @@
+package registry
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/secretsync/secretsync/keyschema"
+	"github.com/secretsync/secretsync/sync"
+)
+
+// SecretRef names a KV v2 secret: the mount, and the secret's path under
+// it (what `vault kv get -mount=Mount Name` reads).
+type SecretRef struct {
+	Mount string `json:"mount"`
+	Name  string `json:"secret_name"`
+}
+
+// String returns "mount/name".
+func (s SecretRef) String() string { return s.Mount + "/" + s.Name }
+
+func (s SecretRef) check() error {
+	switch {
+	case s.Mount == "" || strings.Trim(s.Mount, "/") != s.Mount:
+		return &ConfigError{Field: "mount", Reason: "missing, or with a leading or trailing '/'"}
+	case s.Name == "" || strings.Trim(s.Name, "/") != s.Name:
+		return &ConfigError{Field: "secret_name", Reason: "missing, or with a leading or trailing '/'"}
+	}
+	return nil
+}
+
+// SyncStatus is the state of an association's last operation.
+type SyncStatus string
+
+// The statuses of an association.
+const (
+	// StatusSyncing: the association was set and its sync is running.
+	StatusSyncing SyncStatus = "SYNCING"
+	// StatusSynced: the last sync succeeded.
+	StatusSynced SyncStatus = "SYNCED"
+	// StatusConflict: the last sync flagged conflicts (keys changed at the
+	// destination as well); see the Syncer's Status and Resolve.
+	StatusConflict SyncStatus = "CONFLICT"
+	// StatusFailed: the last operation failed; Message says why.
+	StatusFailed SyncStatus = "FAILED"
+	// StatusUnsynced: the association was removed and its keys deleted
+	// from the destination (or it never existed).
+	StatusUnsynced SyncStatus = "UNSYNCED"
+)
+
+// Association links a secret to a destination.
+type Association struct {
+	Type        string    `json:"store_type"`
+	Destination string    `json:"store_name"`
+	Secret      SecretRef `json:"secret"`
+	// KeySchema names the destination keys the association manages.
+	KeySchema       string `json:"key_schema"`
+	DisableDeletion bool   `json:"disable_deletion,omitempty"`
+	// SyncName is the name of the association's sync in the Store and in
+	// audit events.
+	SyncName string     `json:"sync_name"`
+	Status   SyncStatus `json:"sync_status"`
+	// Message explains StatusFailed and StatusConflict; it holds no value.
+	Message   string      `json:"message,omitempty"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	Totals    sync.Totals `json:"totals"`
+}
+
+// AssociationOptions are the settings of one association.
+type AssociationOptions struct {
+	// KeySchema maps the secret's keys to destination keys (see package
+	// keyschema). Empty means "<mount>_<secret>_{{secretKey}}", with every
+	// character other than a letter, a digit or '_' replaced by '_', so
+	// that associations of one destination manage distinct keys. Two
+	// associations of one destination may not have the same schema.
+	KeySchema string
+	// DisableDeletion keeps the association from deleting destination
+	// keys, in syncs and on removal.
+	DisableDeletion bool
+}
+
+// DefaultKeySchema returns the key schema of an association set with no
+// KeySchema.
+func DefaultKeySchema(ref SecretRef) string {
+	clean := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return '_'
+		}, s)
+	}
+	return clean(ref.Mount) + "_" + clean(ref.Name) + "_{{secretKey}}"
+}
+
+// Set associates the secret with the destination typ/name and syncs it
+// at once; when the association exists, Set syncs it again (a refresh,
+// which also retries a failed sync). New options replace the old ones.
+//
+// A bad reference or option gets a *ConfigError and changes nothing; an
+// unknown destination an error matching ErrNotFound. Once the association
+// is recorded, a failure to open either side or to sync is returned and
+// recorded in the association's status; calling Set again retries.
+func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opts AssociationOptions) (Association, error) {
+	if err := ctx.Err(); err != nil {
+		return Association{}, err
+	}
+	if err := ref.check(); err != nil {
+		return Association{}, err
+	}
+	if r.opts.Source == nil {
+		return Association{}, ErrNoSource
+	}
+	schema := opts.KeySchema
+	if schema == "" {
+		schema = DefaultKeySchema(ref)
+	}
+	if _, err := keyschema.Parse(schema); err != nil {
+		return Association{}, &ConfigError{Field: "key_schema", Reason: err.Error()}
+	}
+
+	r.mu.Lock()
+	d := r.dests[destKey{typ, name}]
+	if d == nil {
+		r.mu.Unlock()
+		return Association{}, notFound(typ, name)
+	}
+	for other, o := range d.assocs {
+		if other != ref && o.schema == schema {
+			r.mu.Unlock()
+			return Association{}, &ConfigError{Type: typ, Field: "key_schema",
+				Reason: fmt.Sprintf("%q is the key schema of %s on this destination", schema, other)}
+		}
+	}
+	a := d.assocs[ref]
+	if a == nil {
+		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref)}}
+		d.assocs[ref] = a
+	}
+	a.schema = schema
+	cfg, gen := d.cfg, d.gen
+	r.mu.Unlock()
+
+	a.mu.Lock()
+	if a.removed {
+		// A Remove that was running unlinked it meanwhile: link anew.
+		a.mu.Unlock()
+		return r.Set(ctx, typ, name, ref, opts)
+	}
+	defer a.mu.Unlock()
+	if a.a.KeySchema != schema || a.a.DisableDeletion != opts.DisableDeletion {
+		a.syncer = nil
+	}
+	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
+	a.a.Status, a.a.Message = StatusSyncing, ""
+	s, err := r.syncerOf(ctx, a, cfg, gen)
+	if err != nil {
+		return r.record(a, nil, err), err
+	}
+	rep, err := s.Run(ctx)
+	return r.record(a, rep, err), err
+}
+
+// syncerOf returns the association's Syncer, building it when it has none
+// or the destination's Config changed. a.mu is held.
+func (r *Registry) syncerOf(ctx context.Context, a *assoc, cfg Config, gen int) (*sync.Syncer, error) {
+	if a.syncer != nil && a.gen == gen {
+		return a.syncer, nil
+	}
+	src, err := r.opts.Source(ctx, a.a.Secret.Mount, a.a.Secret.Name)
+	if err != nil {
+		return nil, fmt.Errorf("registry: open secret %s: %w", a.a.Secret, err)
+	}
+	dst, err := r.open(ctx, a.a.Type, a.a.Destination, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sync.New(sync.Config{
+		Name:            a.a.SyncName,
+		Description:     fmt.Sprintf("%s to %s/%s", a.a.Secret, a.a.Type, a.a.Destination),
+		Source:          src,
+		Destination:     dst,
+		Mode:            sync.Push,
+		KeySchema:       a.a.KeySchema,
+		DisableDeletion: a.a.DisableDeletion,
+		Store:           r.store,
+		Auditor:         r.opts.Auditor,
+		AutoSync:        sync.AutoSync{Interval: -1},
+		Now:             r.opts.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.syncer, a.gen = s, gen
+	return s, nil
+}
+
+// record sets the association's status from an operation's outcome and
+// returns a copy. a.mu is held.
+func (r *Registry) record(a *assoc, rep *sync.Report, err error) Association {
+	a.a.UpdatedAt = r.opts.Now()
+	if rep != nil {
+		a.a.Totals = rep.Totals
+	}
+	switch {
+	case err != nil:
+		a.a.Status, a.a.Message = StatusFailed, err.Error()
+	case rep != nil && rep.Totals.Conflicts > 0:
+		a.a.Status, a.a.Message = StatusConflict, fmt.Sprintf("%d conflict(s) flagged", rep.Totals.Conflicts)
+	case rep != nil && rep.Operation == sync.OpRemove:
+		a.a.Status, a.a.Message = StatusUnsynced, ""
+	default:
+		a.a.Status, a.a.Message = StatusSynced, ""
+	}
+	return a.a
+}
+
+// Remove unlinks the secret from the destination typ/name and deletes the
+// keys the association manages from the destination (an unsync). It
+// succeeds, with StatusUnsynced, when the association does not exist or
+// its keys are already gone. When the unsync fails the association stays,
+// with StatusFailed, and the error is returned; calling Remove again
+// retries. With DisableDeletion set on the association, the link is
+// removed and the destination keys are left in place.
+func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) (Association, error) {
+	if err := ctx.Err(); err != nil {
+		return Association{}, err
+	}
+	if err := ref.check(); err != nil {
+		return Association{}, err
+	}
+	r.mu.Lock()
+	d := r.dests[destKey{typ, name}]
+	if d == nil {
+		r.mu.Unlock()
+		return Association{}, notFound(typ, name)
+	}
+	a := d.assocs[ref]
+	cfg, gen := d.cfg, d.gen
+	r.mu.Unlock()
+	if a == nil {
+		return Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref),
+			Status: StatusUnsynced, UpdatedAt: r.opts.Now()}, nil
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.removed {
+		// A concurrent Remove did it.
+		out := a.a
+		out.Status = StatusUnsynced
+		return out, nil
+	}
+	var out Association
+	if a.a.DisableDeletion {
+		out = a.a
+		out.Status, out.Message, out.UpdatedAt = StatusUnsynced, "the link is removed; destination keys are kept (deletion disabled)", r.opts.Now()
+	} else {
+		s, err := r.syncerOf(ctx, a, cfg, gen)
+		if err != nil {
+			return r.record(a, nil, err), err
+		}
+		rep, err := s.Remove(ctx)
+		if err != nil {
+			return r.record(a, rep, err), err
+		}
+		out = r.record(a, rep, nil)
+	}
+	a.removed = true
+	r.mu.Lock()
+	if d.assocs[ref] == a {
+		delete(d.assocs, ref)
+	}
+	r.mu.Unlock()
+	return out, nil
+}
+
+// Associations returns the associations of the destination typ/name,
+// sorted by mount and secret name, or an error matching ErrNotFound.
+func (r *Registry) Associations(ctx context.Context, typ, name string) ([]Association, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	d := r.dests[destKey{typ, name}]
+	var as []*assoc
+	if d != nil {
+		for _, a := range d.assocs {
+			as = append(as, a)
+		}
+	}
+	r.mu.Unlock()
+	if d == nil {
+		return nil, notFound(typ, name)
+	}
+	out := make([]Association, 0, len(as))
+	for _, a := range as {
+		a.mu.Lock()
+		out = append(out, a.a)
+		a.mu.Unlock()
+	}
+	slices.SortFunc(out, func(x, y Association) int {
+		return cmp.Or(cmp.Compare(x.Secret.Mount, y.Secret.Mount), cmp.Compare(x.Secret.Name, y.Secret.Name))
+	})
+	return out, nil
+}
+
+// Syncer returns the sync.Syncer of an association, built if needed, for
+// what the registry does not do itself: Plan, Watch, Status and Resolve.
+// Its rounds do not update the association's status; Set does.
+func (r *Registry) Syncer(ctx context.Context, typ, name string, ref SecretRef) (*sync.Syncer, error) {
+	r.mu.Lock()
+	d := r.dests[destKey{typ, name}]
+	var a *assoc
+	var cfg Config
+	var gen int
+	if d != nil {
+		a, cfg, gen = d.assocs[ref], d.cfg, d.gen
+	}
+	r.mu.Unlock()
+	if d == nil {
+		return nil, notFound(typ, name)
+	}
+	if a == nil {
+		return nil, fmt.Errorf("%w: association of %s with %s/%s", ErrNotFound, ref, typ, name)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.removed {
+		return nil, fmt.Errorf("%w: association of %s with %s/%s", ErrNotFound, ref, typ, name)
+	}
+	return r.syncerOf(ctx, a, cfg, gen)
+}

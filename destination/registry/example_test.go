@@ -1,0 +1,66 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/destination/memory"
+	"github.com/secretsync/secretsync/destination/registry"
+)
+
+// A GitHub repository destination, with a KV v2 secret associated to it.
+// In-memory sides stand in for Vault and for GitHub; a program registers
+// its own driver for each external type it supports.
+func Example() {
+	ctx := context.Background()
+	secret := memory.New(map[string]string{"DB_URL": "postgres://db/app", "API_KEY": "k-123"})
+	repo := memory.New(map[string]string{"UNRELATED": "kept"})
+
+	reg := registry.New(registry.Options{
+		Drivers: map[string]registry.Driver{
+			registry.TypeGitHubRepository: func(ctx context.Context, name string, cfg registry.Config) (destination.Destination, error) {
+				return repo, nil // a real driver would connect with cfg.(registry.GitHubRepository)
+			},
+		},
+		Source: func(ctx context.Context, mount, name string) (destination.Reader, error) {
+			return secret, nil // vaultkv.New in a real program
+		},
+	})
+
+	info, err := reg.Put(ctx, "my-repo", registry.GitHubRepository{
+		AccessToken: "github_pat_example", RepositoryOwner: "acme", RepositoryName: "api",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(info.Type, info.Name, info.ConnectionDetails["access_token"])
+
+	ref := registry.SecretRef{Mount: "kv", Name: "app/prod"}
+	a, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", ref, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(a.Status, a.Totals.Created)
+	held, _ := repo.List(ctx)
+	fmt.Println(slices.Sorted(maps.Keys(held)))
+
+	err = reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo")
+	fmt.Println(errors.Is(err, registry.ErrInUse))
+
+	a, err = reg.Remove(ctx, registry.TypeGitHubRepository, "my-repo", ref)
+	if err != nil {
+		panic(err)
+	}
+	held, _ = repo.List(ctx)
+	fmt.Println(a.Status, slices.Sorted(maps.Keys(held)))
+	// Output:
+	// gh my-repo *****
+	// SYNCED 2
+	// [APP_API_KEY APP_DB_URL UNRELATED]
+	// true
+	// UNSYNCED [UNRELATED]
+}

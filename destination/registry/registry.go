@@ -1,0 +1,327 @@
+// Package registry keeps named destinations and their associations, in the
+// shape of Vault Enterprise's /sys/sync API: a destination is a name, a
+// type (vault-kv, aws-sm, azure-kv, gcp-sm, gh, vercel-project, or one of
+// the program's own) and a typed Config; an association links a KV v2
+// secret (mount and secret name) to a destination, and carries the status
+// of its last sync.
+//
+// The registry is a convenience over package sync, never the only way in:
+// each association is a push sync.Syncer from the secret to the
+// destination, which the registry builds, runs when the association is set
+// (Vault's "set" also syncs at once) and runs as a removal (unsync) when it
+// is removed.
+//
+// This package holds no SDK for any external store. A destination type is
+// usable once the program registers a Driver for it in Options.Drivers;
+// opening a destination of a type with no driver fails with ErrNoDriver.
+// Listing, reading and deleting destinations work for every type.
+//
+// Reading a destination never returns its credentials: Info shows every
+// Credential field as "*****", as Vault does. The registry is kept in
+// memory and is safe for concurrent use; a program declares its
+// destinations and associations at start (from its configuration), while
+// the sync state of each association (baselines and status) lives in
+// Options.Store and so survives restarts.
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"github.com/secretsync/secretsync/audit"
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/state"
+	"github.com/secretsync/secretsync/sync"
+)
+
+// Sentinel errors of this package.
+var (
+	// ErrInvalidConfig: a destination's name or Config, or an association's
+	// options, are unusable. The error is a *ConfigError.
+	ErrInvalidConfig = errors.New("registry: invalid configuration")
+	// ErrNotFound: no destination, or no association, by that name.
+	ErrNotFound = errors.New("registry: not found")
+	// ErrInUse: the destination still has associations and cannot be
+	// deleted. The error is an *InUseError.
+	ErrInUse = errors.New("registry: destination has associations")
+	// ErrNoDriver: no Driver is registered for the destination's type.
+	ErrNoDriver = errors.New("registry: no driver for the destination type")
+	// ErrNoSource: associations need Options.Source.
+	ErrNoSource = errors.New("registry: no Source in Options")
+)
+
+// ConfigError reports an unusable name, Config field or association
+// option, without its value. errors.Is(err, ErrInvalidConfig) holds for it.
+type ConfigError struct {
+	Type   string // the destination type, when known
+	Field  string // the field, under its JSON name
+	Reason string
+}
+
+// Error describes the field and the reason, never the value.
+func (e *ConfigError) Error() string {
+	if e.Type == "" {
+		return fmt.Sprintf("registry: %s: %s", e.Field, e.Reason)
+	}
+	return fmt.Sprintf("registry: %s destination: %s: %s", e.Type, e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// InUseError is returned by Delete for a destination with associations.
+// errors.Is(err, ErrInUse) holds for it.
+type InUseError struct {
+	Type, Name   string
+	Associations int
+}
+
+// Error names the destination and counts its associations.
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("registry: destination %s/%s has %d association(s); remove them first", e.Type, e.Name, e.Associations)
+}
+
+// Is reports whether target is ErrInUse.
+func (e *InUseError) Is(target error) bool { return target == ErrInUse }
+
+// Driver opens a destination from its Config. name is the destination's
+// name in the registry. The registry calls it when an association of the
+// destination first needs it, and again after the destination's Config
+// changed.
+type Driver func(ctx context.Context, name string, cfg Config) (destination.Destination, error)
+
+// SourceFunc opens the KV v2 secret an association names, as the source of
+// its sync. With package vaultkv:
+//
+//	func(ctx context.Context, mount, secret string) (destination.Reader, error) {
+//		return vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: secret, Layout: vaultkv.SecretPath})
+//	}
+type SourceFunc func(ctx context.Context, mount, secret string) (destination.Reader, error)
+
+// Options configures a Registry. The zero value is usable for destinations;
+// associations need Source.
+type Options struct {
+	// Drivers open destinations, by type.
+	Drivers map[string]Driver
+	// Source opens the secrets that associations name.
+	Source SourceFunc
+	// Store keeps the sync state of every association; nil keeps it in
+	// memory.
+	Store state.Store
+	// Auditor receives the events of every association's sync.
+	Auditor audit.Auditor
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Registry holds named destinations and their associations.
+type Registry struct {
+	opts  Options
+	store state.Store
+
+	mu    gosync.Mutex
+	dests map[destKey]*dest
+}
+
+type destKey struct{ typ, name string }
+
+type dest struct {
+	cfg    Config
+	gen    int // bumped on each Put, so that associations reopen
+	assocs map[SecretRef]*assoc
+}
+
+type assoc struct {
+	schema string // the key schema; guarded by Registry.mu
+
+	mu      gosync.Mutex // serializes the association's operations
+	a       Association
+	syncer  *sync.Syncer
+	gen     int
+	removed bool // unlinked by Remove
+}
+
+// New returns an empty Registry.
+func New(opts Options) *Registry {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	st := opts.Store
+	if st == nil {
+		st = state.NewMemory()
+	}
+	return &Registry{opts: opts, store: st, dests: map[destKey]*dest{}}
+}
+
+// Info is a destination as the registry shows it: credentials are
+// obfuscated.
+type Info struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// ConnectionDetails holds the Config's fields under their JSON names,
+	// with every Credential shown as "*****".
+	ConnectionDetails map[string]any `json:"connection_details"`
+	// Associations is the number of secrets associated with it.
+	Associations int `json:"associations"`
+}
+
+var (
+	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	typePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+)
+
+func checkName(typ, name string) error {
+	if !namePattern.MatchString(name) {
+		return &ConfigError{Type: typ, Field: "name", Reason: "must be 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit"}
+	}
+	return nil
+}
+
+// Put creates the destination name of cfg's type, or replaces its Config.
+// A bad name or Config gets a *ConfigError and changes nothing. Replacing
+// a Config makes the destination's associations open it again on their
+// next operation.
+func (r *Registry) Put(ctx context.Context, name string, cfg Config) (Info, error) {
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	if cfg == nil {
+		return Info{}, &ConfigError{Field: "config", Reason: "missing"}
+	}
+	typ := cfg.Type()
+	if !typePattern.MatchString(typ) {
+		return Info{}, &ConfigError{Field: "type", Reason: fmt.Sprintf("%q is not a type name (lower-case letters, digits and '-')", typ)}
+	}
+	if err := checkName(typ, name); err != nil {
+		return Info{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			err = &ConfigError{Type: typ, Field: "config", Reason: err.Error()}
+		}
+		return Info{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := destKey{typ, name}
+	d := r.dests[k]
+	if d == nil {
+		d = &dest{assocs: map[SecretRef]*assoc{}}
+		r.dests[k] = d
+	}
+	d.cfg = cfg
+	d.gen++
+	return info(k, d), nil
+}
+
+func info(k destKey, d *dest) Info {
+	return Info{Name: k.name, Type: k.typ, ConnectionDetails: details(d.cfg), Associations: len(d.assocs)}
+}
+
+// Get returns the destination typ/name, with its credentials obfuscated,
+// or an error matching ErrNotFound.
+func (r *Registry) Get(ctx context.Context, typ, name string) (Info, error) {
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := destKey{typ, name}
+	d := r.dests[k]
+	if d == nil {
+		return Info{}, notFound(typ, name)
+	}
+	return info(k, d), nil
+}
+
+func notFound(typ, name string) error {
+	return fmt.Errorf("%w: destination %s/%s", ErrNotFound, typ, name)
+}
+
+// List returns the names of the destinations grouped by type, each list
+// sorted. Types with no destination are absent.
+func (r *Registry) List(ctx context.Context) (map[string][]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string][]string{}
+	for k := range r.dests {
+		out[k.typ] = append(out[k.typ], k.name)
+	}
+	for _, names := range out {
+		slices.Sort(names)
+	}
+	return out, nil
+}
+
+// Types returns the sorted keys of a List result, as Vault lists them.
+func Types(list map[string][]string) []string {
+	return slices.Sorted(maps.Keys(list))
+}
+
+// Delete deletes the destination typ/name. It is refused with an
+// *InUseError while the destination has associations, and returns an
+// error matching ErrNotFound when there is no such destination.
+func (r *Registry) Delete(ctx context.Context, typ, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := destKey{typ, name}
+	d := r.dests[k]
+	if d == nil {
+		return notFound(typ, name)
+	}
+	if n := len(d.assocs); n > 0 {
+		return &InUseError{Type: typ, Name: name, Associations: n}
+	}
+	delete(r.dests, k)
+	return nil
+}
+
+// Open opens the destination typ/name with the Driver of its type. It
+// returns an error matching ErrNotFound or ErrNoDriver, or the driver's.
+func (r *Registry) Open(ctx context.Context, typ, name string) (destination.Destination, error) {
+	r.mu.Lock()
+	d := r.dests[destKey{typ, name}]
+	var cfg Config
+	if d != nil {
+		cfg = d.cfg
+	}
+	r.mu.Unlock()
+	if d == nil {
+		return nil, notFound(typ, name)
+	}
+	return r.open(ctx, typ, name, cfg)
+}
+
+func (r *Registry) open(ctx context.Context, typ, name string, cfg Config) (destination.Destination, error) {
+	drv := r.opts.Drivers[typ]
+	if drv == nil {
+		return nil, fmt.Errorf("%w: %q (destination %s)", ErrNoDriver, typ, name)
+	}
+	dst, err := drv(ctx, name, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("registry: open destination %s/%s: %w", typ, name, err)
+	}
+	return dst, nil
+}
+
+// syncName is the name of an association's sync in the Store and in audit
+// events: stable, and unique per destination and secret.
+func syncName(typ, name string, ref SecretRef) string {
+	h := sha256.Sum256([]byte(typ + "\x00" + name + "\x00" + ref.Mount + "\x00" + ref.Name))
+	return "assoc-" + hex.EncodeToString(h[:8])
+}
