@@ -43,6 +43,22 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // read reads the fixture's secret through conn.
+// revokedAfterOneRead logs in with a new role through a counting proxy,
+// reads once, and revokes the token behind the connection's back.
+func (f *fixture) revokedAfterOneRead(t *testing.T, opts vaulttest.RoleOptions) (*vaulttest.Role, *counter, *connection.Conn) {
+	t.Helper()
+	role := f.srv.AppRole(t, opts)
+	proxy := newCounter(t, f.srv.Addr)
+	cfg := role.Config()
+	cfg.Address = proxy.URL
+	conn := connect(t, cfg, nil)
+	if err := f.read(context.Background(), conn); err != nil {
+		t.Fatal(err)
+	}
+	revoke(t, f.srv, currentToken(t, conn))
+	return role, proxy, conn
+}
+
 func (f *fixture) read(ctx context.Context, conn *connection.Conn) error {
 	return conn.Do(ctx, "read", f.path, "read", func(c *api.Client) error {
 		s, err := c.Logical().ReadWithContext(ctx, f.path)
@@ -176,16 +192,8 @@ func TestShortTokenTTLAcrossALongRun(t *testing.T) {
 
 func TestRevokedTokenLeadsToOneNewLogin(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
-	proxy := newCounter(t, f.srv.Addr)
-	cfg := role.Config()
-	cfg.Address = proxy.URL
-	conn := connect(t, cfg, nil)
+	_, proxy, conn := f.revokedAfterOneRead(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
 	ctx := context.Background()
-	if err := f.read(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	revoke(t, f.srv, currentToken(t, conn))
 	if err := f.read(ctx, conn); err != nil {
 		t.Fatalf("read after the token was revoked: %v", err)
 	}
@@ -199,16 +207,8 @@ func TestRevokedTokenLeadsToOneNewLogin(t *testing.T) {
 
 func TestUsedUpSecretIDFailsWithoutLooping(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}, SecretIDNumUses: 1})
-	proxy := newCounter(t, f.srv.Addr)
-	cfg := role.Config()
-	cfg.Address = proxy.URL
-	conn := connect(t, cfg, nil)
+	role, proxy, conn := f.revokedAfterOneRead(t, vaulttest.RoleOptions{Policies: []string{f.policy}, SecretIDNumUses: 1})
 	ctx := context.Background()
-	if err := f.read(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	revoke(t, f.srv, currentToken(t, conn))
 	err := f.read(ctx, conn)
 	if !errors.Is(err, connection.ErrInvalidCredentials) {
 		t.Fatalf("read with a used-up secret_id: %v, want ErrInvalidCredentials", err)

@@ -100,13 +100,7 @@ func BenchmarkPush1000(b *testing.B) {
 			report(b, requests)
 		})
 		b.Run(layout.String()+"/direct", func(b *testing.B) {
-			cfg := api.DefaultConfig()
-			cfg.Address = proxy.srv.URL
-			c, err := api.NewClient(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			c.SetToken(srv.Token)
+			c := directClient(b, proxy.srv.URL, srv.Token)
 			var requests int64
 			for range b.N {
 				prefix := fmt.Sprintf("direct-%d", benchSeq.Add(1))
@@ -134,13 +128,7 @@ func BenchmarkPush1000(b *testing.B) {
 		// does not know that the secret is absent: read its version, then
 		// write with cas set to it. secretsync does this too.
 		b.Run(layout.String()+"/direct-read-cas", func(b *testing.B) {
-			cfg := api.DefaultConfig()
-			cfg.Address = proxy.srv.URL
-			c, err := api.NewClient(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			c.SetToken(srv.Token)
+			c := directClient(b, proxy.srv.URL, srv.Token)
 			ctx := context.Background()
 			var requests int64
 			for range b.N {
@@ -200,6 +188,18 @@ func directKeys(b *testing.B, c *api.Client, mount, prefix string, values map[st
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// directClient is the api.Client of the direct contestants.
+func directClient(b *testing.B, addr, token string) *api.Client {
+	cfg := api.DefaultConfig()
+	cfg.Address = addr
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.SetToken(token)
+	return c
 }
 
 func report(b *testing.B, requests int64) {
