@@ -55,14 +55,15 @@ type Conn struct {
 	client *api.Client // the token is set on it after each login
 	login  *api.Client // token-less clone for logins and unwrapping
 
-	mu      gosync.Mutex
-	token   string
-	expires time.Time     // zero: no known expiry
-	margin  time.Duration // how long before expires to log in again
-	owned   bool          // the token came from a login and is revoked on Close
-	stop    func()        // stops the renewal of the current token
-	logins  int
-	closed  bool
+	mu    gosync.Mutex
+	token string
+	// reloginAt is when to log in again, a margin before the token
+	// expires; zero when its expiry is unknown.
+	reloginAt time.Time
+	owned     bool   // the token came from a login and is revoked on Close
+	stop      func() // stops the renewal of the current token
+	logins    int
+	closed    bool
 
 	// A wrapping token unwraps once: the secret_id it held, and the token.
 	wrapToken, unwrapped string
@@ -233,8 +234,10 @@ func (c *Conn) Logins() int {
 // a quarter of their TTL instead.
 const expiryMargin = 2 * time.Second
 
-func marginFor(ttl time.Duration) time.Duration {
-	return min(expiryMargin, ttl/4)
+// reloginTime returns when to log in again for a token that lives ttl
+// from now.
+func reloginTime(ttl time.Duration) time.Time {
+	return time.Now().Add(ttl - min(expiryMargin, ttl/4))
 }
 
 // Client returns the Vault client with a valid token, logging in first when
@@ -255,7 +258,7 @@ func (c *Conn) ensure(ctx context.Context, force bool) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if !force && c.token != "" && (c.expires.IsZero() || time.Until(c.expires) > c.margin) {
+	if !force && c.token != "" && (c.reloginAt.IsZero() || time.Now().Before(c.reloginAt)) {
 		return nil
 	}
 	if c.cfg.Token != nil {
@@ -301,9 +304,9 @@ func (c *Conn) appRoleLogin(ctx context.Context) error {
 	c.token, c.owned = secret.Auth.ClientToken, true
 	c.client.SetToken(c.token)
 	c.logins++
-	c.expires = time.Time{}
+	c.reloginAt = time.Time{}
 	if ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second; ttl > 0 {
-		c.expires, c.margin = time.Now().Add(ttl), marginFor(ttl)
+		c.reloginAt = reloginTime(ttl)
 	}
 	c.log.DebugContext(ctx, "vault: logged in", "connection", c.name, "method", "approle", "ttl", secret.Auth.LeaseDuration, "renewable", secret.Auth.Renewable)
 	if wasOwned && old != "" {
@@ -332,20 +335,15 @@ func (c *Conn) unwrap(ctx context.Context, token string) (string, error) {
 		}
 		return "", err
 	}
-	id, _ := secretDataString(secret, "secret_id")
+	var id string
+	if secret != nil {
+		id, _ = secret.Data["secret_id"].(string)
+	}
 	if id == "" {
 		return "", &Error{Op: "unwrap", Path: path, Err: ErrInvalidCredentials, detail: "the wrapped response holds no secret_id"}
 	}
 	c.wrapToken, c.unwrapped = token, id
 	return id, nil
-}
-
-func secretDataString(s *api.Secret, key string) (string, bool) {
-	if s == nil || s.Data == nil {
-		return "", false
-	}
-	v, ok := s.Data[key].(string)
-	return v, ok
 }
 
 // startRenewal keeps the current token alive with a LifetimeWatcher. When
@@ -376,8 +374,7 @@ func (c *Conn) startRenewal(secret *api.Secret) {
 				if r != nil && r.Secret != nil && r.Secret.Auth != nil {
 					c.mu.Lock()
 					if c.token == token {
-						ttl := time.Duration(r.Secret.Auth.LeaseDuration) * time.Second
-						c.expires, c.margin = time.Now().Add(ttl), marginFor(ttl)
+						c.reloginAt = reloginTime(time.Duration(r.Secret.Auth.LeaseDuration) * time.Second)
 					}
 					c.mu.Unlock()
 					c.log.Debug("vault: token renewed", "connection", c.name, "ttl", r.Secret.Auth.LeaseDuration)
@@ -386,7 +383,7 @@ func (c *Conn) startRenewal(secret *api.Secret) {
 				c.mu.Lock()
 				if c.token == token {
 					// Let the next request log in again before the token dies.
-					c.expires = time.Now()
+					c.reloginAt = time.Now()
 				}
 				c.mu.Unlock()
 				c.log.Debug("vault: token renewal ended", "connection", c.name, "error", err)
