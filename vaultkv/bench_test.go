@@ -57,7 +57,8 @@ const benchConcurrency = sync.DefaultConcurrency
 // BenchmarkPush1000 pushes 1,000 new keys to Vault with a sync, and does
 // the same writes directly with api.Client at the same concurrency, in each
 // layout. For secret-path, direct is one blind cas=0 write, and
-// direct-read-cas reads the secret's version first, as secretsync does. Compare keys/s of the secretsync and direct sub-benchmarks; req/key
+// direct-read-cas reads the secret's version first, as secretsync does.
+// Compare keys/s of the secretsync and direct sub-benchmarks; req/key
 // counts every request that reached Vault, reads included.
 func BenchmarkPush1000(b *testing.B) {
 	srv := vaulttest.Get(b)
@@ -106,12 +107,8 @@ func BenchmarkPush1000(b *testing.B) {
 				prefix := fmt.Sprintf("direct-%d", benchSeq.Add(1))
 				before := proxy.n.Load()
 				if layout == vaultkv.SecretPath {
-					data := make(map[string]any, len(values))
-					for k, v := range values {
-						data[k] = v
-					}
 					if _, err := c.Logical().WriteWithContext(context.Background(), path.Join(mount, "data", prefix),
-						map[string]any{"data": data, "options": map[string]any{"cas": 0}}); err != nil {
+						map[string]any{"data": asData(values), "options": map[string]any{"cas": 0}}); err != nil {
 						b.Fatal(err)
 					}
 				} else {
@@ -134,19 +131,14 @@ func BenchmarkPush1000(b *testing.B) {
 			for range b.N {
 				p := path.Join(mount, "data", fmt.Sprintf("direct-%d", benchSeq.Add(1)))
 				before := proxy.n.Load()
-				version := 0
 				sec, err := c.Logical().ReadWithContext(ctx, p)
 				if err != nil {
 					b.Fatal(err)
 				}
 				if sec != nil {
-					b.Fatalf("%s exists", p)
+					b.Fatalf("%s exists", p) // every run's path is new: its version is 0
 				}
-				data := make(map[string]any, len(values))
-				for k, v := range values {
-					data[k] = v
-				}
-				if _, err := c.Logical().WriteWithContext(ctx, p, map[string]any{"data": data, "options": map[string]any{"cas": version}}); err != nil {
+				if _, err := c.Logical().WriteWithContext(ctx, p, map[string]any{"data": asData(values), "options": map[string]any{"cas": 0}}); err != nil {
 					b.Fatal(err)
 				}
 				requests += proxy.n.Load() - before
@@ -188,6 +180,15 @@ func directKeys(b *testing.B, c *api.Client, mount, prefix string, values map[st
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// asData is values as the data of a KV v2 write.
+func asData(values map[string]string) map[string]any {
+	data := make(map[string]any, len(values))
+	for k, v := range values {
+		data[k] = v
+	}
+	return data
 }
 
 // directClient is the api.Client of the direct contestants.

@@ -129,7 +129,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		return Association{}, notFound(typ, name)
 	}
 	for other, o := range d.assocs {
-		if other != ref && o.schema == schema {
+		if other != ref && o.a.KeySchema == schema {
 			r.mu.Unlock()
 			return Association{}, &ConfigError{Type: typ, Field: "key_schema",
 				Reason: fmt.Sprintf("%q is the key schema of %s on this destination", schema, other)}
@@ -140,8 +140,8 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref)}}
 		d.assocs[ref] = a
 	}
-	a.schema = schema
-	cfg, gen := d.cfg, d.gen
+	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
+	a.a.Status, a.a.Message = StatusSyncing, ""
 	r.mu.Unlock()
 
 	a.mu.Lock()
@@ -151,12 +151,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		return r.Set(ctx, typ, name, ref, opts)
 	}
 	defer a.mu.Unlock()
-	if a.a.KeySchema != schema || a.a.DisableDeletion != opts.DisableDeletion {
-		a.syncer = nil
-	}
-	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
-	a.a.Status, a.a.Message = StatusSyncing, ""
-	s, err := r.syncerOf(ctx, a, cfg, gen)
+	s, err := r.syncerOf(ctx, d, a)
 	if err != nil {
 		return r.record(a, nil, err), err
 	}
@@ -164,28 +159,34 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	return r.record(a, rep, err), err
 }
 
-// syncerOf returns the association's Syncer, building it when it has none
-// or the destination's Config changed. a.mu is held.
-func (r *Registry) syncerOf(ctx context.Context, a *assoc, cfg Config, gen int) (*sync.Syncer, error) {
+// syncerOf returns the association's Syncer, building it anew when it has
+// none, or when the destination's Config or the association's options
+// changed since. a.mu is held.
+func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Syncer, error) {
+	r.mu.Lock()
+	cfg, gen, want := d.cfg, d.gen, a.a
+	r.mu.Unlock()
 	if a.syncer != nil && a.gen == gen {
-		return a.syncer, nil
+		if c := a.syncer.Config(); c.KeySchema == want.KeySchema && c.DisableDeletion == want.DisableDeletion {
+			return a.syncer, nil
+		}
 	}
-	src, err := r.opts.Source(ctx, a.a.Secret.Mount, a.a.Secret.Name)
+	src, err := r.opts.Source(ctx, want.Secret.Mount, want.Secret.Name)
 	if err != nil {
-		return nil, fmt.Errorf("registry: open secret %s: %w", a.a.Secret, err)
+		return nil, fmt.Errorf("registry: open secret %s: %w", want.Secret, err)
 	}
-	dst, err := r.open(ctx, a.a.Type, a.a.Destination, cfg)
+	dst, err := r.open(ctx, want.Type, want.Destination, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s, err := sync.New(sync.Config{
-		Name:            a.a.SyncName,
-		Description:     fmt.Sprintf("%s to %s/%s", a.a.Secret, a.a.Type, a.a.Destination),
+		Name:            want.SyncName,
+		Description:     fmt.Sprintf("%s to %s/%s", want.Secret, want.Type, want.Destination),
 		Source:          src,
 		Destination:     dst,
 		Mode:            sync.Push,
-		KeySchema:       a.a.KeySchema,
-		DisableDeletion: a.a.DisableDeletion,
+		KeySchema:       want.KeySchema,
+		DisableDeletion: want.DisableDeletion,
 		Store:           r.store,
 		Auditor:         r.opts.Auditor,
 		AutoSync:        sync.AutoSync{Interval: -1},
@@ -199,8 +200,10 @@ func (r *Registry) syncerOf(ctx context.Context, a *assoc, cfg Config, gen int) 
 }
 
 // record sets the association's status from an operation's outcome and
-// returns a copy. a.mu is held.
+// returns a copy.
 func (r *Registry) record(a *assoc, rep *sync.Report, err error) Association {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	a.a.UpdatedAt = r.opts.Now()
 	if rep != nil {
 		a.a.Totals = rep.Totals
@@ -239,7 +242,6 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 		return Association{}, notFound(typ, name)
 	}
 	a := d.assocs[ref]
-	cfg, gen := d.cfg, d.gen
 	r.mu.Unlock()
 	if a == nil {
 		return Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref),
@@ -248,26 +250,26 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	r.mu.Lock()
+	out := a.a
+	r.mu.Unlock()
 	if a.removed {
 		// A concurrent Remove did it.
-		out := a.a
 		out.Status = StatusUnsynced
 		return out, nil
 	}
-	var out Association
-	if a.a.DisableDeletion {
-		out = a.a
+	if out.DisableDeletion {
 		out.Status, out.Message, out.UpdatedAt = StatusUnsynced, "the link is removed; destination keys are kept (deletion disabled)", r.opts.Now()
 	} else {
-		s, err := r.syncerOf(ctx, a, cfg, gen)
+		s, err := r.syncerOf(ctx, d, a)
 		if err != nil {
 			return r.record(a, nil, err), err
 		}
 		rep, err := s.Remove(ctx)
+		out = r.record(a, rep, err)
 		if err != nil {
-			return r.record(a, rep, err), err
+			return out, err
 		}
-		out = r.record(a, rep, nil)
 	}
 	a.removed = true
 	r.mu.Lock()
@@ -286,21 +288,16 @@ func (r *Registry) Associations(ctx context.Context, typ, name string) ([]Associ
 	}
 	r.mu.Lock()
 	d := r.dests[destKey{typ, name}]
-	var as []*assoc
+	var out []Association
 	if d != nil {
+		out = make([]Association, 0, len(d.assocs))
 		for _, a := range d.assocs {
-			as = append(as, a)
+			out = append(out, a.a)
 		}
 	}
 	r.mu.Unlock()
 	if d == nil {
 		return nil, notFound(typ, name)
-	}
-	out := make([]Association, 0, len(as))
-	for _, a := range as {
-		a.mu.Lock()
-		out = append(out, a.a)
-		a.mu.Unlock()
 	}
 	slices.SortFunc(out, func(x, y Association) int {
 		return cmp.Or(cmp.Compare(x.Secret.Mount, y.Secret.Mount), cmp.Compare(x.Secret.Name, y.Secret.Name))
@@ -315,22 +312,19 @@ func (r *Registry) Syncer(ctx context.Context, typ, name string, ref SecretRef) 
 	r.mu.Lock()
 	d := r.dests[destKey{typ, name}]
 	var a *assoc
-	var cfg Config
-	var gen int
 	if d != nil {
-		a, cfg, gen = d.assocs[ref], d.cfg, d.gen
+		a = d.assocs[ref]
 	}
 	r.mu.Unlock()
 	if d == nil {
 		return nil, notFound(typ, name)
 	}
-	if a == nil {
+	if a != nil {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+	}
+	if a == nil || a.removed {
 		return nil, fmt.Errorf("%w: association of %s with %s/%s", ErrNotFound, ref, typ, name)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.removed {
-		return nil, fmt.Errorf("%w: association of %s with %s/%s", ErrNotFound, ref, typ, name)
-	}
-	return r.syncerOf(ctx, a, cfg, gen)
+	return r.syncerOf(ctx, d, a)
 }

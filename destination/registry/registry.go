@@ -140,12 +140,11 @@ type dest struct {
 }
 
 type assoc struct {
-	schema string // the key schema; guarded by Registry.mu
+	a Association // guarded by Registry.mu, so that listing never waits for a sync
 
-	mu      gosync.Mutex // serializes the association's operations
-	a       Association
+	mu      gosync.Mutex // serializes the association's operations; guards the rest
 	syncer  *sync.Syncer
-	gen     int
+	gen     int  // the destination's gen when syncer was built
 	removed bool // unlinked by Remove
 }
 

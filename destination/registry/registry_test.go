@@ -46,7 +46,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 			fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%s %q %x", cfg, cfg, cfg),
 			fmt.Sprintf("%+v", info), fmt.Sprintf("%#v", got), string(js), string(cfgJS),
 		} {
-			if contains(s, canary) {
+			if strings.Contains(s, canary) {
 				t.Errorf("%s: the credential shows in %s", cfg.Type(), s)
 			}
 		}
@@ -74,8 +74,6 @@ type withNested struct {
 
 func (*withNested) Type() string    { return "custom" }
 func (*withNested) Validate() error { return nil }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestValidation(t *testing.T) {
 	cases := []struct {
@@ -127,7 +125,7 @@ func TestValidation(t *testing.T) {
 			t.Errorf("%#v: err %v, want a ConfigError on %s", c.cfg, err, c.field)
 			continue
 		}
-		if contains(err.Error(), canary) {
+		if strings.Contains(err.Error(), canary) {
 			t.Errorf("the error shows the value: %v", err)
 		}
 		if list, _ := reg.List(ctx); len(list) != 0 {
@@ -358,10 +356,10 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	ref := f.secret("kv", "app", map[string]string{"A": canary})
 	f.failOn.Store(true)
 	a, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{})
-	if err == nil || a.Status != registry.StatusFailed || !contains(a.Message, "bad credentials") {
+	if err == nil || a.Status != registry.StatusFailed || !strings.Contains(a.Message, "bad credentials") {
 		t.Fatalf("Set with a failing driver = %+v, %v", a, err)
 	}
-	if contains(a.Message, canary) || contains(err.Error(), canary) {
+	if strings.Contains(a.Message, canary) || strings.Contains(err.Error(), canary) {
 		t.Fatal("a value shows in the failure")
 	}
 	// The link is kept, so that the failure shows, and blocks Delete.
@@ -561,5 +559,36 @@ func TestSetAndRemoveRace(t *testing.T) {
 		if (len(list) == 1) != held {
 			t.Fatalf("round %d: %d association(s), key at the destination: %v", i, len(list), held)
 		}
+	}
+}
+
+// TestListingDuringASync: listing associations does not wait for a sync
+// in flight, and shows it as syncing.
+func TestListingDuringASync(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	ref := f.secret("kv", "app", map[string]string{"A": "1"})
+	entered, release := make(chan struct{}), make(chan struct{})
+	f.dests["repo"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		close(entered)
+		<-release
+		return nil
+	}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{})
+		done <- err
+	}()
+	<-entered
+	list, err := f.reg.Associations(ctx, "gh", "repo")
+	if err != nil || len(list) != 1 || list[0].Status != registry.StatusSyncing {
+		t.Fatalf("during the sync: %+v, %v", list, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := f.reg.Associations(ctx, "gh", "repo"); list[0].Status != registry.StatusSynced {
+		t.Fatalf("after the sync: %+v", list)
 	}
 }
