@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Secret is one value held by a side of a sync, as it was read.
@@ -84,10 +85,22 @@ type Destination interface {
 	// Apply applies each change only if its key still has the expected
 	// version. It returns one error per change (nil for success), in the
 	// order of changes; a precondition failure is an error for which
-	// errors.Is(err, ErrConflict) holds. The second result reports a failure
-	// of the call as a whole (for example a cancelled context), in which case
-	// the per-change results may be nil and any change may or may not have
-	// been applied.
+	// errors.Is(err, ErrConflict) holds.
+	//
+	// The second result reports a failure of the call as a whole (for
+	// example a cancelled context). When the call stops part way, it still
+	// returns one result per change if it can: nil for each change that was
+	// applied, and for the others the error that stopped them, so that the
+	// caller can record and audit every write that reached the store. When
+	// the per-change results are nil or short, any change may or may not
+	// have been applied.
+	//
+	// A change whose value the store cannot hold exactly is refused with
+	// ErrInvalidValue, a key that would not stay inside the store's
+	// configured place with ErrInvalidKey (see CheckKey); neither is ever
+	// written in an altered form. An error that says the store as a whole
+	// cannot be reached or is refusing service matches ErrUnavailable; the
+	// engine then stops the round instead of trying every other key.
 	Apply(ctx context.Context, changes []Change) ([]error, error)
 }
 
@@ -137,7 +150,40 @@ var (
 	// ErrNotOwned reports a key that exists at the destination but was not
 	// created by this sync, so it is neither overwritten nor deleted.
 	ErrNotOwned = errors.New("destination: key not owned by this sync")
+	// ErrInvalidValue reports a value the destination cannot hold exactly
+	// (for example text that is not valid UTF-8, for a store that keeps
+	// JSON strings). The value is refused rather than stored in an altered
+	// form. Retrying is not useful.
+	ErrInvalidValue = errors.New("destination: value cannot be stored exactly")
+	// ErrUnavailable reports that the store as a whole cannot serve
+	// requests now: unreachable, sealed, not answering in time, or refusing
+	// with a rate limit after retries. Retrying later is safe. The outcome
+	// of a write that failed with it is unknown: it may have been applied.
+	ErrUnavailable = errors.New("destination: store unavailable")
 )
+
+// CheckKey reports whether key is safe to use as a path below a prefix: it
+// returns an error wrapping ErrInvalidKey when key is empty, starts with
+// '/', or has an empty segment ("a//b", "a/") or a "." or ".." segment, any
+// of which could make a write land outside the place the key is meant for.
+// Keys without '/' pass unless they are empty, "." or "..".
+func CheckKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty key", ErrInvalidKey)
+	}
+	if key[0] == '/' {
+		return fmt.Errorf("%w: %q starts with '/'", ErrInvalidKey, key)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "":
+			return fmt.Errorf("%w: %q has an empty path segment", ErrInvalidKey, key)
+		case ".", "..":
+			return fmt.Errorf("%w: %q has a %q path segment", ErrInvalidKey, key, seg)
+		}
+	}
+	return nil
+}
 
 // KeyError is the typed error for a change that failed. It names the
 // operation and the key, never the value.

@@ -23,10 +23,19 @@ type Status string
 
 // Statuses.
 const (
-	Pending   Status = "pending"
-	Running   Status = "running"
+	// Pending: a round is scheduled, or the last round left keys that
+	// changed while it ran (they are read again next round).
+	Pending Status = "pending"
+	// Running: the operation is in progress (or its process died in it).
+	Running Status = "running"
+	// Succeeded: every planned write was applied; no key failed and no
+	// conflict is flagged.
 	Succeeded Status = "succeeded"
-	Failed    Status = "failed"
+	// Conflicted: the operation wrote what it could, and conflicts are
+	// flagged, waiting for a resolution. No key failed.
+	Conflicted Status = "conflicts"
+	// Failed: the operation failed, or at least one key failed.
+	Failed Status = "failed"
 )
 
 // Record is the status of the last run of one operation.
@@ -53,6 +62,22 @@ type PendingWrite struct {
 	Value       conflict.Side `json:"value"`
 	Destination bool          `json:"destination,omitempty"`
 	Source      bool          `json:"source,omitempty"`
+	// Earlier holds the intents of earlier rounds for the same key whose
+	// outcome is still unknown (a write that timed out may land later),
+	// newest first. Any of them found at its sides is the sync's own write.
+	Earlier []PendingWrite `json:"earlier,omitempty"`
+}
+
+// Clone returns a deep copy of pw.
+func (pw PendingWrite) Clone() PendingWrite {
+	if pw.Earlier != nil {
+		e := make([]PendingWrite, len(pw.Earlier))
+		for i, x := range pw.Earlier {
+			e[i] = x.Clone()
+		}
+		pw.Earlier = e
+	}
+	return pw
 }
 
 // State is what a store keeps for one sync.
@@ -105,7 +130,7 @@ func (st *State) Clone() *State {
 	if st.Pending != nil {
 		c.Pending = make(map[string]PendingWrite, len(st.Pending))
 		for k, v := range st.Pending {
-			c.Pending[k] = v
+			c.Pending[k] = v.Clone()
 		}
 	}
 	for _, p := range []**Record{&c.Sync, &c.Import, &c.Remove} {
