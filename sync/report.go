@@ -136,6 +136,11 @@ type Report struct {
 	// destination key for unmanaged keys (which sort first).
 	Keys   []KeyResult
 	Totals Totals
+	// Flagged is how many conflicts are flagged for the sync when the
+	// operation ended, as recorded in its store, including those flagged by
+	// earlier rounds and not resolved yet; -1 when the operation ended
+	// before it could read the store.
+	Flagged int
 }
 
 // Result returns the result for a source key.
