@@ -3,6 +3,9 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	multierror "github.com/hashicorp/go-multierror"
 )
 
 // Sentinel errors. Check them with errors.Is.
@@ -49,7 +52,7 @@ func (e *MassDeletionError) Is(target error) bool { return target == ErrMassDele
 type KeyError struct {
 	Key            string
 	DestinationKey string
-	Op             string // "put", "delete", "render"
+	Op             string // "put", "delete", "render", or "check" for an unsafe key
 	Side           string // "destination" or "source"
 	Err            error
 }
@@ -60,3 +63,44 @@ func (e *KeyError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *KeyError) Unwrap() error { return e.Err }
+
+// oneLine returns err's message on one line, for status records and audit
+// messages: the errors of a multi-error are counted and the first few
+// joined, and line breaks of joined errors become "; ".
+func oneLine(err error) string {
+	if err == nil {
+		return ""
+	}
+	var me *multierror.Error
+	if errors.As(err, &me) && len(me.Errors) > 0 {
+		const show = 3
+		parts := make([]string, 0, show)
+		for _, e := range me.Errors[:min(show, len(me.Errors))] {
+			parts = append(parts, flatten(e.Error()))
+		}
+		msg := strings.Join(parts, "; ")
+		if len(me.Errors) == 1 {
+			return msg
+		}
+		if n := len(me.Errors) - show; n > 0 {
+			msg += fmt.Sprintf("; and %d more", n)
+		}
+		return fmt.Sprintf("%d errors: %s", len(me.Errors), msg)
+	}
+	return flatten(err.Error())
+}
+
+// flatten joins the lines of s with "; ", dropping blank ones and
+// leading white space.
+func flatten(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	var parts []string
+	for line := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
+}

@@ -34,6 +34,29 @@ type write struct {
 	err    error
 }
 
+// outcome is what is known of a write after the round applied it.
+type outcome uint8
+
+const (
+	notSent outcome = iota // never handed to the side
+	applied                // the side applied it
+	refused                // the side certainly did not apply it
+	unknown                // it failed, and may or may not have been applied
+)
+
+func (w *write) outcome() outcome {
+	switch {
+	case !w.done:
+		return notSent
+	case w.err == nil:
+		return applied
+	case errors.Is(w.err, destination.ErrConflict), errors.Is(w.err, destination.ErrNotOwned),
+		errors.Is(w.err, destination.ErrInvalidKey), errors.Is(w.err, destination.ErrInvalidValue):
+		return refused
+	}
+	return unknown
+}
+
 // item is one managed key in a round.
 type item struct {
 	key, dkey        string
@@ -73,6 +96,20 @@ type round struct {
 	unmgd        []KeyResult
 	renderFailed []KeyResult
 	errs         *multierror.Error
+
+	// landed counts pending writes found landed while reading, whose
+	// baselines were folded into st: they are saved with the intents.
+	landed int
+	// prevPending holds, per key given a new intent, the pending write it
+	// replaced (zero Value.Exists and no sides when there was none), to be
+	// put back when the new write certainly did not happen.
+	prevPending map[string]state.PendingWrite
+	// refused holds the keys refused by refuseKey.
+	refused map[string]struct{}
+	// stopped is set when the round stopped before applying every write:
+	// the caller's context ended, the store became unavailable, or the
+	// auditor failed with AuditFailClosed.
+	stopped bool
 }
 
 // operate runs one operation under the Syncer's lock.
@@ -93,7 +130,7 @@ func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveR
 		defer stop()
 	}
 	r := &round{s: s, op: op, opts: o, resolve: rr}
-	r.rep = &Report{Sync: s.cfg.Name, RunID: newRunID(), Operation: op, Mode: s.cfg.Mode, DryRun: o.dryRun, Started: s.now()}
+	r.rep = &Report{Sync: s.cfg.Name, RunID: newRunID(), Operation: op, Mode: s.cfg.Mode, DryRun: o.dryRun, Started: s.now(), Flagged: -1}
 	if op == OpResolve {
 		r.rep.Operation = OpResolve
 	}
@@ -173,36 +210,67 @@ func (r *round) run(ctx context.Context) error {
 	}
 	guardErr := r.guard()
 	if r.opts.dryRun {
-		r.finishReport(false)
+		r.finishReport(ctx, false)
 		return guardErr
 	}
 	if guardErr != nil {
-		r.finishReport(false)
+		r.refuseWrites("refused by the mass-deletion guard; nothing was written (Force applies it)")
+		r.finishReport(ctx, false)
 		return r.failRound(ctx, guardErr, true)
 	}
 
 	if err := r.recordIntents(ctx); err != nil {
-		r.finishReport(false)
+		// Nothing was written: the report says so, never what was planned.
+		r.stopped = true
+		r.finishReport(ctx, true)
 		return r.failRound(ctx, err, true)
 	}
 	applyErr := r.apply(ctx)
-	r.finishReport(true)
+	r.stopped = applyErr != nil
+	r.finishReport(ctx, true)
 	if err := r.conflictEvents(ctx); err != nil && applyErr == nil {
 		applyErr = err
 	}
 	return r.commit(ctx, applyErr)
 }
 
-// landed reports whether every side that pw was written to holds its value.
-func landed(pw state.PendingWrite, it *item) bool {
-	if !pw.Destination && !pw.Source {
-		return false
+// refuseWrites marks every planned write of the round as not done, for a
+// round refused before its writes.
+func (r *round) refuseWrites(reason string) {
+	for i := range r.items {
+		it := &r.items[i]
+		if it.nw > 0 {
+			it.res.Action, it.res.Reason = Skipped, reason
+		}
 	}
-	return (!pw.Destination || it.dstSide.Same(pw.Value)) && (!pw.Source || it.srcSide.Same(pw.Value))
 }
 
+// landed returns the value of the newest write among pw and its earlier
+// intents that reached every side it was for, if any did.
+func landed(pw state.PendingWrite, it *item) (conflict.Side, bool) {
+	reached := func(p state.PendingWrite) bool {
+		return (p.Destination || p.Source) &&
+			(!p.Destination || it.dstSide.Same(p.Value)) && (!p.Source || it.srcSide.Same(p.Value))
+	}
+	if reached(pw) {
+		return pw.Value, true
+	}
+	for _, e := range pw.Earlier {
+		if reached(e) {
+			return e.Value, true
+		}
+	}
+	return conflict.Side{}, false
+}
+
+// maxEarlier bounds the earlier intents kept per key.
+const maxEarlier = 3
+
 // recordIntents saves what the round is about to write, so that a round cut
-// short between its writes and its final save is recognized next round.
+// short between its writes and its final save is recognized next round. An
+// intent whose outcome is still unknown is kept as an earlier one: a write
+// that timed out may land later, and is then still the sync's own. The same
+// save makes durable the baselines of pending writes found landed.
 func (r *round) recordIntents(ctx context.Context) error {
 	n := 0
 	for i := range r.items {
@@ -221,13 +289,32 @@ func (r *round) recordIntents(ctx context.Context) error {
 		if r.st.Pending == nil {
 			r.st.Pending = make(map[string]state.PendingWrite)
 		}
+		prev, had := r.st.Pending[it.key]
+		if had {
+			pw.Earlier = append([]state.PendingWrite{{Value: prev.Value, Destination: prev.Destination, Source: prev.Source}}, prev.Earlier...)
+			if len(pw.Earlier) > maxEarlier {
+				pw.Earlier = pw.Earlier[:maxEarlier]
+			}
+		}
+		if r.prevPending == nil {
+			r.prevPending = make(map[string]state.PendingWrite)
+		}
+		r.prevPending[it.key] = prev
 		r.st.Pending[it.key] = pw
 		n++
 	}
-	if n == 0 {
+	if n == 0 && r.landed == 0 {
 		return nil
 	}
 	if err := r.s.store.Save(ctx, r.s.cfg.Name, r.st); err != nil {
+		// Nothing is written: what is pending stays as it was loaded.
+		for k, prev := range r.prevPending {
+			if prev.Destination || prev.Source {
+				r.st.Pending[k] = prev
+			} else {
+				delete(r.st.Pending, k)
+			}
+		}
 		return fmt.Errorf("sync: save state: %w", err)
 	}
 	return nil
@@ -260,6 +347,8 @@ func (r *round) read(ctx context.Context) error {
 	}
 	items := make([]item, 0, max(len(srcMap), len(dstMap)))
 	index := make(map[string]int, len(srcMap)+len(dstMap)/4)
+	refusedKeys := make(map[string]struct{})
+	r.refused = refusedKeys
 	for k, sec := range srcMap {
 		if only != "" && k != only {
 			continue
@@ -268,6 +357,9 @@ func (r *round) read(ctx context.Context) error {
 		if err != nil {
 			r.fail(KeyResult{Key: k, Action: Failed, Reason: "key not valid under the key schema"},
 				&KeyError{Key: k, Op: "render", Side: sideSrc, Err: err})
+			continue
+		}
+		if r.refuseKey(k, dk, sideSrc) {
 			continue
 		}
 		index[k] = len(items)
@@ -286,6 +378,9 @@ func (r *round) read(ctx context.Context) error {
 		}
 		i, ok := index[k]
 		if !ok {
+			if _, bad := refusedKeys[k]; bad || r.refuseKey(k, dk, sideDst) {
+				continue
+			}
 			i = len(items)
 			index[k] = i
 			items = append(items, item{key: k, dkey: dk})
@@ -297,9 +392,12 @@ func (r *round) read(ctx context.Context) error {
 		if _, ok := index[k]; ok || (only != "" && k != only) {
 			continue
 		}
+		if _, bad := refusedKeys[k]; bad {
+			continue
+		}
 		dk, err := r.s.schema.Render(k)
-		if err != nil {
-			continue // reported with the source keys, or no longer renderable
+		if err != nil || destination.CheckKey(k) != nil || destination.CheckKey(dk) != nil {
+			continue // reported with the source keys, or no longer usable
 		}
 		index[k] = len(items)
 		items = append(items, item{key: k, dkey: dk})
@@ -318,10 +416,22 @@ func (r *round) read(ctx context.Context) error {
 				it.base = it.dstSide // overwrite: the destination becomes the source
 			}
 		}
-		if pw, ok := r.st.Pending[it.key]; ok && landed(pw, it) {
-			// The writes of a round that was cut short reached every side
-			// they were for: that value is what both sides agreed on.
-			it.base, it.hasBase = pw.Value, pw.Value.Exists
+		if pw, ok := r.st.Pending[it.key]; ok {
+			if v, ok := landed(pw, it); ok {
+				// The writes of a round that was cut short reached every
+				// side they were for: that value is what both sides agreed
+				// on. It becomes the baseline now, saved with this round's
+				// intents or status, so that a new intent for the key can
+				// never hide it.
+				it.base, it.hasBase = v, v.Exists
+				if v.Exists {
+					r.st.Baseline[it.key] = v.Fingerprint
+				} else {
+					delete(r.st.Baseline, it.key)
+				}
+				delete(r.st.Pending, it.key)
+				r.landed++
+			}
 		}
 		it.res = KeyResult{Key: it.key, DestinationKey: it.dkey}
 	}
@@ -673,46 +783,43 @@ const (
 )
 
 // record stores the outcome of one Apply call and audits it. It returns an
-// error that must stop the round: the caller's context ended, or the auditor
-// failed with AuditFailClosed.
+// error that must stop the round: the side is unavailable (the first
+// such error), or the auditor failed with AuditFailClosed.
+//
+// Every write that reached the side gets its event, even when the round is
+// stopping: events are sent with a context that the caller's cancellation
+// does not end.
 func (r *round) record(ctx context.Context, refs []ref, errs []error, callErr error) error {
+	perChange := len(errs) == len(refs)
+	var stop error
 	for i, rf := range refs {
 		w := &r.items[rf.item].writes[rf.write]
 		w.done = true
 		switch {
+		case perChange:
+			w.err = errs[i]
 		case callErr != nil:
 			w.err = callErr
-		case i < len(errs):
-			w.err = errs[i]
 		default:
-			w.err = fmt.Errorf("sync: destination returned %d results for %d changes", len(errs), len(refs))
+			w.err = fmt.Errorf("sync: %s returned %d results for %d changes", sideOf(w.toSrc), len(errs), len(refs))
+		}
+		if stop == nil && w.err != nil && errors.Is(w.err, destination.ErrUnavailable) {
+			stop = fmt.Errorf("sync: %s unavailable, round stopped: %w", sideOf(w.toSrc), w.err)
 		}
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		// The round is stopping: writes that did not happen are not
-		// failures of their keys, and events cannot be delivered with a
-		// cancelled context anyway. Applied writes are kept (w.done).
-		if callErr != nil {
-			return ctxErr
-		}
-		for _, rf := range refs {
-			if w := &r.items[rf.item].writes[rf.write]; w.err != nil && errors.Is(w.err, ctxErr) {
-				w.done = false
-			}
-		}
-	}
+	actx := context.WithoutCancel(ctx)
+	stopping := ctx.Err() != nil || stop != nil
 	for _, rf := range refs {
 		it := &r.items[rf.item]
 		w := &it.writes[rf.write]
-		if !w.done {
-			continue
-		}
 		e := audit.Event{RunID: r.rep.RunID, Key: it.key, DestinationKey: it.dkey, Direction: direction(w.toSrc), Operation: r.op, Outcome: audit.Success}
 		switch {
 		case errors.Is(w.err, destination.ErrConflict):
 			continue // reported as Retry; the next round reads the key again
+		case w.err != nil && (errors.Is(w.err, destination.ErrUnavailable) || (stopping && isContextErr(w.err))):
+			continue // the round's own failure, audited once for the round
 		case w.err != nil:
-			e.Type, e.Outcome, e.Message = audit.SyncFailed, audit.Failure, w.err.Error()
+			e.Type, e.Outcome, e.Message = audit.SyncFailed, audit.Failure, oneLine(w.err)
 		case w.action == Deleted:
 			e.Type = audit.SecretDeleted
 		case w.action == Imported:
@@ -720,46 +827,50 @@ func (r *round) record(ctx context.Context, refs []ref, errs []error, callErr er
 		default:
 			e.Type = audit.SecretSynced
 		}
-		if err := r.s.emit(ctx, e); err != nil {
-			return err
+		if err := r.s.emit(actx, e); err != nil && stop == nil {
+			stop = err
 		}
 	}
-	return nil
+	return stop
 }
 
 // finishReport sets each item's final action from its writes and fills the
-// report. applied says whether writes were attempted.
-func (r *round) finishReport(applied bool) {
+// report. wrote says whether writes were attempted.
+func (r *round) finishReport(ctx context.Context, wrote bool) {
 	rep := r.rep
+	stopped := r.stopped || ctx.Err() != nil
 	rep.Keys = make([]KeyResult, 0, len(r.unmgd)+len(r.items)+len(r.renderFailed))
 	rep.Keys = append(rep.Keys, r.unmgd...)
 	rep.Keys = append(rep.Keys, r.renderFailed...)
 	for i := range r.items {
 		it := &r.items[i]
-		if applied {
-			for _, w := range it.writes[:it.nw] {
-				switch {
-				case !w.done:
-					if it.res.Action != Failed {
-						it.res.Action = Retry
-						it.res.Reason = "not attempted: the round stopped"
-					}
-				case w.err == nil:
-				case errors.Is(w.err, destination.ErrConflict):
-					if it.res.Action != Failed {
+		if wrote {
+			for j := range it.writes[:it.nw] {
+				w := &it.writes[j]
+				if it.res.Action == Failed {
+					break
+				}
+				switch w.outcome() {
+				case applied:
+				case notSent:
+					it.res.Action, it.res.Reason = Retry, "not attempted: the round stopped"
+				case refused:
+					if errors.Is(w.err, destination.ErrConflict) {
 						it.res.Action, it.res.Err = Retry, w.err
 						it.res.Reason = "changed during the round; read again next round"
+						continue
 					}
-				default:
-					side := sideDst
-					if w.toSrc {
-						side = sideSrc
+					r.failWrite(it, w)
+				case unknown:
+					if stopped && isContextErr(w.err) {
+						// The caller's cancellation, not a failure of the key.
+						it.res.Action, it.res.Err = Retry, w.err
+						it.res.Reason = "the round stopped before the write was confirmed"
+						continue
 					}
-					ke := &KeyError{Key: it.key, DestinationKey: it.dkey, Op: opName(w.change), Side: side, Err: w.err}
-					it.res.Action, it.res.Err, it.res.Reason = Failed, ke, w.err.Error()
-					if !isContextErr(w.err) {
-						r.errs = multierror.Append(r.errs, ke)
-					}
+					// A timeout of the side's own client is a failure of
+					// the key, like any other error.
+					r.failWrite(it, w)
 				}
 			}
 		}
@@ -777,11 +888,36 @@ func (r *round) finishReport(applied bool) {
 	}
 }
 
+// failWrite marks an item failed by one of its writes.
+func (r *round) failWrite(it *item, w *write) {
+	ke := &KeyError{Key: it.key, DestinationKey: it.dkey, Op: opName(w.change), Side: sideOf(w.toSrc), Err: w.err}
+	it.res.Action, it.res.Err, it.res.Reason = Failed, ke, oneLine(w.err)
+	r.errs = multierror.Append(r.errs, ke)
+}
+
 // fail records a per-key failure found before any write.
 func (r *round) fail(res KeyResult, err error) {
 	res.Err = err
 	r.renderFailed = append(r.renderFailed, res)
 	r.errs = multierror.Append(r.errs, err)
+}
+
+// refuseKey reports a key, or its rendering under the key schema, that
+// could make a write land outside the place it is meant for (see
+// destination.CheckKey): it is failed with a *KeyError wrapping
+// destination.ErrInvalidKey, and the rest of the round goes on.
+func (r *round) refuseKey(key, dkey, side string) bool {
+	err := destination.CheckKey(key)
+	if err == nil {
+		err = destination.CheckKey(dkey)
+	}
+	if err == nil {
+		return false
+	}
+	r.refused[key] = struct{}{}
+	r.fail(KeyResult{Key: key, DestinationKey: dkey, Action: Failed, Reason: "unsafe key: " + err.Error()},
+		&KeyError{Key: key, DestinationKey: dkey, Op: "check", Side: side, Err: err})
+	return true
 }
 
 // conflictEvents audits newly flagged conflicts.
@@ -795,7 +931,7 @@ func (r *round) conflictEvents(ctx context.Context) error {
 		if ok && old.Class == it.class && old.Source.Same(it.srcSide) && old.Destination.Same(it.dstSide) {
 			continue // already reported
 		}
-		err := r.s.emit(ctx, audit.Event{
+		err := r.s.emit(context.WithoutCancel(ctx), audit.Event{
 			Type: audit.ConflictDetected, RunID: r.rep.RunID, Key: it.key, DestinationKey: it.dkey,
 			Operation: r.op, Outcome: audit.Flagged, Message: it.res.Reason,
 		})
@@ -806,9 +942,16 @@ func (r *round) conflictEvents(ctx context.Context) error {
 	return nil
 }
 
-// commit records baselines, conflicts and status, and saves the state. It
-// saves even when the caller's context has ended, so that what was applied
-// is not forgotten.
+// commit records baselines, pending writes, conflicts and status, and
+// saves the state. It saves even when the caller's context has ended, so
+// that what was applied is not forgotten.
+//
+// A key's baseline advances when every write planned for it was applied.
+// Its pending write is cleared then, put back to what it was before the
+// round when the writes certainly did not happen (not sent, or refused),
+// and kept when the outcome of a write is unknown (a timeout, an
+// unavailable side, a stopped round): a write that lands later is then
+// still recognized as the sync's own.
 func (r *round) commit(ctx context.Context, applyErr error) error {
 	s, st := r.s, r.st
 	conflicts := make(map[string]state.FlaggedConflict)
@@ -820,9 +963,32 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 	clean := true
 	for i := range r.items {
 		it := &r.items[i]
-		delete(st.Pending, it.key)
 		if it.res.Action == Failed || it.res.Action == Retry {
 			clean = false
+		}
+		allApplied, anyUnknown := true, false
+		for j := range it.writes[:it.nw] {
+			switch it.writes[j].outcome() {
+			case applied:
+			case unknown:
+				anyUnknown, allApplied = true, false
+			default:
+				allApplied = false
+			}
+		}
+		if it.nw > 0 {
+			switch {
+			case allApplied:
+				delete(st.Pending, it.key)
+			case anyUnknown:
+				// keep the intent recorded for this round
+			default:
+				if prev := r.prevPending[it.key]; prev.Destination || prev.Source {
+					st.Pending[it.key] = prev
+				} else {
+					delete(st.Pending, it.key)
+				}
+			}
 		}
 		if it.flag {
 			old, ok := st.Conflicts[it.key]
@@ -833,7 +999,7 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 			continue
 		}
 		delete(conflicts, it.key)
-		if !it.setBase || it.res.Action == Failed || it.res.Action == Retry {
+		if !it.setBase || !allApplied || it.res.Action == Failed || it.res.Action == Retry {
 			continue
 		}
 		if it.newBase.Exists {
@@ -868,12 +1034,9 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 		err = r.errs.ErrorOrNil()
 	}
 	if r.op != OpResolve {
-		rec := &state.Record{Status: state.Succeeded, Message: r.rep.String(), Time: s.now(), RunID: r.rep.RunID}
-		if err != nil {
-			rec.Status, rec.Message = state.Failed, err.Error()
-		}
-		*record(st, r.op) = rec
+		*record(st, r.op) = r.statusRecord(err)
 	}
+	r.rep.Flagged = len(st.Conflicts)
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
 	if serr := s.store.Save(saveCtx, s.cfg.Name, st); serr != nil {
@@ -885,13 +1048,13 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 		return errors.Join(err, serr)
 	}
 	if r.resolve != nil && err == nil {
-		if aerr := s.emit(ctx, audit.Event{Type: audit.ConflictResolved, RunID: r.rep.RunID, Key: r.resolve.key,
+		if aerr := s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.ConflictResolved, RunID: r.rep.RunID, Key: r.resolve.key,
 			Operation: OpResolve, Outcome: audit.Success, Message: r.resolve.res.String()}); aerr != nil {
 			return aerr
 		}
 	}
-	if applyErr != nil && !isContextErr(applyErr) && !errors.Is(applyErr, ErrAudit) {
-		r.auditFailure(ctx, applyErr)
+	if err != nil && !isContextErr(err) && !errors.Is(err, ErrAudit) {
+		r.auditFailure(ctx, err)
 	}
 	if err == nil && r.resolve != nil {
 		for i := range r.items {
@@ -904,14 +1067,39 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 	return err
 }
 
+// statusRecord is the record of an operation that ended with err: failed
+// when err is set or a key failed, "conflicts" when conflicts were flagged,
+// pending when keys changed during the round and are read again next
+// round, and succeeded only when every planned write was applied. Its
+// message is one line.
+func (r *round) statusRecord(err error) *state.Record {
+	rec := &state.Record{Status: state.Succeeded, Message: r.rep.String(), Time: r.s.now(), RunID: r.rep.RunID}
+	t := r.rep.Totals
+	switch {
+	case err != nil:
+		rec.Status, rec.Message = state.Failed, oneLine(err)
+	case t.Failed > 0:
+		rec.Status = state.Failed
+	case t.Conflicts > 0:
+		rec.Status = state.Conflicted
+	case t.Retries > 0:
+		rec.Status = state.Pending
+		rec.Message += fmt.Sprintf(" (%d keys changed during the round; read again next round)", t.Retries)
+	}
+	return rec
+}
+
 // saveTimeout bounds the final state save of a round whose context ended.
 const saveTimeout = 30 * time.Second
 
 // failRound records a failed operation and audits it. saveStatus says
 // whether the state was loaded and the failure can be recorded.
 func (r *round) failRound(ctx context.Context, err error, saveStatus bool) error {
+	if r.st != nil {
+		r.rep.Flagged = len(r.st.Conflicts)
+	}
 	if saveStatus && !r.opts.dryRun && r.op != OpResolve {
-		*record(r.st, r.op) = &state.Record{Status: state.Failed, Message: err.Error(), Time: r.s.now(), RunID: r.rep.RunID}
+		*record(r.st, r.op) = &state.Record{Status: state.Failed, Message: oneLine(err), Time: r.s.now(), RunID: r.rep.RunID}
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 		defer cancel()
 		if serr := r.s.store.Save(saveCtx, r.s.cfg.Name, r.st); serr != nil {
@@ -928,7 +1116,7 @@ func (r *round) auditFailure(ctx context.Context, err error) {
 	if isContextErr(err) {
 		return
 	}
-	_ = r.s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.SyncFailed, RunID: r.rep.RunID, Operation: r.op, Outcome: audit.Failure, Message: err.Error()})
+	_ = r.s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.SyncFailed, RunID: r.rep.RunID, Operation: r.op, Outcome: audit.Failure, Message: oneLine(err)})
 }
 
 func isContextErr(err error) bool {
@@ -940,6 +1128,13 @@ func createOrUpdate(to conflict.Side) Action {
 		return Updated
 	}
 	return Created
+}
+
+func sideOf(toSrc bool) string {
+	if toSrc {
+		return sideSrc
+	}
+	return sideDst
 }
 
 func direction(toSrc bool) audit.Direction {

@@ -404,8 +404,12 @@ func TestMassDeletionGuard(t *testing.T) {
 	if !errors.Is(err, sync.ErrMassDeletion) || !errors.As(err, &me) || me.Deletes != 6 || me.Managed != 10 {
 		t.Fatalf("Run = %v, want a mass deletion error for 6 of 10", err)
 	}
-	if rep == nil || rep.Totals.Deleted != 6 {
-		t.Fatalf("report should show the refused plan: %v", rep)
+	// The report shows the refused deletions as skipped, never as done.
+	if rep == nil || rep.Totals.Deleted != 0 || rep.Totals.Skipped != 6 || rep.Totals.Changed() != 0 {
+		t.Fatalf("report of a refused round: %v", rep)
+	}
+	if r := wantAction(t, rep, "K0", sync.Skipped); !strings.Contains(r.Reason, "guard") {
+		t.Fatalf("K0: %+v", r)
 	}
 	if f.dst.Len() != 10 || f.dst.Stats().Deletes != puts.Deletes {
 		t.Fatal("refused round changed the destination")
@@ -819,8 +823,16 @@ func TestRoundCutShortBetweenWritesAndSave(t *testing.T) {
 	}
 	wantAction(t, rep, "B", sync.Conflict)
 	st, _ := store.Load(context.Background(), "cut")
+	if _, ok := st.Pending["A"]; ok || len(st.Pending) > 1 {
+		t.Fatalf("pending intents left for keys whose writes are settled: %v", st.Pending)
+	}
+	// B's write of round 2 is still unconfirmed until B is settled.
+	if err := s.Resolve(context.Background(), "B", conflict.KeepDestination); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = store.Load(context.Background(), "cut")
 	if len(st.Pending) != 0 {
-		t.Fatalf("pending intents left after a clean round: %v", st.Pending)
+		t.Fatalf("pending intents left after every key was settled: %v", st.Pending)
 	}
 }
 

@@ -190,13 +190,27 @@ func collect(opts []Option) options {
 //
 // Keys whose check-and-set precondition failed (the key changed during the
 // round) are reported with action Retry and are read again next round; they
-// do not fail the round. Other per-key failures are collected into the
-// returned error (a *multierror.Error of *KeyError) and the report is still
-// returned; the baseline advances only for keys that were applied. A round
-// that would delete too much returns an error for which
+// do not fail the round. Other per-key failures, a timeout of a side's own
+// client among them, are collected into the returned error (a
+// *multierror.Error of *KeyError) and the report is still returned; the
+// baseline advances only for keys that were applied. A key that could make a
+// write land outside its place (see destination.CheckKey), as a source key
+// or rendered by the key schema, is such a failure, wrapping
+// destination.ErrInvalidKey; nothing is written for it.
+//
+// When a side reports that it is unavailable (destination.ErrUnavailable:
+// unreachable, sealed, rate limited), the round stops at once and returns
+// that one error; keys not attempted are reported with action Retry. A
+// round that would delete too much returns an error for which
 // errors.Is(err, ErrMassDeletion) holds, and writes nothing. A cancelled
-// context stops the round; its error is returned as is, and what was
-// applied before is recorded.
+// context stops the round; its error is returned as is. In every case, each
+// write that reached a side is audited, reported and recorded, and a write
+// whose outcome is unknown is recognized as the sync's own if it lands
+// later.
+//
+// The status record says what happened: failed when the round failed or a
+// key did, "conflicts" when conflicts are flagged, pending when keys are to
+// be retried, and succeeded only when every planned write was applied.
 func (s *Syncer) Run(ctx context.Context, opts ...Option) (*Report, error) {
 	return s.operate(ctx, OpSync, collect(opts), nil)
 }

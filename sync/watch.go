@@ -33,7 +33,9 @@ func (s *Syncer) Trigger() {
 // reconcile round every AutoSync.Interval (with jitter) that catches
 // changes made out of band. Rounds never overlap, with each other or with
 // Run. A failed round is retried after a backoff that doubles up to
-// AutoSync.MaxBackoff; the status records show each round as for Run.
+// AutoSync.MaxBackoff; a round that left keys to retry (they changed while
+// it ran) is followed by another after AutoSync.MinBackoff. The status
+// records show each round as for Run.
 //
 // With a Config.Lock, Watch first waits for the lock and runs rounds only
 // while it holds it; if the lock is lost, it stops and waits for it again.
@@ -139,18 +141,24 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 			continue
 		case <-timer.C:
 		}
-		_, err := s.runGraceful(outer, held)
+		rep, err := s.runGraceful(outer, held)
 		if ctx.Err() != nil {
 			return
 		}
 		now := time.Now()
-		if err != nil {
+		switch {
+		case err == nil && rep != nil && rep.Totals.Retries > 0:
+			// Keys changed while the round ran: read them again soon,
+			// without counting a failure.
+			failures, retryAt = 0, time.Time{}
+			next = now.Add(s.auto.MinBackoff)
+		case err != nil:
 			failures++
 			retryAt = now.Add(s.backoff(failures))
 			next = retryAt
 			s.log.WarnContext(ctx, "secretsync: round failed; retrying after backoff", "sync", s.cfg.Name,
 				"failures", failures, "retry_in", retryAt.Sub(now).String(), "error", err)
-		} else {
+		default:
 			failures, retryAt = 0, time.Time{}
 			next = now.Add(s.reconcileIn())
 		}
