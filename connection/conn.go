@@ -54,6 +54,7 @@ type Conn struct {
 	log    *slog.Logger
 	client *api.Client // the token is set on it after each login
 	login  *api.Client // token-less clone for logins and unwrapping
+	hc     *http.Client
 
 	mu    gosync.Mutex
 	token string
@@ -133,7 +134,7 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 		login.SetNamespace(cfg.Namespace)
 	}
 
-	c := &Conn{cfg: cfg, name: opts.Name, log: opts.Logger, client: client, login: login}
+	c := &Conn{cfg: cfg, name: opts.Name, log: opts.Logger, client: client, login: login, hc: hc}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -425,9 +426,9 @@ func (c *Conn) tokenValid(ctx context.Context) bool {
 	return err == nil || Status(err) != http.StatusForbidden
 }
 
-// Close stops renewal and revokes the token the connection obtained by
-// logging in (a user-managed token is left alone). Further use returns
-// ErrClosed.
+// Close stops renewal, revokes the token the connection obtained by
+// logging in (a user-managed token is left alone) and closes the
+// connection's idle network connections. Further use returns ErrClosed.
 func (c *Conn) Close(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -450,6 +451,8 @@ func (c *Conn) Close(ctx context.Context) error {
 	}
 	c.token = ""
 	c.client.ClearToken()
+	// Idle connections would otherwise stay open until they time out.
+	c.hc.CloseIdleConnections()
 	return err
 }
 
