@@ -7,4 +7,9 @@ import (
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
-func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(sigkillChild(spec))
+	}
+	os.Exit(vaulttest.Main(m))
+}
