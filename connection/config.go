@@ -25,7 +25,10 @@ type Config struct {
 	// the root namespace.
 	Namespace string
 	TLS       TLS
-	// Timeout bounds each HTTP request; 0 means 30 seconds.
+	// Timeout bounds each request to the server, its retries included; 0
+	// means 30 seconds. A request that has no answer by then fails with an
+	// *Error wrapping ErrUnreachable ("no answer within 30s"), not with a
+	// context error: those come only from the caller's own context.
 	Timeout time.Duration
 	// MaxRetries is how many times a request answered with 429 or a 5xx
 	// status (or not answered) is retried, with exponential backoff that
