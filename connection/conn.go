@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -172,14 +174,18 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 }
 
 // The retry backoff: exponential from minRetryWait to maxRetryWait, or the
-// server's Retry-After.
+// server's Retry-After when it gives one that is no longer than
+// maxRetryWait.
 const (
 	minRetryWait = 250 * time.Millisecond
 	maxRetryWait = 5 * time.Second
 )
 
 // checkRetry retries 429 and 5xx answers (except 501), and requests that
-// got no answer, unless the context ended.
+// got no answer, unless the context ended. A 429 or 503 whose Retry-After
+// asks for a longer wait than maxRetryWait, or one past the request's
+// deadline, is not retried: its answer is returned at once, so that the
+// caller hears "rate limited" (or the 503) instead of waiting for a timeout.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -190,10 +196,36 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		}
 		return true, nil
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented) {
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		if wait, ok := retryAfter(resp.Header, time.Now()); ok {
+			if dl, has := ctx.Deadline(); wait > maxRetryWait || (has && time.Until(dl) < wait) {
+				return false, nil
+			}
+		}
+		return true, nil
+	case code >= 500 && code != http.StatusNotImplemented:
 		return true, nil
 	}
 	return false, nil
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 // buildTLS builds the TLS settings from t, reading the files it names.

@@ -41,15 +41,15 @@
 // Failures are *Error values naming the operation, the path and the
 // capability needed, wrapping a sentinel: [ErrUnreachable], [ErrTLS],
 // [ErrInvalidCredentials], [ErrTokenInvalid], [ErrPermissionDenied],
-// [ErrSealed]. Use errors.Is and errors.As. A permission
+// [ErrSealed], [ErrRateLimited]. Use errors.Is and errors.As. A permission
 // error says which capabilities the token has on the path, when
 // sys/capabilities-self tells it. Context errors are returned as they are
 // only when the caller's context has ended; the connection's own Timeout is
 // [ErrUnreachable]. Requests answered with 429 or 5xx are retried with
-// exponential backoff that honours Retry-After,
+// exponential backoff that honours Retry-After (see Config.MaxRetries),
 // within the caller's context.
 //
-// [ErrUnreachable] and [ErrSealed] mean that the server as
+// [ErrUnreachable], [ErrSealed] and [ErrRateLimited] mean that the server as
 // a whole cannot serve now: callers do better to stop and retry later than to
 // go on request by request.
 //

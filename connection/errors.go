@@ -19,7 +19,7 @@ import (
 // underlying error when none applies), except context errors, which are
 // returned as they are when the caller's context has ended.
 //
-// ErrUnreachable and ErrSealed say that the server as a
+// ErrUnreachable, ErrSealed and ErrRateLimited say that the server as a
 // whole cannot serve now: the outcome of a write that failed with them is
 // unknown, and a caller does better to stop and try again later than to go
 // on request by request.
@@ -50,6 +50,10 @@ var (
 	ErrPermissionDenied = errors.New("vault: permission denied")
 	// ErrSealed: the server is sealed. Retrying after it is unsealed is safe.
 	ErrSealed = errors.New("vault: server is sealed")
+	// ErrRateLimited: the server answered 429 (a rate limit quota) and went
+	// on doing so through the retries, or asked for a longer wait than the
+	// connection makes (see Config.MaxRetries). Retrying later is safe.
+	ErrRateLimited = errors.New("vault: rate limited")
 	// ErrClosed: the connection was closed.
 	ErrClosed = errors.New("vault: connection closed")
 )
@@ -182,6 +186,8 @@ func Classify(err error, op, path, capability string) error {
 		switch {
 		case re.StatusCode == http.StatusServiceUnavailable && strings.Contains(msg, "sealed"):
 			e.Err = ErrSealed
+		case re.StatusCode == http.StatusTooManyRequests:
+			e.Err = ErrRateLimited
 		case op == "login" && (re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusForbidden):
 			e.Err = ErrInvalidCredentials
 		case re.StatusCode == http.StatusForbidden:

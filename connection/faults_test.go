@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -372,5 +373,101 @@ func TestCloseDuringLogin(t *testing.T) {
 	}
 	if n := p.get(f.path); n != 0 {
 		t.Fatalf("%d reads sent after Close", n)
+	}
+}
+
+// Issue #10, defect 9: 429 after the retries is ErrRateLimited, and the
+// retries honour Retry-After.
+func TestRateLimited(t *testing.T) {
+	type server struct {
+		URL   string
+		mu    gosync.Mutex
+		times []time.Time
+	}
+	newServer := func(retryAfter string) *server {
+		s := &server{}
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.mu.Lock()
+			s.times = append(s.times, time.Now())
+			s.mu.Unlock()
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"errors":["1 error occurred:\n\t* request path \"secret/data/x\": rate limit quota exceeded\n\n"]}`)
+		}))
+		t.Cleanup(ts.Close)
+		s.URL = ts.URL
+		return s
+	}
+	read := func(s *server, retries int) error {
+		conn := connect(t, connection.Config{Address: s.URL, Token: &connection.Token{Token: connection.Credential{Value: "t"}},
+			MaxRetries: retries, Timeout: 10 * time.Second}, nil)
+		ctx := context.Background()
+		return conn.Do(ctx, "read", "secret/data/x", "read", func(c *api.Client) error {
+			_, err := c.Logical().ReadWithContext(ctx, "secret/data/x")
+			return err
+		})
+	}
+	check := func(err error) {
+		t.Helper()
+		var e *connection.Error
+		if !errors.Is(err, connection.ErrRateLimited) || !errors.As(err, &e) || e.Status != http.StatusTooManyRequests || e.Op != "read" {
+			t.Fatalf("err = %v, want a read *Error wrapping ErrRateLimited with status 429", err)
+		}
+		if !strings.Contains(err.Error(), "rate limit quota exceeded") {
+			t.Fatalf("message %q lacks Vault's reason", err)
+		}
+	}
+
+	// Retry-After: 1 is waited for, twice, then the 429 is returned.
+	s := newServer("1")
+	check(read(s, 2))
+	if len(s.times) != 3 {
+		t.Fatalf("%d attempts, want 3 (two retries)", len(s.times))
+	}
+	for i := 1; i < len(s.times); i++ {
+		if gap := s.times[i].Sub(s.times[i-1]); gap < 900*time.Millisecond {
+			t.Errorf("retry %d came %v after the 429 that asked for 1s", i, gap)
+		}
+	}
+	// Without Retry-After, backoff; with retries off, one attempt.
+	s = newServer("")
+	check(read(s, 2))
+	if len(s.times) != 3 {
+		t.Fatalf("%d attempts, want 3", len(s.times))
+	}
+	s = newServer("1")
+	check(read(s, -1))
+	if len(s.times) != 1 {
+		t.Fatalf("%d attempts, want 1", len(s.times))
+	}
+	// A Retry-After longer than the connection waits (5s) is not waited
+	// for: the 429 comes back at once, not as a timeout.
+	s = newServer("120")
+	check(read(s, 2))
+	if len(s.times) != 1 {
+		t.Fatalf("%d attempts, want 1", len(s.times))
+	}
+}
+
+// A sealed server stays ErrSealed (Vault 1.19 answers 503 "Vault is sealed",
+// as the server below does).
+func TestSealed(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"errors":["Vault is sealed"]}`)
+	}))
+	defer ts.Close()
+	conn := connect(t, connection.Config{Address: ts.URL, MaxRetries: -1, Token: &connection.Token{Token: connection.Credential{Value: "t"}}}, nil)
+	ctx := context.Background()
+	err := conn.Do(ctx, "read", "secret/data/x", "read", func(c *api.Client) error {
+		_, err := c.Logical().ReadWithContext(ctx, "secret/data/x")
+		return err
+	})
+	if !errors.Is(err, connection.ErrSealed) {
+		t.Fatalf("err = %v, want ErrSealed", err)
 	}
 }
