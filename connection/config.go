@@ -25,12 +25,19 @@ type Config struct {
 	// the root namespace.
 	Namespace string
 	TLS       TLS
-	// Timeout bounds each HTTP request; 0 means 30 seconds.
+	// Timeout bounds each request to the server, its retries included; 0
+	// means 30 seconds. A request that has no answer by then fails with an
+	// *Error wrapping ErrUnreachable ("no answer within 30s"), not with a
+	// context error: those come only from the caller's own context.
 	Timeout time.Duration
 	// MaxRetries is how many times a request answered with 429 or a 5xx
-	// status (or not answered) is retried, with exponential backoff that
-	// honours Retry-After, within the caller's context. 0 means 4; a
-	// negative value disables retries.
+	// status (or not answered) is retried, within the caller's context and
+	// Timeout. 0 means 4; a negative value disables retries. The wait
+	// before a retry doubles from 250ms up to 5s, or is the server's
+	// Retry-After (on 429 and 503) when it gives one. A Retry-After longer
+	// than 5s, or past the request's deadline, is not waited for: the
+	// answer is returned at once (ErrRateLimited for 429), so that the
+	// caller can stop and come back later instead of holding a request.
 	MaxRetries int
 
 	AppRole *AppRole

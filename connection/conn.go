@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -47,17 +50,24 @@ type Options struct {
 // expires or is revoked, and revokes it on Close. It never holds a root
 // token of its own making.
 //
-// A Conn is safe for concurrent use.
+// A Conn is safe for concurrent use. Logins and token checks are shared: at
+// most one is under way at a time, and every request that needs its outcome
+// waits for it instead of starting its own.
 type Conn struct {
-	cfg    Config
-	name   string
-	log    *slog.Logger
-	client *api.Client // the token is set on it after each login
-	login  *api.Client // token-less clone for logins and unwrapping
-	hc     *http.Client
+	cfg     Config
+	name    string
+	log     *slog.Logger
+	base    *api.Client // no token: each token gets its own clone of it
+	login   *api.Client // no token: for logins and unwrapping
+	timeout time.Duration
+	hc      *http.Client // shared by every clone: Close closes its idle connections
 
-	mu    gosync.Mutex
-	token string
+	mu gosync.Mutex
+	// token is the token in use ("" when there is none) and client a clone
+	// of base that holds it and is never given another: a request sent
+	// with client used token, whatever the connection did since.
+	token  string
+	client *api.Client
 	// reloginAt is when to log in again, a margin before the token
 	// expires; zero when its expiry is unknown.
 	reloginAt time.Time
@@ -65,9 +75,26 @@ type Conn struct {
 	stop      func() // stops the renewal of the current token
 	logins    int
 	closed    bool
+	// flight is the login or token check under way, nil when none is.
+	flight *flight
+	// dead is the last token found revoked or expired; deadErr is why no
+	// token replaced it (nil once one did, or when nobody tried yet).
+	dead    string
+	deadErr error
 
 	// A wrapping token unwraps once: the secret_id it held, and the token.
+	// Only the goroutine running a flight touches them.
 	wrapToken, unwrapped string
+}
+
+// flight is a login, or the check of a token that a request found refused
+// (and the login that replaces it when it is dead). Its fields other than
+// done are written before done is closed and read after.
+type flight struct {
+	failed string // the token whose 403 started the check; "" for a plain login
+	done   chan struct{}
+	valid  bool  // the checked token still works: its 403 was a policy's answer
+	err    error // why the connection has no usable token after the flight
 }
 
 // New validates cfg and builds the connection's client explicitly (no
@@ -107,8 +134,8 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 		HttpClient:   hc,
 		Timeout:      timeout,
 		MaxRetries:   retries,
-		MinRetryWait: 250 * time.Millisecond,
-		MaxRetryWait: 5 * time.Second,
+		MinRetryWait: minRetryWait,
+		MaxRetryWait: maxRetryWait,
 		Backoff:      retryablehttp.DefaultBackoff, // honours Retry-After on 429 and 503
 		CheckRetry:   checkRetry,
 		CloneHeaders: true, // clones keep the namespace and request headers
@@ -130,11 +157,8 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 		return nil, err
 	}
 	login.ClearToken()
-	if cfg.Namespace != "" {
-		login.SetNamespace(cfg.Namespace)
-	}
 
-	c := &Conn{cfg: cfg, name: opts.Name, log: opts.Logger, client: client, login: login, hc: hc}
+	c := &Conn{cfg: cfg, name: opts.Name, log: opts.Logger, base: client, login: login, timeout: timeout, hc: hc}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -150,8 +174,19 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 	return c, nil
 }
 
+// The retry backoff: exponential from minRetryWait to maxRetryWait, or the
+// server's Retry-After when it gives one that is no longer than
+// maxRetryWait.
+const (
+	minRetryWait = 250 * time.Millisecond
+	maxRetryWait = 5 * time.Second
+)
+
 // checkRetry retries 429 and 5xx answers (except 501), and requests that
-// got no answer, unless the context ended.
+// got no answer, unless the context ended. A 429 or 503 whose Retry-After
+// asks for a longer wait than maxRetryWait, or one past the request's
+// deadline, is not retried: its answer is returned at once, so that the
+// caller hears "rate limited" (or the 503) instead of waiting for a timeout.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -162,10 +197,36 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		}
 		return true, nil
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented) {
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		if wait, ok := retryAfter(resp.Header, time.Now()); ok {
+			if dl, has := ctx.Deadline(); wait > maxRetryWait || (has && time.Until(dl) < wait) {
+				return false, nil
+			}
+		}
+		return true, nil
+	case code >= 500 && code != http.StatusNotImplemented:
 		return true, nil
 	}
 	return false, nil
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }
 
 // buildTLS builds the TLS settings from t, reading the files it names.
@@ -242,85 +303,341 @@ func reloginTime(ttl time.Duration) time.Time {
 }
 
 // Client returns the Vault client with a valid token, logging in first when
-// the connection has none or its token is about to expire. The client is
-// shared: do not change its token or namespace. Prefer Do, which also
-// recovers from a token revoked behind the connection's back.
+// the connection has none or its token is about to expire. The client keeps
+// that token (a new token comes with a new client; Close clears it): do not
+// change its token or namespace. Prefer Do, which also recovers from a token
+// revoked behind the connection's back.
 func (c *Conn) Client(ctx context.Context) (*api.Client, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.ensure(ctx, false); err != nil {
-		return nil, err
+	cl, _, err := c.current(ctx)
+	if err != nil {
+		return nil, c.classify(ctx, err, "", "", "")
 	}
-	return c.client, nil
+	return cl, nil
 }
 
-// ensure makes sure c.token is usable; with force it logs in again. c.mu is held.
-func (c *Conn) ensure(ctx context.Context, force bool) error {
-	if c.closed {
-		return ErrClosed
+// Do runs fn with a client holding a valid token, and classifies its error
+// for op, path and capability (see Classify; a context error is returned as
+// it is only when ctx has ended).
+//
+// When fn fails with 403, Do asks Vault whether the token fn used still
+// works. If it does, the 403 was the policy's answer: the error wraps
+// ErrPermissionDenied and says which capabilities the token has on path. If
+// it does not (revoked or expired), the connection obtains a new token, and
+// Do runs fn once more with it; it never loops. However many requests get
+// 403 with one token at once, that token is checked once and replaced by at
+// most one login, which they all share; a request whose token was already
+// replaced just runs again with the new one. A token given by the user
+// (Config.Token) cannot be replaced unless its Credential now yields
+// another: the error then wraps ErrTokenInvalid. A failed login is
+// returned as it is (ErrInvalidCredentials, ErrUnreachable, ...), saying
+// that the token was revoked or expired; the next call tries again.
+func (c *Conn) Do(ctx context.Context, op, path, capability string, fn func(*api.Client) error) error {
+	cl, token, err := c.current(ctx)
+	if err != nil {
+		return c.classify(ctx, err, op, path, capability)
 	}
-	if !force && c.token != "" && (c.reloginAt.IsZero() || time.Now().Before(c.reloginAt)) {
+	err = fn(cl)
+	if err == nil {
 		return nil
 	}
+	if Status(err) != http.StatusForbidden || isContext(err) {
+		return c.classify(ctx, err, op, path, capability)
+	}
+	retry, valid, err := c.afterForbidden(ctx, cl, token)
+	switch {
+	case err != nil:
+		return c.classify(ctx, err, op, path, capability)
+	case valid:
+		return c.denied(ctx, cl, op, path, capability)
+	}
+	err = fn(retry)
+	if Status(err) == http.StatusForbidden && !isContext(err) {
+		return c.denied(ctx, retry, op, path, capability)
+	}
+	return c.classify(ctx, err, op, path, capability)
+}
+
+// current returns the client of a token the connection believes valid and
+// that token, logging in (or reading the user's token) first when there is
+// none or it is about to expire.
+func (c *Conn) current(ctx context.Context) (*api.Client, string, error) {
+	c.mu.Lock()
+	for {
+		if c.closed {
+			c.mu.Unlock()
+			return nil, "", ErrClosed
+		}
+		if f := c.flight; f != nil {
+			if err := c.await(ctx, f); err != nil {
+				c.mu.Unlock()
+				return nil, "", err
+			}
+			if f.err != nil && !tryAgain(ctx, f) {
+				c.mu.Unlock()
+				return nil, "", f.err
+			}
+			continue
+		}
+		if c.token != "" && (c.reloginAt.IsZero() || time.Now().Before(c.reloginAt)) {
+			cl, token := c.client, c.token
+			c.mu.Unlock()
+			return cl, token, nil
+		}
+		f := c.begin("")
+		c.mu.Unlock()
+		c.end(f, c.obtain(ctx))
+		c.mu.Lock()
+		if f.err != nil {
+			c.mu.Unlock()
+			return nil, "", f.err
+		}
+	}
+}
+
+// afterForbidden decides what a request that got 403 with token (sent by
+// cl) does next: run again with the client it returns, or (valid) report
+// that the token works and the policy refused, or fail with err. It checks
+// token (and replaces it when it is dead) only when nobody has yet: one
+// check, and at most one login, per token.
+func (c *Conn) afterForbidden(ctx context.Context, cl *api.Client, token string) (retry *api.Client, valid bool, err error) {
+	c.mu.Lock()
+	for {
+		if c.closed {
+			c.mu.Unlock()
+			return nil, false, ErrClosed
+		}
+		if f := c.flight; f != nil {
+			if err := c.await(ctx, f); err != nil {
+				c.mu.Unlock()
+				return nil, false, err
+			}
+			switch {
+			case f.err != nil && !tryAgain(ctx, f):
+				c.mu.Unlock()
+				return nil, false, f.err
+			case f.err == nil && f.failed == token && f.valid:
+				c.mu.Unlock()
+				return nil, true, nil
+			}
+			continue
+		}
+		if c.token != token {
+			switch {
+			case c.token != "":
+				// A newer token than the refused one: run again with it.
+				retry := c.client
+				c.mu.Unlock()
+				return retry, false, nil
+			case c.deadErr != nil:
+				// The refused token is dead and no login could replace it.
+				err := c.deadErr
+				c.mu.Unlock()
+				return nil, false, err
+			}
+			c.mu.Unlock()
+			retry, _, err := c.current(ctx)
+			return retry, false, err
+		}
+		f := c.begin(token)
+		c.mu.Unlock()
+		c.end(f, c.check(ctx, f, cl))
+		c.mu.Lock()
+		switch {
+		case f.err != nil:
+			c.mu.Unlock()
+			return nil, false, f.err
+		case f.valid:
+			c.mu.Unlock()
+			return nil, true, nil
+		}
+	}
+}
+
+// begin starts a flight. c.mu is held.
+func (c *Conn) begin(failed string) *flight {
+	f := &flight{failed: failed, done: make(chan struct{})}
+	c.flight = f
+	return f
+}
+
+// end ends the flight f with err, letting its waiters go on.
+func (c *Conn) end(f *flight, err error) {
+	c.mu.Lock()
+	f.err = err
+	c.flight = nil
+	close(f.done)
+	c.mu.Unlock()
+}
+
+// await waits until f ends or ctx does. c.mu is held on entry and on return.
+func (c *Conn) await(ctx context.Context, f *flight) error {
+	c.mu.Unlock()
+	defer c.mu.Lock()
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// tryAgain reports whether f failed only because the context of the request
+// that ran it ended, while ctx goes on: the waiter then tries on its own.
+func tryAgain(ctx context.Context, f *flight) bool {
+	return isContext(f.err) && ctx.Err() == nil
+}
+
+// check asks Vault whether the token of f, which cl holds, still works, and
+// when it does not, obtains a new one. It runs as the flight f.
+func (c *Conn) check(ctx context.Context, f *flight, cl *api.Client) error {
+	_, err := cl.Auth().Token().LookupSelfWithContext(ctx)
+	if err == nil {
+		f.valid = true
+		return nil
+	}
+	if Status(err) != http.StatusForbidden || isContext(err) {
+		// No telling whether the token works: say why.
+		return c.classify(ctx, err, "lookup-self", "auth/token/lookup-self", "read")
+	}
+	c.log.DebugContext(ctx, "vault: token revoked or expired", "connection", c.name)
+	c.mu.Lock()
+	if c.token == f.failed {
+		// Drop it: nobody uses it again, and Close does not revoke it.
+		if c.stop != nil {
+			c.stop()
+			c.stop = nil
+		}
+		c.token, c.client, c.owned, c.reloginAt = "", nil, false, time.Time{}
+	}
+	c.dead = f.failed
+	c.mu.Unlock()
+	return c.obtain(ctx)
+}
+
+// obtain gets the connection a new token: a login with AppRole, or the
+// user's token read from its Credential. It runs as a flight.
+func (c *Conn) obtain(ctx context.Context) error {
+	c.mu.Lock()
+	dead := c.dead
+	replacing := c.token == "" && dead != ""
+	c.mu.Unlock()
+	err := c.obtainToken(ctx, dead)
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if replacing && errors.As(err, &e) && e.Op != "" {
+		e.note = "after the token was revoked or expired"
+	}
+	c.mu.Lock()
+	if c.token == "" {
+		// Requests refused with the dead token share this failure; a
+		// cancelled login is nobody else's.
+		c.deadErr = err
+		if isContext(err) {
+			c.deadErr = nil
+		}
+	}
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Conn) obtainToken(ctx context.Context, dead string) error {
 	if c.cfg.Token != nil {
-		tok, err := c.cfg.Token.Token.read()
+		token, err := c.cfg.Token.Token.read()
 		if err != nil {
 			return &Error{Op: "read token", Err: ErrInvalidCredentials, detail: err.Error()}
 		}
-		c.token = tok
-		c.client.SetToken(tok)
-		return nil
+		if token == dead {
+			return &Error{Status: http.StatusForbidden, Err: ErrTokenInvalid, detail: "a token from Config.Token, which the connection cannot replace"}
+		}
+		return c.install(ctx, token, nil)
 	}
-	return c.appRoleLogin(ctx)
+	secret, err := c.appRoleLogin(ctx)
+	if err != nil {
+		return err
+	}
+	c.log.DebugContext(ctx, "vault: logged in", "connection", c.name, "method", "approle", "ttl", secret.Auth.LeaseDuration, "renewable", secret.Auth.Renewable)
+	return c.install(ctx, secret.Auth.ClientToken, secret)
 }
 
-func (c *Conn) appRoleLogin(ctx context.Context) error {
-	ar := c.cfg.AppRole
-	secretID, err := ar.SecretID.read()
+// install makes token the connection's token, with a client of its own. A
+// token from a login (secret non-nil) is owned: renewed, and revoked when
+// replaced or on Close; a login that ends after Close revokes its token.
+func (c *Conn) install(ctx context.Context, token string, secret *api.Secret) error {
+	cl, err := c.base.Clone()
 	if err != nil {
-		return &Error{Op: "login", Path: "auth/" + ar.mount() + "/login", Err: ErrInvalidCredentials, detail: err.Error()}
+		return err
 	}
-	if ar.Wrapped {
-		if secretID, err = c.unwrap(ctx, secretID); err != nil {
-			return err
+	cl.SetToken(token)
+	owned := secret != nil
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		if owned {
+			_, err := cl.Logical().WriteWithContext(ctx, "auth/token/revoke-self", nil)
+			if err != nil {
+				c.log.WarnContext(ctx, "vault: cannot revoke the token of a login that ended after Close", "connection", c.name, "error", c.classify(ctx, err, "revoke", "auth/token/revoke-self", "update"))
+			}
 		}
-	}
-	opts := []approle.LoginOption{approle.WithMountPath(ar.mount())}
-	method, err := approle.NewAppRoleAuth(ar.RoleID, &approle.SecretID{FromString: secretID}, opts...)
-	if err != nil {
-		return &ConfigError{Field: "AppRole", Reason: err.Error()}
-	}
-	secret, err := method.Login(ctx, c.login)
-	if err != nil {
-		return Classify(err, "login", "auth/"+ar.mount()+"/login", "update")
-	}
-	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
-		return &Error{Op: "login", Path: "auth/" + ar.mount() + "/login", Err: errors.New("no token in the login response")}
+		return ErrClosed
 	}
 	if c.stop != nil {
 		c.stop()
 		c.stop = nil
 	}
-	old, wasOwned := c.token, c.owned
-	c.token, c.owned = secret.Auth.ClientToken, true
-	c.client.SetToken(c.token)
-	c.logins++
+	old, oldClient, oldOwned := c.token, c.client, c.owned
+	c.token, c.client, c.owned = token, cl, owned
 	c.reloginAt = time.Time{}
-	if ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second; ttl > 0 {
-		c.reloginAt = reloginTime(ttl)
+	c.deadErr = nil
+	if owned {
+		c.logins++
+		if ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second; ttl > 0 {
+			c.reloginAt = reloginTime(ttl)
+		}
+		if secret.Auth.Renewable {
+			c.startRenewal(cl, secret)
+		}
 	}
-	c.log.DebugContext(ctx, "vault: logged in", "connection", c.name, "method", "approle", "ttl", secret.Auth.LeaseDuration, "renewable", secret.Auth.Renewable)
-	if wasOwned && old != "" {
-		go c.revoke(old)
-	}
-	if secret.Auth.Renewable {
-		c.startRenewal(secret)
+	c.mu.Unlock()
+	if oldOwned && old != "" {
+		// Replaced before it expired; requests still using it get 403 and
+		// run again with the new token.
+		go c.revoke(oldClient)
 	}
 	return nil
 }
 
+// appRoleLogin logs in with AppRole. It runs as a flight.
+func (c *Conn) appRoleLogin(ctx context.Context) (*api.Secret, error) {
+	ar := c.cfg.AppRole
+	path := "auth/" + ar.mount() + "/login"
+	secretID, err := ar.SecretID.read()
+	if err != nil {
+		return nil, &Error{Op: "login", Path: path, Err: ErrInvalidCredentials, detail: err.Error()}
+	}
+	if ar.Wrapped {
+		if secretID, err = c.unwrap(ctx, secretID); err != nil {
+			return nil, err
+		}
+	}
+	opts := []approle.LoginOption{approle.WithMountPath(ar.mount())}
+	method, err := approle.NewAppRoleAuth(ar.RoleID, &approle.SecretID{FromString: secretID}, opts...)
+	if err != nil {
+		return nil, &ConfigError{Field: "AppRole", Reason: err.Error()}
+	}
+	secret, err := method.Login(ctx, c.login)
+	if err != nil {
+		return nil, c.classify(ctx, err, "login", path, "update")
+	}
+	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
+		return nil, &Error{Op: "login", Path: path, Err: errors.New("no token in the login response")}
+	}
+	return secret, nil
+}
+
 // unwrap returns the secret_id that the wrapping token holds, unwrapping it
-// only the first time the connection sees that token. c.mu is held.
+// only the first time the connection sees that token. It runs as a flight.
 func (c *Conn) unwrap(ctx context.Context, token string) (string, error) {
 	if token == c.wrapToken && c.unwrapped != "" {
 		return c.unwrapped, nil
@@ -328,7 +645,7 @@ func (c *Conn) unwrap(ctx context.Context, token string) (string, error) {
 	const path = "sys/wrapping/unwrap"
 	secret, err := c.login.Logical().UnwrapWithContext(ctx, token)
 	if err != nil {
-		err = Classify(err, "unwrap", path, "update")
+		err = c.classify(ctx, err, "unwrap", path, "update")
 		var e *Error
 		if errors.As(err, &e) && (e.Status == http.StatusBadRequest || e.Status == http.StatusForbidden) {
 			// An unknown, used or expired wrapping token.
@@ -347,15 +664,10 @@ func (c *Conn) unwrap(ctx context.Context, token string) (string, error) {
 	return id, nil
 }
 
-// startRenewal keeps the current token alive with a LifetimeWatcher. When
-// the watcher gives up (max TTL reached, or renewal refused), the token is
+// startRenewal keeps the token of cl alive with a LifetimeWatcher. When the
+// watcher gives up (max TTL reached, or renewal refused), the token is
 // marked expired so that the next request logs in again. c.mu is held.
-func (c *Conn) startRenewal(secret *api.Secret) {
-	cl, err := c.client.Clone()
-	if err != nil {
-		return
-	}
-	cl.SetToken(secret.Auth.ClientToken)
+func (c *Conn) startRenewal(cl *api.Client, secret *api.Secret) {
 	w, err := cl.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: secret})
 	if err != nil {
 		c.log.Warn("vault: cannot renew token", "connection", c.name, "error", err)
@@ -394,45 +706,81 @@ func (c *Conn) startRenewal(secret *api.Secret) {
 	}()
 }
 
-// Do runs fn with the shared client holding a valid token. If fn fails with
-// 403 and the connection's own token turns out to be invalid (expired or
-// revoked), it logs in once more and runs fn once more; it never loops. The
-// error is classified for op, path and capability (see Classify).
-func (c *Conn) Do(ctx context.Context, op, path, capability string, fn func(*api.Client) error) error {
-	cl, err := c.Client(ctx)
-	if err != nil {
+// denied is the error of a request refused with 403 while its token works:
+// ErrPermissionDenied, with the capabilities the token has on path when
+// sys/capabilities-self (in Vault's default policy) tells them.
+func (c *Conn) denied(ctx context.Context, cl *api.Client, op, path, capability string) error {
+	e := &Error{Op: op, Path: path, Capability: capability, Status: http.StatusForbidden, Err: ErrPermissionDenied}
+	if path == "" || ctx.Err() != nil {
+		return e
+	}
+	sec, err := cl.Logical().WriteWithContext(ctx, "sys/capabilities-self", map[string]any{"paths": []string{path}})
+	if err != nil || sec == nil {
+		return e
+	}
+	raw, ok := sec.Data[path].([]any)
+	if !ok {
+		return e
+	}
+	e.Granted = []string{}
+	for _, r := range raw {
+		if s, ok := r.(string); ok {
+			e.Granted = append(e.Granted, s)
+		}
+	}
+	// A write is "create" on a path that does not exist and "update" on one
+	// that does: when the token has the one named, the request needed the
+	// other.
+	has := func(c string) bool { return slices.Contains(e.Granted, c) }
+	switch {
+	case capability == "update" && has("update") && !has("create"):
+		e.Capability = "create"
+	case capability == "create" && has("create") && !has("update"):
+		e.Capability = "update"
+	}
+	return e
+}
+
+// classify is Classify that tells the connection's own timeout from the
+// caller's: a context error is returned as it is only when ctx has ended;
+// with ctx still live, it is the client's Timeout, an *Error wrapping
+// ErrUnreachable. An *Error without an operation (a failure of the
+// connection, not of one request) gets op, path and capability.
+func (c *Conn) classify(ctx context.Context, err error, op, path, capability string) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		if e.Op == "" && op != "" {
+			cp := *e
+			cp.Op, cp.Path, cp.Capability = op, path, capability
+			return &cp
+		}
 		return err
 	}
-	err = fn(cl)
-	if err == nil || Status(err) != http.StatusForbidden {
-		return Classify(err, op, path, capability)
+	if isContext(err) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		detail := fmt.Sprintf("no answer within %v, the connection's Timeout", c.timeout)
+		if !errors.Is(err, errDeadline) {
+			detail = "request cancelled: " + rootCause(err)
+		}
+		return &Error{Op: op, Path: path, Capability: capability, Err: ErrUnreachable, detail: detail}
 	}
-	// 403: a missing capability, or a token that no longer works?
-	if c.tokenValid(ctx) {
-		return Classify(err, op, path, capability)
-	}
-	c.mu.Lock()
-	err2 := c.ensure(ctx, true)
-	c.mu.Unlock()
-	if err2 != nil {
-		return err2
-	}
-	return Classify(fn(cl), op, path, capability)
+	return Classify(err, op, path, capability)
 }
 
-// tokenValid asks Vault whether the current token still works.
-func (c *Conn) tokenValid(ctx context.Context) bool {
-	_, err := c.client.Auth().Token().LookupSelfWithContext(ctx)
-	return err == nil || Status(err) != http.StatusForbidden
-}
-
-// Close stops renewal, revokes the token the connection obtained by
-// logging in (a user-managed token is left alone) and closes the
-// connection's idle network connections. Further use returns ErrClosed.
+// Close stops renewal and revokes the token the connection obtained by
+// logging in (a user-managed token is left alone): the current one, once.
+// A login still under way when Close is called revokes its token when it
+// ends. It also closes the connection's idle network connections. Further
+// use returns ErrClosed.
 func (c *Conn) Close(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil
 	}
 	c.closed = true
@@ -440,29 +788,25 @@ func (c *Conn) Close(ctx context.Context) error {
 		c.stop()
 		c.stop = nil
 	}
+	token, cl, owned := c.token, c.client, c.owned
+	c.token, c.owned = "", false
+	c.mu.Unlock()
 	var err error
-	if c.owned && c.token != "" {
-		cl, cerr := c.client.Clone()
-		if cerr == nil {
-			cl.SetToken(c.token)
-			_, rerr := cl.Logical().WriteWithContext(ctx, "auth/token/revoke-self", nil)
-			err = Classify(rerr, "revoke", "auth/token/revoke-self", "update")
-		}
+	if owned && token != "" {
+		_, rerr := cl.Logical().WriteWithContext(ctx, "auth/token/revoke-self", nil)
+		err = c.classify(ctx, rerr, "revoke", "auth/token/revoke-self", "update")
 	}
-	c.token = ""
-	c.client.ClearToken()
+	if cl != nil {
+		cl.ClearToken()
+	}
 	// Idle connections would otherwise stay open until they time out.
 	c.hc.CloseIdleConnections()
 	return err
 }
 
-// revoke revokes a token the connection no longer uses, in the background.
-func (c *Conn) revoke(token string) {
-	cl, err := c.client.Clone()
-	if err != nil {
-		return
-	}
-	cl.SetToken(token)
+// revoke revokes the token of cl, which the connection no longer uses, in
+// the background.
+func (c *Conn) revoke(cl *api.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, _ = cl.Logical().WriteWithContext(ctx, "auth/token/revoke-self", nil)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -15,26 +16,58 @@ import (
 
 // Sentinel errors, checked with errors.Is. Every error from this package
 // that concerns a request is an *Error wrapping one of them (or the
-// underlying error when none applies).
+// underlying error when none applies), except context errors, which are
+// returned as they are when the caller's context has ended.
+//
+// ErrUnreachable, ErrSealed and ErrRateLimited say that the server as a
+// whole cannot serve now: the outcome of a write that failed with them is
+// unknown, and a caller does better to stop and try again later than to go
+// on request by request.
 var (
 	// ErrInvalidConfig: the Config was refused; the error is a *ConfigError.
 	ErrInvalidConfig = errors.New("vault: invalid connection config")
-	// ErrUnreachable: no answer from the server (refused, DNS, timeout).
-	// Retrying later is safe.
+	// ErrUnreachable: no answer from the server: connection refused, DNS,
+	// or no answer within the connection's Timeout (the *Error says "no
+	// answer within 30s"; it is not a context error, which only the
+	// caller's own context produces). Retrying later is safe.
 	ErrUnreachable = errors.New("vault: server unreachable")
 	// ErrTLS: the TLS handshake or certificate verification failed.
 	ErrTLS = errors.New("vault: TLS failure")
 	// ErrInvalidCredentials: the login was refused (invalid role_id,
 	// secret_id, wrapping token or token).
 	ErrInvalidCredentials = errors.New("vault: invalid credentials")
-	// ErrPermissionDenied: the token lacks a capability on a path; the
-	// *Error names both.
+	// ErrTokenInvalid: the connection's token was revoked or has expired
+	// and the connection cannot replace it: it is the user's (Config.Token),
+	// whose Credential still yields the dead token. It is a kind of
+	// ErrInvalidCredentials (errors.Is matches both), never
+	// ErrPermissionDenied. An AppRole connection logs in again instead; when
+	// that login fails, its error (ErrInvalidCredentials, ErrUnreachable,
+	// ...) is returned and says that the token was revoked or expired.
+	ErrTokenInvalid error = &kind{msg: "vault: token revoked or expired", of: ErrInvalidCredentials}
+	// ErrPermissionDenied: the token works but lacks a capability on a
+	// path; the *Error names both, and the capabilities the token has there
+	// when Vault tells them.
 	ErrPermissionDenied = errors.New("vault: permission denied")
 	// ErrSealed: the server is sealed. Retrying after it is unsealed is safe.
 	ErrSealed = errors.New("vault: server is sealed")
+	// ErrRateLimited: the server answered 429 (a rate limit quota) and went
+	// on doing so through the retries, or asked for a longer wait than the
+	// connection makes (see Config.MaxRetries). Retrying later is safe.
+	ErrRateLimited = errors.New("vault: rate limited")
 	// ErrClosed: the connection was closed.
 	ErrClosed = errors.New("vault: connection closed")
 )
+
+// kind is a sentinel that is also a kind of another one.
+type kind struct {
+	msg string
+	of  error
+}
+
+func (k *kind) Error() string { return k.msg }
+
+// Is reports whether target is the sentinel k is a kind of.
+func (k *kind) Is(target error) bool { return target == k.of }
 
 // ConfigError reports an invalid Config field.
 type ConfigError struct {
@@ -63,26 +96,50 @@ type Error struct {
 	Capability string // the capability the request needs, for example "update"
 	Status     int    // HTTP status, 0 when there was no answer
 	Err        error  // a sentinel of this package, or the underlying error
-	detail     string
+	// Granted lists the capabilities the token has on Path, as
+	// sys/capabilities-self told them after a 403 (["deny"] for none); nil
+	// when unknown. Only with ErrPermissionDenied.
+	Granted []string
+	detail  string
+	note    string
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("vault: ")
-	b.WriteString(e.Op)
-	if e.Path != "" {
-		fmt.Fprintf(&b, " %s", e.Path)
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		if e.Path != "" {
+			fmt.Fprintf(&b, " %s", e.Path)
+		}
+		b.WriteString(": ")
 	}
-	b.WriteString(": ")
 	if errors.Is(e.Err, ErrPermissionDenied) && e.Capability != "" {
-		fmt.Fprintf(&b, "permission denied: the token lacks the %q capability on %q", e.Capability, e.Path)
+		b.WriteString(e.deniedMessage())
 	} else {
 		b.WriteString(strings.TrimPrefix(e.Err.Error(), "vault: "))
 	}
 	if e.detail != "" {
 		fmt.Fprintf(&b, " (%s)", e.detail)
 	}
+	if e.note != "" {
+		fmt.Fprintf(&b, ", %s", e.note)
+	}
 	return b.String()
+}
+
+func (e *Error) deniedMessage() string {
+	if e.Granted == nil {
+		return fmt.Sprintf("permission denied: the token lacks the %q capability on %q", e.Capability, e.Path)
+	}
+	has := "it has none"
+	if g := slices.DeleteFunc(slices.Clone(e.Granted), func(c string) bool { return c == "deny" }); len(g) > 0 {
+		has = "it has: " + strings.Join(g, ", ")
+	}
+	if slices.Contains(e.Granted, e.Capability) || slices.Contains(e.Granted, "root") {
+		return fmt.Sprintf("permission denied on %q although the token has the %q capability there (%s)", e.Path, e.Capability, has)
+	}
+	return fmt.Sprintf("permission denied: the token lacks the %q capability on %q (%s)", e.Capability, e.Path, has)
 }
 
 // Unwrap returns the underlying error.
@@ -103,8 +160,11 @@ func Status(err error) int {
 
 // Classify turns an error from a Vault request into an *Error with the
 // operation, path and capability, and the sentinel that fits. Context errors
-// are returned as they are. It never copies a request or response body into
-// the error, only Vault's error messages, which hold no secret values.
+// are returned as they are: Classify cannot tell the caller's cancellation
+// from the client's own Timeout, which Conn.Do does. A 403 becomes
+// ErrPermissionDenied whether the token is dead or the policy refused; Do
+// tells them apart. It never copies a request or response body into the
+// error, only Vault's error messages, which hold no secret values.
 func Classify(err error, op, path, capability string) error {
 	if err == nil {
 		return nil
@@ -126,6 +186,8 @@ func Classify(err error, op, path, capability string) error {
 		switch {
 		case re.StatusCode == http.StatusServiceUnavailable && strings.Contains(msg, "sealed"):
 			e.Err = ErrSealed
+		case re.StatusCode == http.StatusTooManyRequests:
+			e.Err = ErrRateLimited
 		case op == "login" && (re.StatusCode == http.StatusBadRequest || re.StatusCode == http.StatusForbidden):
 			e.Err = ErrInvalidCredentials
 		case re.StatusCode == http.StatusForbidden:

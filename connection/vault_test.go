@@ -5,13 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
@@ -45,10 +41,10 @@ func newFixture(t *testing.T) *fixture {
 // read reads the fixture's secret through conn.
 // revokedAfterOneRead logs in with a new role through a counting proxy,
 // reads once, and revokes the token behind the connection's back.
-func (f *fixture) revokedAfterOneRead(t *testing.T, opts vaulttest.RoleOptions) (*vaulttest.Role, *counter, *connection.Conn) {
+func (f *fixture) revokedAfterOneRead(t *testing.T, opts vaulttest.RoleOptions) (*vaulttest.Role, *proxy, *connection.Conn) {
 	t.Helper()
 	role := f.srv.AppRole(t, opts)
-	proxy := newCounter(t, f.srv.Addr)
+	proxy := newProxy(t, f.srv.Addr)
 	cfg := role.Config()
 	cfg.Address = proxy.URL
 	conn := connect(t, cfg, nil)
@@ -67,39 +63,6 @@ func (f *fixture) read(ctx context.Context, conn *connection.Conn) error {
 		}
 		return err
 	})
-}
-
-// counter is a loopback proxy in front of Vault that counts requests by
-// path, to show what a connection sends.
-type counter struct {
-	URL string
-	mu  gosync.Mutex
-	n   map[string]int
-}
-
-func newCounter(t *testing.T, target string) *counter {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &counter{n: map[string]int{}}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		c.n[strings.TrimPrefix(r.URL.Path, "/v1/")]++
-		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	c.URL = ts.URL
-	return c
-}
-
-func (c *counter) get(path string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[path]
 }
 
 func connect(t *testing.T, cfg connection.Config, opts *connection.Options) *connection.Conn {
