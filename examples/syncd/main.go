@@ -83,6 +83,11 @@ func (d *daemon) reload(ctx context.Context) error {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run until ctx ends (or SIGTERM or SIGINT arrives).
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "syncd.hcl", "configuration `file` (HCL)")
@@ -93,17 +98,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// The daemon takes SIGHUP from here on: its default action would end
+	// the process, also while the first configuration is being built.
+	hup := make(chan os.Signal, 1)
+	if !*once && !*plan {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	cfg, err := LoadConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := newMetrics()
 	g, err := build(ctx, cfg, log, m, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "syncd: %v\n", err)
+		fmt.Fprintf(stderr, "syncd: cannot run %s: %v\n", *path, err)
 		return 1
 	}
 	if *once || *plan {
@@ -134,9 +146,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log.Info("syncd started", "config", *path, "listen", ln.Addr().String(), "syncs", len(g.names))
 	g.start(log)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
