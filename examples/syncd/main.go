@@ -37,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	gosync "sync"
 	"syscall"
 	"time"
@@ -169,7 +170,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // runOnce runs (or plans) one round of every sync and prints the reports.
-// It returns 1 when a sync failed or has conflicts.
+// It returns 1 when a sync failed, when any key failed (even in a round
+// that returned no error), and, unless planning, when conflicts are
+// flagged.
 func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Writer) int {
 	code := 0
 	for _, name := range g.names {
@@ -182,14 +185,45 @@ func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Wr
 		fmt.Fprintf(stdout, "== %s\n", name)
 		if rep != nil {
 			_ = rep.WriteTable(stdout)
-			if rep.Totals.Conflicts > 0 && !plan {
+			if rep.Totals.Failed > 0 {
+				code = 1
+				if err == nil {
+					fmt.Fprintf(stdout, "FAILED: %d keys failed\n", rep.Totals.Failed)
+				}
+			}
+			if !plan && (rep.Totals.Conflicts > 0 || rep.Flagged > 0) {
 				code = 1
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(stdout, "FAILED: %v\n", err)
+			fmt.Fprintf(stdout, "FAILED: %s\n", oneLine(err.Error()))
 			code = 1
 		}
 	}
 	return code
+}
+
+// oneLine makes a message one line: its lines, trimmed, are joined with
+// "; " (with a space after a line that ends with ':', as in "2 errors
+// occurred:").
+func oneLine(msg string) string {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return msg
+	}
+	var b strings.Builder
+	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
