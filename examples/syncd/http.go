@@ -27,7 +27,7 @@ type syncMetrics struct {
 	rounds, failedRounds int64
 	duration             float64 // seconds, sum
 	changed, failedKeys  int64
-	conflicts            int // flagged in the last round
+	conflicts            int // flagged in the store, waiting for a resolution
 	lastRound            time.Time
 }
 
@@ -49,7 +49,14 @@ func (m *metrics) observe(name string, rep *sync.Report, err error) {
 		sm.duration += rep.Finished.Sub(rep.Started).Seconds()
 		sm.changed += int64(rep.Totals.Changed())
 		sm.failedKeys += int64(rep.Totals.Failed)
-		sm.conflicts = rep.Totals.Conflicts
+		// Flagged counts every conflict flagged in the store when the
+		// round ended, earlier rounds' included; it is -1 when the round
+		// could not read the store, and then the gauge keeps its value: a
+		// round that failed resolved nothing. The round's own conflicts
+		// are flagged too, so they are a floor.
+		if rep.Flagged >= 0 {
+			sm.conflicts = max(rep.Flagged, rep.Totals.Conflicts)
+		}
 	}
 	sm.lastRound = time.Now()
 }
@@ -80,7 +87,7 @@ func (m *metrics) write(w io.Writer) {
 	family("secretsync_round_duration_seconds_sum", "counter", "Total time spent in rounds.", func(s *syncMetrics) string { return fmt.Sprintf("%g", s.duration) })
 	family("secretsync_keys_changed_total", "counter", "Keys created, updated, deleted or imported.", func(s *syncMetrics) string { return fmt.Sprint(s.changed) })
 	family("secretsync_key_failures_total", "counter", "Keys that failed.", func(s *syncMetrics) string { return fmt.Sprint(s.failedKeys) })
-	family("secretsync_conflicts", "gauge", "Conflicts flagged in the last round.", func(s *syncMetrics) string { return fmt.Sprint(s.conflicts) })
+	family("secretsync_conflicts", "gauge", "Conflicts flagged and waiting for a resolution.", func(s *syncMetrics) string { return fmt.Sprint(s.conflicts) })
 }
 
 // server serves health, metrics and the JSON API over the daemon's current
