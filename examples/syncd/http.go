@@ -149,9 +149,21 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = append(out, syncInfo{Name: n, Description: m.cfg.Description, Mode: m.syncer.Config().Mode, AutoSync: m.auto,
-			Sync: st.Sync, Import: st.Import, Remove: st.Remove, Conflicts: len(st.Conflicts)})
+			Sync: shown(st.Sync), Import: shown(st.Import), Remove: shown(st.Remove), Conflicts: len(st.Conflicts)})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// shown returns a copy of a status record for the API, its message made
+// one line. Every status passes as recorded: pending, running, succeeded,
+// conflicts or failed.
+func shown(rec *state.Record) *state.Record {
+	if rec == nil {
+		return nil
+	}
+	c := *rec
+	c.Message = oneLine(c.Message)
+	return &c
 }
 
 func (s *server) find(w http.ResponseWriter, r *http.Request) *managed {
@@ -163,7 +175,10 @@ func (s *server) find(w http.ResponseWriter, r *http.Request) *managed {
 }
 
 // trigger asks an auto-synced sync for a round (202), or runs a round of a
-// manual one and returns its report (200).
+// manual one and returns its report (200). A manual round that failed, or
+// in which any key failed, answers {"error": …, "report": …}: 409 when
+// another replica holds the sync's lock or the round refused a mass
+// deletion, 502 otherwise (a side or the store failed).
 func (s *server) trigger(w http.ResponseWriter, r *http.Request) {
 	m := s.find(w, r)
 	if m == nil {
@@ -175,11 +190,22 @@ func (s *server) trigger(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := m.syncer.Run(r.Context())
-	if err != nil {
-		writeError(w, http.StatusConflict, err)
+	if err == nil && (rep == nil || rep.Totals.Failed == 0) {
+		writeJSON(w, http.StatusOK, rep)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	code := http.StatusBadGateway
+	if errors.Is(err, state.ErrHeld) || errors.Is(err, sync.ErrMassDeletion) {
+		code = http.StatusConflict
+	}
+	msg := fmt.Sprintf("%d keys failed", rep.Totals.Failed)
+	if err != nil {
+		msg = oneLine(err.Error())
+	}
+	writeJSON(w, code, struct {
+		Error  string       `json:"error"`
+		Report *sync.Report `json:"report,omitempty"`
+	}{msg, rep})
 }
 
 func (s *server) conflicts(w http.ResponseWriter, r *http.Request) {
@@ -245,5 +271,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+	writeJSON(w, code, map[string]string{"error": oneLine(err.Error())})
 }

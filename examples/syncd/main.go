@@ -6,22 +6,29 @@
 //	syncd -config syncd.hcl -once    one round of every sync, a report, exit status
 //	syncd -config syncd.hcl -plan    what a round would change, without applying
 //
+// A status record (in /v1/syncs) is pending (a round is scheduled, or keys
+// changed during the last one and are read again), running, succeeded
+// (every key written), conflicts (conflicts are flagged, waiting for a
+// resolution) or failed; its message is one line.
+//
 // Sources and destinations are Vault KV v2 (so it can sync Vault to Vault)
 // and dotenv files. Credentials come from files or environment variables
 // named in the configuration; the configuration never holds a secret. See
 // example.hcl.
 //
-// Signals: SIGHUP reloads the configuration (a bad one is refused and the
-// running one goes on); SIGTERM and SIGINT let the rounds in flight finish
+// Signals: SIGHUP reloads the configuration (one that does not load or
+// cannot be built is refused, logged with its cause, and the running one
+// goes on untouched); SIGTERM and SIGINT let the rounds in flight finish
 // and exit.
 //
 // HTTP (-listen, or listen in the file; default 127.0.0.1:8080):
 //
 //	GET  /healthz                          the process is up
-//	GET  /readyz                           every auto-synced sync finished a round
+//	GET  /readyz                           every auto-synced sync finished a round (whatever its outcome)
 //	GET  /metrics                          Prometheus text format
-//	GET  /v1/syncs                         syncs with their status
-//	POST /v1/syncs/{name}/trigger          a round now
+//	GET  /v1/syncs                         syncs with their status records
+//	POST /v1/syncs/{name}/trigger          a round now: 202 for an auto-synced sync; a manual
+//	                                       one's report, 200, or 502 (409) with its error
 //	GET  /v1/syncs/{name}/conflicts        flagged conflicts
 //	POST /v1/syncs/{name}/conflicts/{key}  resolve: {"keep": "source"|"destination"}
 package main

@@ -21,7 +21,7 @@ func oneSync(t *testing.T, src destination.Reader, dst destination.Destination) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &generation{syncs: map[string]*managed{"s": {syncer: s}}, names: []string{"s"}}
+	return &generation{syncs: map[string]*managed{"s": {cfg: &SyncConfig{Name: "s"}, syncer: s}}, names: []string{"s"}}
 }
 
 // TestOnceFailsWhenAKeyFailed: a key whose write failed makes -once exit 1,
