@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
+	"path/filepath"
 	"sort"
 	gosync "sync"
 	"time"
@@ -44,30 +44,39 @@ type managed struct {
 
 // build makes a generation from cfg. It connects nothing yet but checks the
 // Vault mounts it uses. reuse, when not nil, is the running generation: its
-// state store is kept when the state block did not change (a state file
-// can be open only once).
-func build(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics, reuse *generation) (g *generation, err error) {
-	g = &generation{cfg: cfg, conns: map[string]*connection.Conn{}, syncs: map[string]*managed{}}
-	defer func() {
-		if err != nil {
-			g.close(reuse)
-		}
-	}()
+// state store is kept when the state file did not change (a state file can
+// be open only once).
+//
+// When cfg cannot be built, build closes what it built itself (connections,
+// a state store it opened) and returns the error; reuse is left untouched,
+// its state store included, so that a refused reload changes nothing.
+func build(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics, reuse *generation) (*generation, error) {
+	g := &generation{cfg: cfg, conns: map[string]*connection.Conn{}, syncs: map[string]*managed{}}
+	if err := g.build(ctx, log, m, reuse); err != nil {
+		g.close(reuse) // reuse's store, when g took it, stays open
+		return nil, err
+	}
+	return g, nil
+}
+
+// build fills g from g.cfg; on an error, g holds what was built so far.
+func (g *generation) build(ctx context.Context, log *slog.Logger, m *metrics, reuse *generation) error {
+	cfg := g.cfg
 	auditor := audit.NewSlog(log, nil)
 	for i := range cfg.Connections {
 		cc := &cfg.Connections[i]
 		c, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name, Auditor: auditor, Logger: log})
 		if err != nil {
-			return nil, fmt.Errorf("connection %q: %w", cc.Name, err)
+			return fmt.Errorf("connection %q: %w", cc.Name, err)
 		}
 		g.conns[cc.Name] = c
 	}
 
-	if reuse != nil && cfg.State != nil && cfg.State.File != "" && reflect.DeepEqual(reuse.cfg.State, cfg.State) {
+	if reuse != nil && sameStateFile(reuse.cfg.State, cfg.State) {
 		// A state file can be open only once: keep the running one.
 		g.store, g.closeSt = reuse.store, reuse.closeSt
 	} else if err := g.openState(ctx, cfg.State); err != nil {
-		return nil, err
+		return err
 	}
 
 	for i := range cfg.Syncs {
@@ -75,11 +84,11 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics, reuse
 		p := cfg.parsed[sc.Name]
 		src, err := g.side(ctx, sc.Name, sc.Source, p.srcLay, p.srcPoll)
 		if err != nil {
-			return nil, fmt.Errorf("sync %q: source: %w", sc.Name, err)
+			return fmt.Errorf("sync %q: source: %w", sc.Name, err)
 		}
 		dst, err := g.side(ctx, sc.Name, sc.Destination, p.dstLay, p.dstPoll)
 		if err != nil {
-			return nil, fmt.Errorf("sync %q: destination: %w", sc.Name, err)
+			return fmt.Errorf("sync %q: destination: %w", sc.Name, err)
 		}
 		sa := auditor
 		if sc.Destination.Vault != nil {
@@ -94,13 +103,23 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics, reuse
 			OnRound: func(rep *sync.Report, err error) { m.observe(name, rep, err) },
 		})
 		if err != nil {
-			return nil, fmt.Errorf("sync %q: %w", sc.Name, err)
+			return fmt.Errorf("sync %q: %w", sc.Name, err)
 		}
 		g.syncs[sc.Name] = &managed{cfg: sc, syncer: s, auto: !p.auto.Disabled}
 		g.names = append(g.names, sc.Name)
 	}
 	sort.Strings(g.names)
-	return g, nil
+	return nil
+}
+
+// sameStateFile reports whether a and b are both a state file, the same.
+func sameStateFile(a, b *StateConfig) bool {
+	if a == nil || b == nil || a.File == "" || b.File == "" {
+		return false
+	}
+	pa, erra := filepath.Abs(a.File)
+	pb, errb := filepath.Abs(b.File)
+	return erra == nil && errb == nil && pa == pb
 }
 
 func connConfig(cc *ConnConfig) connection.Config {
@@ -129,7 +148,7 @@ func (g *generation) openState(ctx context.Context, sc *StateConfig) error {
 	case sc.File != "":
 		f, err := state.OpenFile(sc.File, nil)
 		if err != nil {
-			return fmt.Errorf("state: %w", err)
+			return err // "state: …", with the path
 		}
 		g.store, g.closeSt = f, func() { _ = f.Close() }
 	default:

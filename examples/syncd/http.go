@@ -27,7 +27,7 @@ type syncMetrics struct {
 	rounds, failedRounds int64
 	duration             float64 // seconds, sum
 	changed, failedKeys  int64
-	conflicts            int // flagged in the last round
+	conflicts            int // flagged in the store, waiting for a resolution
 	lastRound            time.Time
 }
 
@@ -49,7 +49,14 @@ func (m *metrics) observe(name string, rep *sync.Report, err error) {
 		sm.duration += rep.Finished.Sub(rep.Started).Seconds()
 		sm.changed += int64(rep.Totals.Changed())
 		sm.failedKeys += int64(rep.Totals.Failed)
-		sm.conflicts = rep.Totals.Conflicts
+		// Flagged counts every conflict flagged in the store when the
+		// round ended, earlier rounds' included; it is -1 when the round
+		// could not read the store, and then the gauge keeps its value: a
+		// round that failed resolved nothing. The round's own conflicts
+		// are flagged too, so they are a floor.
+		if rep.Flagged >= 0 {
+			sm.conflicts = max(rep.Flagged, rep.Totals.Conflicts)
+		}
 	}
 	sm.lastRound = time.Now()
 }
@@ -80,7 +87,7 @@ func (m *metrics) write(w io.Writer) {
 	family("secretsync_round_duration_seconds_sum", "counter", "Total time spent in rounds.", func(s *syncMetrics) string { return fmt.Sprintf("%g", s.duration) })
 	family("secretsync_keys_changed_total", "counter", "Keys created, updated, deleted or imported.", func(s *syncMetrics) string { return fmt.Sprint(s.changed) })
 	family("secretsync_key_failures_total", "counter", "Keys that failed.", func(s *syncMetrics) string { return fmt.Sprint(s.failedKeys) })
-	family("secretsync_conflicts", "gauge", "Conflicts flagged in the last round.", func(s *syncMetrics) string { return fmt.Sprint(s.conflicts) })
+	family("secretsync_conflicts", "gauge", "Conflicts flagged and waiting for a resolution.", func(s *syncMetrics) string { return fmt.Sprint(s.conflicts) })
 }
 
 // server serves health, metrics and the JSON API over the daemon's current
@@ -142,9 +149,21 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = append(out, syncInfo{Name: n, Description: m.cfg.Description, Mode: m.syncer.Config().Mode, AutoSync: m.auto,
-			Sync: st.Sync, Import: st.Import, Remove: st.Remove, Conflicts: len(st.Conflicts)})
+			Sync: shown(st.Sync), Import: shown(st.Import), Remove: shown(st.Remove), Conflicts: len(st.Conflicts)})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// shown returns a copy of a status record for the API, its message made
+// one line. Every status passes as recorded: pending, running, succeeded,
+// conflicts or failed.
+func shown(rec *state.Record) *state.Record {
+	if rec == nil {
+		return nil
+	}
+	c := *rec
+	c.Message = oneLine(c.Message)
+	return &c
 }
 
 func (s *server) find(w http.ResponseWriter, r *http.Request) *managed {
@@ -156,7 +175,10 @@ func (s *server) find(w http.ResponseWriter, r *http.Request) *managed {
 }
 
 // trigger asks an auto-synced sync for a round (202), or runs a round of a
-// manual one and returns its report (200).
+// manual one and returns its report (200). A manual round that failed, or
+// in which any key failed, answers {"error": …, "report": …}: 409 when
+// another replica holds the sync's lock or the round refused a mass
+// deletion, 502 otherwise (a side or the store failed).
 func (s *server) trigger(w http.ResponseWriter, r *http.Request) {
 	m := s.find(w, r)
 	if m == nil {
@@ -168,11 +190,22 @@ func (s *server) trigger(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep, err := m.syncer.Run(r.Context())
-	if err != nil {
-		writeError(w, http.StatusConflict, err)
+	if err == nil && (rep == nil || rep.Totals.Failed == 0) {
+		writeJSON(w, http.StatusOK, rep)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	code := http.StatusBadGateway
+	if errors.Is(err, state.ErrHeld) || errors.Is(err, sync.ErrMassDeletion) {
+		code = http.StatusConflict
+	}
+	msg := fmt.Sprintf("%d keys failed", rep.Totals.Failed)
+	if err != nil {
+		msg = oneLine(err.Error())
+	}
+	writeJSON(w, code, struct {
+		Error  string       `json:"error"`
+		Report *sync.Report `json:"report,omitempty"`
+	}{msg, rep})
 }
 
 func (s *server) conflicts(w http.ResponseWriter, r *http.Request) {
@@ -238,5 +271,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": err.Error()})
+	writeJSON(w, code, map[string]string{"error": oneLine(err.Error())})
 }

@@ -6,22 +6,29 @@
 //	syncd -config syncd.hcl -once    one round of every sync, a report, exit status
 //	syncd -config syncd.hcl -plan    what a round would change, without applying
 //
+// A status record (in /v1/syncs) is pending (a round is scheduled, or keys
+// changed during the last one and are read again), running, succeeded
+// (every key written), conflicts (conflicts are flagged, waiting for a
+// resolution) or failed; its message is one line.
+//
 // Sources and destinations are Vault KV v2 (so it can sync Vault to Vault)
 // and dotenv files. Credentials come from files or environment variables
 // named in the configuration; the configuration never holds a secret. See
 // example.hcl.
 //
-// Signals: SIGHUP reloads the configuration (a bad one is refused and the
-// running one goes on); SIGTERM and SIGINT let the rounds in flight finish
+// Signals: SIGHUP reloads the configuration (one that does not load or
+// cannot be built is refused, logged with its cause, and the running one
+// goes on untouched); SIGTERM and SIGINT let the rounds in flight finish
 // and exit.
 //
 // HTTP (-listen, or listen in the file; default 127.0.0.1:8080):
 //
 //	GET  /healthz                          the process is up
-//	GET  /readyz                           every auto-synced sync finished a round
+//	GET  /readyz                           every auto-synced sync finished a round (whatever its outcome)
 //	GET  /metrics                          Prometheus text format
-//	GET  /v1/syncs                         syncs with their status
-//	POST /v1/syncs/{name}/trigger          a round now
+//	GET  /v1/syncs                         syncs with their status records
+//	POST /v1/syncs/{name}/trigger          a round now: 202 for an auto-synced sync; a manual
+//	                                       one's report, 200, or 502 (409) with its error
 //	GET  /v1/syncs/{name}/conflicts        flagged conflicts
 //	POST /v1/syncs/{name}/conflicts/{key}  resolve: {"keep": "source"|"destination"}
 package main
@@ -37,6 +44,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	gosync "sync"
 	"syscall"
 	"time"
@@ -83,6 +91,11 @@ func (d *daemon) reload(ctx context.Context) error {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run until ctx ends (or SIGTERM or SIGINT arrives).
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "syncd.hcl", "configuration `file` (HCL)")
@@ -93,17 +106,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// The daemon takes SIGHUP from here on: its default action would end
+	// the process, also while the first configuration is being built.
+	hup := make(chan os.Signal, 1)
+	if !*once && !*plan {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	cfg, err := LoadConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := newMetrics()
 	g, err := build(ctx, cfg, log, m, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "syncd: %v\n", err)
+		fmt.Fprintf(stderr, "syncd: cannot run %s: %v\n", *path, err)
 		return 1
 	}
 	if *once || *plan {
@@ -134,9 +154,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log.Info("syncd started", "config", *path, "listen", ln.Addr().String(), "syncs", len(g.names))
 	g.start(log)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
@@ -160,7 +177,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // runOnce runs (or plans) one round of every sync and prints the reports.
-// It returns 1 when a sync failed or has conflicts.
+// It returns 1 when a sync failed, when any key failed (even in a round
+// that returned no error), and, unless planning, when conflicts are
+// flagged.
 func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Writer) int {
 	code := 0
 	for _, name := range g.names {
@@ -173,14 +192,45 @@ func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Wr
 		fmt.Fprintf(stdout, "== %s\n", name)
 		if rep != nil {
 			_ = rep.WriteTable(stdout)
-			if rep.Totals.Conflicts > 0 && !plan {
+			if rep.Totals.Failed > 0 {
+				code = 1
+				if err == nil {
+					fmt.Fprintf(stdout, "FAILED: %d keys failed\n", rep.Totals.Failed)
+				}
+			}
+			if !plan && (rep.Totals.Conflicts > 0 || rep.Flagged > 0) {
 				code = 1
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(stdout, "FAILED: %v\n", err)
+			fmt.Fprintf(stdout, "FAILED: %s\n", oneLine(err.Error()))
 			code = 1
 		}
 	}
 	return code
+}
+
+// oneLine makes a message one line: its lines, trimmed, are joined with
+// "; " (with a space after a line that ends with ':', as in "2 errors
+// occurred:").
+func oneLine(msg string) string {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return msg
+	}
+	var b strings.Builder
+	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
