@@ -64,10 +64,11 @@ func (e *KeyError) Error() string {
 // Unwrap returns the underlying error.
 func (e *KeyError) Unwrap() error { return e.Err }
 
-// oneLine returns err's message on one line, for status records and audit
-// messages: the errors of a multi-error are counted and the first few
-// joined, and line breaks of joined errors become "; ".
-func oneLine(err error) string {
+// OneLine returns err's message on one line, as status records and audit
+// events hold it: the errors of a multi-error (such as Run returns) are
+// counted and the first three joined, and the line breaks of joined errors
+// become "; ". It returns "" for a nil error.
+func OneLine(err error) string {
 	if err == nil {
 		return ""
 	}

@@ -819,7 +819,7 @@ func (r *round) record(ctx context.Context, refs []ref, errs []error, callErr er
 		case w.err != nil && (errors.Is(w.err, destination.ErrUnavailable) || (stopping && isContextErr(w.err))):
 			continue // the round's own failure, audited once for the round
 		case w.err != nil:
-			e.Type, e.Outcome, e.Message = audit.SyncFailed, audit.Failure, oneLine(w.err)
+			e.Type, e.Outcome, e.Message = audit.SyncFailed, audit.Failure, OneLine(w.err)
 		case w.action == Deleted:
 			e.Type = audit.SecretDeleted
 		case w.action == Imported:
@@ -891,7 +891,7 @@ func (r *round) finishReport(ctx context.Context, wrote bool) {
 // failWrite marks an item failed by one of its writes.
 func (r *round) failWrite(it *item, w *write) {
 	ke := &KeyError{Key: it.key, DestinationKey: it.dkey, Op: opName(w.change), Side: sideOf(w.toSrc), Err: w.err}
-	it.res.Action, it.res.Err, it.res.Reason = Failed, ke, oneLine(w.err)
+	it.res.Action, it.res.Err, it.res.Reason = Failed, ke, OneLine(w.err)
 	r.errs = multierror.Append(r.errs, ke)
 }
 
@@ -1077,7 +1077,7 @@ func (r *round) statusRecord(err error) *state.Record {
 	t := r.rep.Totals
 	switch {
 	case err != nil:
-		rec.Status, rec.Message = state.Failed, oneLine(err)
+		rec.Status, rec.Message = state.Failed, OneLine(err)
 	case t.Failed > 0:
 		rec.Status = state.Failed
 	case t.Conflicts > 0:
@@ -1099,7 +1099,7 @@ func (r *round) failRound(ctx context.Context, err error, saveStatus bool) error
 		r.rep.Flagged = len(r.st.Conflicts)
 	}
 	if saveStatus && !r.opts.dryRun && r.op != OpResolve {
-		*record(r.st, r.op) = &state.Record{Status: state.Failed, Message: oneLine(err), Time: r.s.now(), RunID: r.rep.RunID}
+		*record(r.st, r.op) = &state.Record{Status: state.Failed, Message: OneLine(err), Time: r.s.now(), RunID: r.rep.RunID}
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 		defer cancel()
 		if serr := r.s.store.Save(saveCtx, r.s.cfg.Name, r.st); serr != nil {
@@ -1116,7 +1116,7 @@ func (r *round) auditFailure(ctx context.Context, err error) {
 	if isContextErr(err) {
 		return
 	}
-	_ = r.s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.SyncFailed, RunID: r.rep.RunID, Operation: r.op, Outcome: audit.Failure, Message: oneLine(err)})
+	_ = r.s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.SyncFailed, RunID: r.rep.RunID, Operation: r.op, Outcome: audit.Failure, Message: OneLine(err)})
 }
 
 func isContextErr(err error) bool {

@@ -154,15 +154,14 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// shown returns a copy of a status record for the API, its message made
-// one line. Every status passes as recorded: pending, running, succeeded,
-// conflicts or failed.
+// shown returns a copy of a status record for the API. Every status passes
+// as recorded: pending, running, succeeded, conflicts or failed; the
+// engine keeps messages on one line.
 func shown(rec *state.Record) *state.Record {
 	if rec == nil {
 		return nil
 	}
 	c := *rec
-	c.Message = oneLine(c.Message)
 	return &c
 }
 
@@ -200,7 +199,7 @@ func (s *server) trigger(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := fmt.Sprintf("%d keys failed", rep.Totals.Failed)
 	if err != nil {
-		msg = oneLine(err.Error())
+		msg = sync.OneLine(err)
 	}
 	writeJSON(w, code, struct {
 		Error  string       `json:"error"`
@@ -271,5 +270,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, map[string]string{"error": oneLine(err.Error())})
+	writeJSON(w, code, map[string]string{"error": sync.OneLine(err)})
 }

@@ -44,10 +44,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	gosync "sync"
 	"syscall"
 	"time"
+
+	"github.com/secretsync/secretsync/sync"
 )
 
 func main() {
@@ -203,34 +204,9 @@ func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Wr
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(stdout, "FAILED: %s\n", oneLine(err.Error()))
+			fmt.Fprintf(stdout, "FAILED: %s\n", sync.OneLine(err))
 			code = 1
 		}
 	}
 	return code
-}
-
-// oneLine makes a message one line: its lines, trimmed, are joined with
-// "; " (with a space after a line that ends with ':', as in "2 errors
-// occurred:").
-func oneLine(msg string) string {
-	if !strings.ContainsAny(msg, "\r\n") {
-		return msg
-	}
-	var b strings.Builder
-	for _, l := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
-		l = strings.TrimSpace(l)
-		if l == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			if strings.HasSuffix(b.String(), ":") {
-				b.WriteString(" ")
-			} else {
-				b.WriteString("; ")
-			}
-		}
-		b.WriteString(l)
-	}
-	return b.String()
 }
