@@ -88,6 +88,22 @@ type FileOptions struct {
 //	             systems that have flock; it stays on disk after Close
 //	.path.tmp-*  a temporary file during a Save, renamed over path
 //
+// # Symbolic links
+//
+// If path is a symbolic link (or a chain of them, or a path through linked
+// directories), OpenFile resolves it once to the real file it names, also
+// when the link dangles (then its target is created by the first Save),
+// and uses that real path for everything above: the lock file, the key file
+// and the temporary file are next to the real file, and Save renames over
+// the real file. So the link stays a link and keeps naming the current
+// state, and opening the state through the link and through its target at
+// the same time is refused with [ErrLocked] (both take the same lock).
+// A key file that is itself a symbolic link is read through it, and when the
+// key file is written (created, sealed or rewrapped) its target is
+// replaced, never the link. Before this rule the key file was looked up
+// next to the link: if FingerprintKey reports it missing, move it next to
+// the real state file.
+//
 // The state file holds sync names, key names, fingerprints, revisions,
 // statuses, messages, run ids and times: never a secret value. Anyone who
 // reads both the state file and the key file can test guesses of a value
@@ -126,7 +142,10 @@ type FileOptions struct {
 //
 // A File is safe for concurrent use by multiple goroutines.
 type File struct {
-	path, keyPath string
+	// path is the real state file (symbolic links resolved); keyPath is
+	// path + ".key", which may itself be a link; given is the path that
+	// OpenFile was given, made absolute.
+	path, keyPath, given string
 
 	mu       sync.Mutex
 	closed   bool
@@ -154,16 +173,21 @@ var _ Store = (*File)(nil)
 // [ErrLocked] if another File has it open, and an error wrapping
 // [fingerprint.ErrKeySize] if opts.Key is set but not 32 bytes long.
 //
-// The directory must exist. Call Close when done.
+// A path that is a symbolic link is resolved to the file it names (see
+// "Symbolic links" above). The directory must exist. Call Close when done.
 func OpenFile(path string, opts *FileOptions) (*File, error) {
 	if path == "" {
 		return nil, errors.New("state: open file: empty path")
 	}
-	abs, err := filepath.Abs(path)
+	given, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("state: open file: %w", err)
 	}
-	f := &File{path: abs, keyPath: abs + ".key"}
+	abs, err := realPath(given)
+	if err != nil {
+		return nil, fmt.Errorf("state: open file %s: %w", given, err)
+	}
+	f := &File{path: abs, keyPath: abs + ".key", given: given}
 	if opts != nil && opts.Key != nil {
 		if len(opts.Key) != fingerprint.KeySize {
 			return nil, fmt.Errorf("state: open file: FileOptions.Key has %d bytes: %w", len(opts.Key), fingerprint.ErrKeySize)
@@ -311,16 +335,19 @@ func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
 		f.key = data
 	case errors.Is(err, fs.ErrNotExist):
 		if f.hasBaselines() {
-			return nil, &CorruptError{Path: f.keyPath, Reason: "fingerprint key file is missing but the state file holds baselines (restore it; a new key would make every baseline mismatch)", Err: err}
+			reason := "fingerprint key file is missing but the state file holds baselines (restore it; a new key would make every baseline mismatch)"
+			if old := f.given + ".key"; f.given != f.path {
+				if _, serr := os.Lstat(old); serr == nil {
+					reason += "; a key file exists next to the link at " + old + ": move it here"
+				}
+			}
+			return nil, &CorruptError{Path: f.keyPath, Reason: reason, Err: err}
 		}
 		k, err := fingerprint.NewKey()
 		if err != nil {
 			return nil, fmt.Errorf("state: fingerprint key: %w", err)
 		}
-		if err := writeAtomic(f.keyPath, f.failAt, func(w *bufio.Writer) error {
-			_, err := w.Write(k)
-			return err
-		}); err != nil {
+		if err := f.writeKeyFile(k); err != nil {
 			return nil, fmt.Errorf("state: fingerprint key: %w", err)
 		}
 		f.key = k
@@ -347,6 +374,61 @@ func (f *File) Close() error {
 		return fmt.Errorf("state: close: %w", err)
 	}
 	return nil
+}
+
+// writeKeyFile replaces the key file's content atomically; if the key file
+// is a symbolic link, its target is replaced and the link kept.
+func (f *File) writeKeyFile(data []byte) error {
+	real, err := realPath(f.keyPath)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", f.keyPath, err)
+	}
+	return writeAtomic(real, f.failAt, func(w *bufio.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// maxLinks bounds the symbolic links followed by realPath, as Linux's
+// ELOOP does.
+const maxLinks = 40
+
+// realPath returns the absolute path of the file that path names once every
+// symbolic link is followed: links in its directories, and the file itself
+// if it is a link, also a dangling one (then the result is its target, which
+// does not exist yet). The directory of the result exists.
+func realPath(path string) (string, error) {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	for range maxLinks {
+		dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+		if err != nil {
+			return "", err
+		}
+		p = filepath.Join(dir, filepath.Base(p))
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			// dir has no links left, so ".." in target is lexical.
+			target = filepath.Join(dir, target)
+		}
+		p = target
+	}
+	return "", fmt.Errorf("%s: more than %d symbolic links", path, maxLinks)
 }
 
 func (f *File) hasBaselines() bool {
@@ -448,9 +530,15 @@ func encodeJSON(v any) ([]byte, error) {
 // writeAtomic replaces the file at path with what write writes, mode 0600:
 // it writes a temporary file in the same directory, syncs and closes it,
 // renames it over path and syncs the directory. On error before the rename
-// the temporary file is removed and path is untouched. failAt, if not nil,
-// is called at each step and makes the write fail with its error.
+// the temporary file is removed and path is untouched. Errors name path.
+// failAt, if not nil, is called at each step and makes the write fail with
+// its error.
 func writeAtomic(path string, failAt func(step string) error, write func(w *bufio.Writer) error) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("replace %s: %w", path, err)
+		}
+	}()
 	step := func(name string) error {
 		if failAt == nil {
 			return nil
