@@ -124,7 +124,12 @@ type FileOptions struct {
 // state file always holds either the old or the new content, never a mix.
 // If Save fails with an error other than ErrConflict, what Load returns is
 // unchanged; the state file may hold the old or the new content, and the next
-// successful Save rewrites it whole.
+// successful Save rewrites it whole. A write that fails before the rename
+// (a full disk, a read-only directory) leaves the state file as it was and
+// no temporary file behind; its error names the state file and wraps the
+// system's error (errors.Is(err, syscall.ENOSPC) or syscall.EROFS holds),
+// and once space is freed or the directory is writable again the next Save
+// succeeds.
 //
 // A file that cannot be read (invalid JSON, an empty or truncated file, wrong
 // types, an unknown format version) is reported with a [*CorruptError] and
