@@ -72,6 +72,13 @@ type FileOptions struct {
 	// written and the caller keeps the key, for example in a secret manager.
 	// When nil, the key is kept in the key file next to the state file.
 	Key []byte
+	// Sealer, when set, seals the fingerprint key: the key file holds only
+	// the key sealed by it, never the key itself, so that the state file
+	// and the key file together no longer let anyone test guesses of a
+	// value. Each File unseals the key once, on the first FingerprintKey
+	// call, and keeps it in memory. See "Sealed key" on [File]. Key and
+	// Sealer cannot both be set.
+	Sealer KeySealer
 }
 
 // File is the embedded default [Store]: the state of every sync in one JSON
@@ -108,8 +115,39 @@ type FileOptions struct {
 // statuses, messages, run ids and times: never a secret value. Anyone who
 // reads both the state file and the key file can test guesses of a value
 // against its fingerprint, so both are created with mode 0600; keep the
-// key file out of backups that are less protected than the secrets, or give
-// the key through FileOptions.Key.
+// key file out of backups that are less protected than the secrets, give
+// the key through FileOptions.Key, or seal it with FileOptions.Sealer.
+//
+// # Sealed key
+//
+// With FileOptions.Sealer (for example vaultkv.Transit, a Vault Transit
+// key), the key file holds the key sealed, as one line of JSON:
+//
+//	{"format":1,"sealer":"vault-transit","sealed":"vault:v1:…"}
+//
+// format is [KeyFileFormat], sealer the sealer's Kind and sealed what its
+// Seal returned. A plain key file is exactly 32 bytes; a sealed one is
+// longer and starts with '{', which is how they are told apart.
+//
+//   - A new key is sealed, checked to unseal to itself, and written.
+//   - A plain key file found while a sealer is configured is sealed in
+//     place (migration): the key is sealed, checked, and the key file is
+//     replaced atomically, so it holds the plain key or the sealed key,
+//     never neither. If the sealer fails, the plain key file is left as it
+//     is and FingerprintKey fails with a [*SealError].
+//   - A sealed key file is unsealed once per File; the key stays in memory
+//     until Close.
+//   - Losing access to the sealer (denied, its key deleted, the sealed key
+//     unreadable) makes FingerprintKey fail with a [*SealError]: never a
+//     new key, never a reset. Restore the access and call it again.
+//   - A sealed key file opened without a sealer, or with a sealer of
+//     another kind, is an error wrapping [ErrSealerMismatch].
+//   - After the sealing key is rotated, [File.RewrapKey] seals the key again
+//     under the newest version and replaces the key file atomically.
+//
+// Backups of the state file and the key file then reveal nothing without
+// access to the sealer; moving back from a sealed key to a plain one means
+// writing the key (from FingerprintKey) into the key file by hand.
 //
 // The state file looks like this (one sync per line):
 //
@@ -152,12 +190,16 @@ type File struct {
 	// OpenFile was given, made absolute.
 	path, keyPath, given string
 
-	mu       sync.Mutex
-	closed   bool
-	unlock   func() error
-	syncs    map[string]*fileEntry
-	key      []byte
-	fixedKey bool
+	mu     sync.Mutex // guards closed and syncs
+	closed bool
+	unlock func() error
+	syncs  map[string]*fileEntry
+
+	// keyMu guards key and the key file; it is held for a whole
+	// FingerprintKey or RewrapKey call, and taken before mu, never after.
+	keyMu  sync.Mutex
+	key    []byte
+	sealer KeySealer
 
 	// failAt, for tests, is called at each step of an atomic write and
 	// makes it fail with the error it returns.
@@ -197,8 +239,16 @@ func OpenFile(path string, opts *FileOptions) (*File, error) {
 		if len(opts.Key) != fingerprint.KeySize {
 			return nil, fmt.Errorf("state: open file: FileOptions.Key has %d bytes: %w", len(opts.Key), fingerprint.ErrKeySize)
 		}
+		if opts.Sealer != nil {
+			return nil, errors.New("state: open file: FileOptions.Key and FileOptions.Sealer are both set (a sealer seals the key file, which Key replaces)")
+		}
 		f.key = bytes.Clone(opts.Key)
-		f.fixedKey = true
+	}
+	if opts != nil && opts.Sealer != nil {
+		if opts.Sealer.Kind() == "" {
+			return nil, errors.New("state: open file: FileOptions.Sealer has an empty Kind")
+		}
+		f.sealer = opts.Sealer
 	}
 	unlock, err := lockFile(abs + ".lock")
 	if err != nil {
@@ -310,21 +360,39 @@ func (f *File) Save(ctx context.Context, name string, st *State) error {
 }
 
 // FingerprintKey returns a copy of the fingerprint key: FileOptions.Key if
-// it was set, otherwise the content of the key file, which is created on
-// the first call if absent.
+// it was set, otherwise the key kept in the key file, which is created on
+// the first call if absent. With FileOptions.Sealer, the key file holds the
+// key sealed: the first successful call of each File unseals it (one
+// request to the sealer) and later calls return the key kept in memory; a
+// plain key file is sealed in place first (see "Sealed key" on File).
 //
 // If the key file is missing while the state file holds baselines, it
 // returns a [*CorruptError] wrapping [fs.ErrNotExist] instead of making a
 // new key, which would make every baseline mismatch: restore the key file.
-// A key file that is not 32 bytes long is a [*CorruptError] too. A done ctx
-// returns ctx.Err() before any I/O; after Close, [ErrClosed].
+// A key file that is neither a 32-byte key nor a sealed key file is a
+// [*CorruptError] too. A sealer that fails (access lost, the sealing key
+// deleted, a sealed key it cannot open) gives a [*SealError] (errors.Is
+// [ErrSealer]); a sealed key file without a sealer, or with another kind of
+// sealer, an error wrapping [ErrSealerMismatch]. In all these cases the key
+// file is left as it is and no new key is made; a later call tries again.
+// A done ctx returns ctx.Err() before any I/O; after Close, [ErrClosed].
+//
+// Load and Save do not wait for FingerprintKey, even while it waits for
+// the sealer.
 func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.keyMu.Lock()
+	defer f.keyMu.Unlock()
+	return f.loadKey(ctx)
+}
+
+// loadKey returns a copy of the key, reading, unsealing, making or sealing
+// the key file as needed. f.keyMu is held.
+func (f *File) loadKey(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if f.closed {
+	closed, baselines := f.status()
+	if closed {
 		return nil, ErrClosed
 	}
 	if f.key != nil {
@@ -333,13 +401,13 @@ func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
 	data, err := os.ReadFile(f.keyPath)
 	switch {
 	case err == nil:
-		if len(data) != fingerprint.KeySize {
-			clear(data)
-			return nil, &CorruptError{Path: f.keyPath, Reason: fmt.Sprintf("fingerprint key file has %d bytes, want %d", len(data), fingerprint.KeySize), Err: fingerprint.ErrKeySize}
+		key, err := f.keyFromFile(ctx, data)
+		if err != nil {
+			return nil, err
 		}
-		f.key = data
+		f.key = key
 	case errors.Is(err, fs.ErrNotExist):
-		if f.hasBaselines() {
+		if baselines {
 			reason := "fingerprint key file is missing but the state file holds baselines (restore it; a new key would make every baseline mismatch)"
 			if old := f.given + ".key"; f.given != f.path {
 				if _, serr := os.Lstat(old); serr == nil {
@@ -352,8 +420,14 @@ func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("state: fingerprint key: %w", err)
 		}
-		if err := f.writeKeyFile(k); err != nil {
-			return nil, fmt.Errorf("state: fingerprint key: %w", err)
+		if f.sealer != nil {
+			err = f.writeSealed(ctx, k)
+		} else {
+			err = f.writeKeyFile(k)
+		}
+		if err != nil {
+			clear(k)
+			return nil, err
 		}
 		f.key = k
 	default:
@@ -362,19 +436,65 @@ func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
 	return bytes.Clone(f.key), nil
 }
 
+// keyFromFile returns the key that the key file's content data holds:
+// a plain key (sealed in place first when the File has a sealer) or a
+// sealed key, unsealed.
+func (f *File) keyFromFile(ctx context.Context, data []byte) ([]byte, error) {
+	if len(data) == fingerprint.KeySize {
+		if f.sealer != nil {
+			if err := f.writeSealed(ctx, data); err != nil {
+				clear(data)
+				return nil, err
+			}
+		}
+		return data, nil
+	}
+	if isSealedKeyFile(data) {
+		k, err := decodeSealedKeyFile(f.keyPath, data)
+		if err != nil {
+			return nil, err
+		}
+		return f.unseal(ctx, k)
+	}
+	n := len(data)
+	clear(data)
+	return nil, &CorruptError{Path: f.keyPath, Reason: fmt.Sprintf("fingerprint key file has %d bytes, want %d (or a sealed key file)", n, fingerprint.KeySize), Err: fingerprint.ErrKeySize}
+}
+
+// readKeyFile reads the key file at path.
+func readKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("state: fingerprint key: %w", err)
+	}
+	return data, nil
+}
+
+// status reports whether the File is closed and whether it holds baselines.
+func (f *File) status() (closed, baselines bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed, !f.closed && f.hasBaselines()
+}
+
 // Close releases the lock file and forgets the state and the key. Later
-// calls of Load, Save and FingerprintKey return [ErrClosed]. Close is
+// calls of Load, Save, FingerprintKey and RewrapKey return [ErrClosed].
+// Close waits for a FingerprintKey or RewrapKey call in progress. Close is
 // idempotent.
 func (f *File) Close() error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		f.mu.Unlock()
 		return nil
 	}
 	f.closed = true
 	f.syncs = nil
+	f.mu.Unlock()
+	// A key file write in progress ends before the lock is released.
+	f.keyMu.Lock()
 	clear(f.key)
 	f.key = nil
+	f.keyMu.Unlock()
 	if err := f.unlock(); err != nil {
 		return fmt.Errorf("state: close: %w", err)
 	}
@@ -386,12 +506,16 @@ func (f *File) Close() error {
 func (f *File) writeKeyFile(data []byte) error {
 	real, err := realPath(f.keyPath)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", f.keyPath, err)
+		return fmt.Errorf("state: fingerprint key: resolve %s: %w", f.keyPath, err)
 	}
-	return writeAtomic(real, f.failAt, func(w *bufio.Writer) error {
+	err = writeAtomic(real, f.failAt, func(w *bufio.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("state: fingerprint key: %w", err)
+	}
+	return nil
 }
 
 // maxLinks bounds the symbolic links followed by realPath, as Linux's
