@@ -89,11 +89,26 @@ type FileOptions struct {
 // For a state file at path, File uses:
 //
 //	path         the state of every sync, mode 0600
-//	path.key     the fingerprint key: 32 random bytes, mode 0600, made on
-//	             the first FingerprintKey call (unless FileOptions.Key is set)
+//	path.key     the fingerprint key: 32 random bytes, or with
+//	             FileOptions.Sealer the key sealed (see "Sealed key"), mode
+//	             0600, made on the first FingerprintKey call (unless
+//	             FileOptions.Key is set)
 //	path.lock    an advisory lock (flock) held while the File is open, on
 //	             systems that have flock; it stays on disk after Close
 //	.path.tmp-*  a temporary file during a Save, renamed over path
+//
+// The state file holds sync names, key names, fingerprints, revisions,
+// statuses, messages, run ids and times: never a secret value. Anyone who
+// reads both the state file and the key file can test guesses of a value
+// against its fingerprint, so both are created with mode 0600; keep the
+// key file out of backups that are less protected than the secrets, give
+// the key through FileOptions.Key, or seal it with FileOptions.Sealer.
+//
+// The state file looks like this (one sync per line):
+//
+//	{"format":1,"syncs":{
+//	"app-prod":{"revision":3,"baseline":{"DB_URL":"<base64 fingerprint>"},"sync":{"status":"succeeded","time":"…","run_id":"…"},"initialized":true}
+//	}}
 //
 // # Symbolic links
 //
@@ -110,13 +125,6 @@ type FileOptions struct {
 // replaced, never the link. Before this rule the key file was looked up
 // next to the link: if FingerprintKey reports it missing, move it next to
 // the real state file.
-//
-// The state file holds sync names, key names, fingerprints, revisions,
-// statuses, messages, run ids and times: never a secret value. Anyone who
-// reads both the state file and the key file can test guesses of a value
-// against its fingerprint, so both are created with mode 0600; keep the
-// key file out of backups that are less protected than the secrets, give
-// the key through FileOptions.Key, or seal it with FileOptions.Sealer.
 //
 // # Sealed key
 //
@@ -148,12 +156,6 @@ type FileOptions struct {
 // Backups of the state file and the key file then reveal nothing without
 // access to the sealer; moving back from a sealed key to a plain one means
 // writing the key (from FingerprintKey) into the key file by hand.
-//
-// The state file looks like this (one sync per line):
-//
-//	{"format":1,"syncs":{
-//	"app-prod":{"revision":3,"baseline":{"DB_URL":"<base64 fingerprint>"},"sync":{"status":"succeeded","time":"…","run_id":"…"},"initialized":true}
-//	}}
 //
 // # Durability
 //
