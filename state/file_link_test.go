@@ -16,29 +16,6 @@ import (
 	"github.com/secretsync/secretsync/internal/fingerprint"
 )
 
-// symlink makes a symbolic link at link naming target.
-func symlink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// mustBeLink fails the test unless path is a symbolic link naming target.
-func mustBeLink(t *testing.T, path, target string) {
-	t.Helper()
-	fi, err := os.Lstat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode()&fs.ModeSymlink == 0 {
-		t.Fatalf("%s is no longer a symbolic link (mode %v)", path, fi.Mode())
-	}
-	if got, err := os.Readlink(path); err != nil || got != target {
-		t.Fatalf("%s links to %q (%v), want %q", path, got, err, target)
-	}
-}
-
 func TestFileSymlink(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -228,3 +205,7 @@ func TestFileKeyMissingNextToLink(t *testing.T) {
 		t.Fatalf("a new key file was made: %v", err)
 	}
 }
+
+// TestFileSealedKeyMigrationSymlink: sealing a plain key file in place
+// through a symbolic link replaces the link's target and keeps the link.
+func TestFileSealedKeyMigrationSymlink(t *testing.T) { testSealedKeyMigration(t, true) }

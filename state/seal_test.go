@@ -190,6 +190,29 @@ func files(t *testing.T, dir string) map[string]string {
 	return m
 }
 
+// symlink makes a symbolic link at link naming target.
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustBeLink fails the test unless path is a symbolic link naming target.
+func mustBeLink(t *testing.T, path, target string) {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("%s is no longer a symbolic link (mode %v)", path, fi.Mode())
+	}
+	if got, err := os.Readlink(path); err != nil || got != target {
+		t.Fatalf("%s links to %q (%v), want %q", path, got, err, target)
+	}
+}
+
 func TestFileSealedKey(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -243,89 +266,89 @@ func TestFileSealedKey(t *testing.T) {
 	}
 }
 
-func TestFileSealedKeyMigration(t *testing.T) {
+func TestFileSealedKeyMigration(t *testing.T) { testSealedKeyMigration(t, false) }
+
+// testSealedKeyMigration seals a plain key file in place, with the key file
+// a symbolic link into another directory if linked.
+func testSealedKeyMigration(t *testing.T, linked bool) {
 	ctx := context.Background()
-	for _, linked := range []bool{false, true} {
-		t.Run(map[bool]string{false: "plain file", true: "symlinked key file"}[linked], func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "state.json")
-			keyFile := path + ".key"
-			if linked {
-				keyFile = filepath.Join(t.TempDir(), "fingerprint.key")
-				symlink(t, keyFile, path+".key")
-			}
-			f := openTestFile(t, path, nil)
-			key, err := f.FingerprintKey(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Save(ctx, "app", sampleState(t)); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
-			plain := readFile(t, keyFile)
-			state := readFile(t, path)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	keyFile := path + ".key"
+	if linked {
+		keyFile = filepath.Join(t.TempDir(), "fingerprint.key")
+		symlink(t, keyFile, path+".key")
+	}
+	f := openTestFile(t, path, nil)
+	key, err := f.FingerprintKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(ctx, "app", sampleState(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	plain := readFile(t, keyFile)
+	state := readFile(t, path)
 
-			// The sealer fails: the plain key file stays, no key is given.
-			s := newMemSealer()
-			s.setFail(errDenied)
-			g := openTestFile(t, path, &FileOptions{Sealer: s})
-			if _, err := g.FingerprintKey(ctx); !errors.Is(err, ErrSealer) || !errors.Is(err, errDenied) {
-				t.Fatalf("FingerprintKey with a failing sealer = %v, want ErrSealer", err)
-			}
-			if got := readFile(t, keyFile); !bytes.Equal(got, plain) {
-				t.Fatal("a failed migration changed the key file")
-			}
-			// The write fails: same.
-			s.setFail(nil)
-			g.failAt = func(step string) error {
-				if step == "rename" {
-					return errors.New("injected failure")
-				}
-				return nil
-			}
-			if _, err := g.FingerprintKey(ctx); err == nil {
-				t.Fatal("FingerprintKey succeeded although the sealed key file could not be written")
-			}
-			if got := readFile(t, keyFile); !bytes.Equal(got, plain) {
-				t.Fatal("a failed migration changed the key file")
-			}
-			g.failAt = nil
+	// The sealer fails: the plain key file stays, no key is given.
+	s := newMemSealer()
+	s.setFail(errDenied)
+	g := openTestFile(t, path, &FileOptions{Sealer: s})
+	if _, err := g.FingerprintKey(ctx); !errors.Is(err, ErrSealer) || !errors.Is(err, errDenied) {
+		t.Fatalf("FingerprintKey with a failing sealer = %v, want ErrSealer", err)
+	}
+	if got := readFile(t, keyFile); !bytes.Equal(got, plain) {
+		t.Fatal("a failed migration changed the key file")
+	}
+	// The write fails: same.
+	s.setFail(nil)
+	g.failAt = func(step string) error {
+		if step == "rename" {
+			return errors.New("injected failure")
+		}
+		return nil
+	}
+	if _, err := g.FingerprintKey(ctx); err == nil {
+		t.Fatal("FingerprintKey succeeded although the sealed key file could not be written")
+	}
+	if got := readFile(t, keyFile); !bytes.Equal(got, plain) {
+		t.Fatal("a failed migration changed the key file")
+	}
+	g.failAt = nil
 
-			got, err := g.FingerprintKey(ctx)
-			if err != nil || !bytes.Equal(got, key) {
-				t.Fatalf("FingerprintKey after migration = %v, or another key", err)
-			}
-			if linked {
-				mustBeLink(t, path+".key", keyFile)
-			}
-			sealed := readFile(t, keyFile)
-			mustNotHoldKey(t, sealed, key)
-			if k := readSealedKeyFile(t, keyFile); k.Sealer != "mem" {
-				t.Fatalf("key file = %s", sealed)
-			}
-			if got := readFile(t, path); !bytes.Equal(got, state) {
-				t.Error("migration changed the state file")
-			}
-			if got := dirNames(t, dir); !slices.Equal(got, []string{"state.json", "state.json.key", "state.json.lock"}) {
-				t.Errorf("directory holds %q", got)
-			}
-			g.Close()
+	got, err := g.FingerprintKey(ctx)
+	if err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("FingerprintKey after migration = %v, or another key", err)
+	}
+	if linked {
+		mustBeLink(t, path+".key", keyFile)
+	}
+	sealed := readFile(t, keyFile)
+	mustNotHoldKey(t, sealed, key)
+	if k := readSealedKeyFile(t, keyFile); k.Sealer != "mem" {
+		t.Fatalf("key file = %s", sealed)
+	}
+	if got := readFile(t, path); !bytes.Equal(got, state) {
+		t.Error("migration changed the state file")
+	}
+	if got := dirNames(t, dir); !slices.Equal(got, []string{"state.json", "state.json.key", "state.json.lock"}) {
+		t.Errorf("directory holds %q", got)
+	}
+	g.Close()
 
-			h := openTestFile(t, path, &FileOptions{Sealer: s})
-			if got, err := h.FingerprintKey(ctx); err != nil || !bytes.Equal(got, key) {
-				t.Fatalf("FingerprintKey after reopening = %v, or another key", err)
-			}
-		})
+	h := openTestFile(t, path, &FileOptions{Sealer: s})
+	if got, err := h.FingerprintKey(ctx); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("FingerprintKey after reopening = %v, or another key", err)
 	}
 }
 
 func TestFileSealedKeyLost(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name   string
-		break_ func(s *memSealer) *memSealer // returns the sealer to reopen with
-		want   error
+		name string
+		lose func(s *memSealer) *memSealer // returns the sealer to reopen with
+		want error
 	}{
 		{"access denied", func(s *memSealer) *memSealer { s.setFail(errDenied); return s }, errDenied},
 		{"another sealing key", func(*memSealer) *memSealer { return newMemSealer() }, nil},
@@ -353,7 +376,7 @@ func TestFileSealedKeyLost(t *testing.T) {
 			f.Close()
 			before := files(t, dir)
 
-			s2 := tt.break_(s)
+			s2 := tt.lose(s)
 			g := openTestFile(t, path, &FileOptions{Sealer: s2})
 			for range 2 {
 				_, err = g.FingerprintKey(ctx)
