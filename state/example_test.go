@@ -1,9 +1,15 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -102,4 +108,103 @@ func ExampleOpenFile() {
 	// saved revision 1
 	// state file mode -rw-------
 	// loaded revision 1 succeeded run-1 baseline matches: true
+}
+
+// memorySealer is a state.KeySealer for the example: AES-GCM under a key
+// held in memory. A real one keeps its key elsewhere, as vaultkv.Transit
+// keeps it in Vault.
+type memorySealer struct {
+	aead    cipher.AEAD
+	unseals int
+}
+
+func newMemorySealer() *memorySealer {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	b, _ := aes.NewCipher(k)
+	a, _ := cipher.NewGCM(b)
+	return &memorySealer{aead: a}
+}
+
+func (s *memorySealer) Kind() string { return "memory-aes-gcm" }
+
+func (s *memorySealer) Seal(ctx context.Context, key []byte) (string, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.StdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, key, nil)), nil
+}
+
+func (s *memorySealer) Unseal(ctx context.Context, sealed string) ([]byte, error) {
+	s.unseals++
+	b, err := base64.StdEncoding.DecodeString(sealed)
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return nil, errors.New("not a sealed key")
+	}
+	n := s.aead.NonceSize()
+	return s.aead.Open(nil, b[:n], b[n:], nil)
+}
+
+func ExampleKeySealer() {
+	dir, err := os.MkdirTemp("", "secretsync-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "state.json")
+	ctx := context.Background()
+	sealer := newMemorySealer()
+
+	store, err := state.OpenFile(path, &state.FileOptions{Sealer: sealer})
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, err := store.FingerprintKey(ctx) // made, sealed, written
+	if err != nil {
+		log.Fatal(err)
+	}
+	store.Close()
+
+	// The key file holds the sealed key only.
+	data, err := os.ReadFile(path + ".key")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var file struct {
+		Format int    `json:"format"`
+		Sealer string `json:"sealer"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("key file format", file.Format, "sealed by", file.Sealer)
+	fmt.Println("key file holds the key:", bytes.Contains(data, key) || bytes.Contains(data, []byte(base64.StdEncoding.EncodeToString(key))))
+
+	// Without the sealer the key cannot be had.
+	store, err = state.OpenFile(path, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = store.FingerprintKey(ctx)
+	fmt.Println("without the sealer:", errors.Is(err, state.ErrSealerMismatch))
+	store.Close()
+
+	// With it, each File unseals the key once.
+	store, err = state.OpenFile(path, &state.FileOptions{Sealer: sealer})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	sealer.unseals = 0
+	for range 3 {
+		again, err := store.FingerprintKey(ctx)
+		if err != nil || !bytes.Equal(again, key) {
+			log.Fatal("another key: ", err)
+		}
+	}
+	fmt.Println("unseals for 3 calls:", sealer.unseals)
+	// Output:
+	// key file format 1 sealed by memory-aes-gcm
+	// key file holds the key: false
+	// without the sealer: true
+	// unseals for 3 calls: 1
 }

@@ -72,6 +72,13 @@ type FileOptions struct {
 	// written and the caller keeps the key, for example in a secret manager.
 	// When nil, the key is kept in the key file next to the state file.
 	Key []byte
+	// Sealer, when set, seals the fingerprint key: the key file holds only
+	// the key sealed by it, never the key itself, so that the state file
+	// and the key file together no longer let anyone test guesses of a
+	// value. Each File unseals the key once, on the first FingerprintKey
+	// call, and keeps it in memory. See "Sealed key" on [File]. Key and
+	// Sealer cannot both be set.
+	Sealer KeySealer
 }
 
 // File is the embedded default [Store]: the state of every sync in one JSON
@@ -82,8 +89,10 @@ type FileOptions struct {
 // For a state file at path, File uses:
 //
 //	path         the state of every sync, mode 0600
-//	path.key     the fingerprint key: 32 random bytes, mode 0600, made on
-//	             the first FingerprintKey call (unless FileOptions.Key is set)
+//	path.key     the fingerprint key: 32 random bytes, or with
+//	             FileOptions.Sealer the key sealed (see "Sealed key"), mode
+//	             0600, made on the first FingerprintKey call (unless
+//	             FileOptions.Key is set)
 //	path.lock    an advisory lock (flock) held while the File is open, on
 //	             systems that have flock; it stays on disk after Close
 //	.path.tmp-*  a temporary file during a Save, renamed over path
@@ -92,14 +101,61 @@ type FileOptions struct {
 // statuses, messages, run ids and times: never a secret value. Anyone who
 // reads both the state file and the key file can test guesses of a value
 // against its fingerprint, so both are created with mode 0600; keep the
-// key file out of backups that are less protected than the secrets, or give
-// the key through FileOptions.Key.
+// key file out of backups that are less protected than the secrets, give
+// the key through FileOptions.Key, or seal it with FileOptions.Sealer.
 //
 // The state file looks like this (one sync per line):
 //
 //	{"format":1,"syncs":{
 //	"app-prod":{"revision":3,"baseline":{"DB_URL":"<base64 fingerprint>"},"sync":{"status":"succeeded","time":"…","run_id":"…"},"initialized":true}
 //	}}
+//
+// # Symbolic links
+//
+// If path is a symbolic link (or a chain of them, or a path through linked
+// directories), OpenFile resolves it once to the real file it names, also
+// when the link dangles (then its target is created by the first Save),
+// and uses that real path for everything above: the lock file, the key file
+// and the temporary file are next to the real file, and Save renames over
+// the real file. So the link stays a link and keeps naming the current
+// state, and opening the state through the link and through its target at
+// the same time is refused with [ErrLocked] (both take the same lock).
+// A key file that is itself a symbolic link is read through it, and when the
+// key file is written (created, sealed or rewrapped) its target is
+// replaced, never the link. Before this rule the key file was looked up
+// next to the link: if FingerprintKey reports it missing, move it next to
+// the real state file.
+//
+// # Sealed key
+//
+// With FileOptions.Sealer (for example vaultkv.Transit, a Vault Transit
+// key), the key file holds the key sealed, as one line of JSON:
+//
+//	{"format":1,"sealer":"vault-transit","sealed":"vault:v1:…"}
+//
+// format is [KeyFileFormat], sealer the sealer's Kind and sealed what its
+// Seal returned. A plain key file is exactly 32 bytes; a sealed one is
+// longer and starts with '{', which is how they are told apart.
+//
+//   - A new key is sealed, checked to unseal to itself, and written.
+//   - A plain key file found while a sealer is configured is sealed in
+//     place (migration): the key is sealed, checked, and the key file is
+//     replaced atomically, so it holds the plain key or the sealed key,
+//     never neither. If the sealer fails, the plain key file is left as it
+//     is and FingerprintKey fails with a [*SealError].
+//   - A sealed key file is unsealed once per File; the key stays in memory
+//     until Close.
+//   - Losing access to the sealer (denied, its key deleted, the sealed key
+//     unreadable) makes FingerprintKey fail with a [*SealError]: never a
+//     new key, never a reset. Restore the access and call it again.
+//   - A sealed key file opened without a sealer, or with a sealer of
+//     another kind, is an error wrapping [ErrSealerMismatch].
+//   - After the sealing key is rotated, [File.RewrapKey] seals the key again
+//     under the newest version and replaces the key file atomically.
+//
+// Backups of the state file and the key file then reveal nothing without
+// access to the sealer; moving back from a sealed key to a plain one means
+// writing the key (from FingerprintKey) into the key file by hand.
 //
 // # Durability
 //
@@ -108,7 +164,12 @@ type FileOptions struct {
 // state file always holds either the old or the new content, never a mix.
 // If Save fails with an error other than ErrConflict, what Load returns is
 // unchanged; the state file may hold the old or the new content, and the next
-// successful Save rewrites it whole.
+// successful Save rewrites it whole. A write that fails before the rename
+// (a full disk, a read-only directory) leaves the state file as it was and
+// no temporary file behind; its error names the state file and wraps the
+// system's error (errors.Is(err, syscall.ENOSPC) or syscall.EROFS holds),
+// and once space is freed or the directory is writable again the next Save
+// succeeds.
 //
 // A file that cannot be read (invalid JSON, an empty or truncated file, wrong
 // types, an unknown format version) is reported with a [*CorruptError] and
@@ -126,14 +187,21 @@ type FileOptions struct {
 //
 // A File is safe for concurrent use by multiple goroutines.
 type File struct {
-	path, keyPath string
+	// path is the real state file (symbolic links resolved); keyPath is
+	// path + ".key", which may itself be a link; given is the path that
+	// OpenFile was given, made absolute.
+	path, keyPath, given string
 
-	mu       sync.Mutex
-	closed   bool
-	unlock   func() error
-	syncs    map[string]*fileEntry
-	key      []byte
-	fixedKey bool
+	mu     sync.Mutex // guards closed and syncs
+	closed bool
+	unlock func() error
+	syncs  map[string]*fileEntry
+
+	// keyMu guards key and the key file; it is held for a whole
+	// FingerprintKey or RewrapKey call, and taken before mu, never after.
+	keyMu  sync.Mutex
+	key    []byte
+	sealer KeySealer
 
 	// failAt, for tests, is called at each step of an atomic write and
 	// makes it fail with the error it returns.
@@ -154,22 +222,35 @@ var _ Store = (*File)(nil)
 // [ErrLocked] if another File has it open, and an error wrapping
 // [fingerprint.ErrKeySize] if opts.Key is set but not 32 bytes long.
 //
-// The directory must exist. Call Close when done.
+// A path that is a symbolic link is resolved to the file it names (see
+// "Symbolic links" above). The directory must exist. Call Close when done.
 func OpenFile(path string, opts *FileOptions) (*File, error) {
 	if path == "" {
 		return nil, errors.New("state: open file: empty path")
 	}
-	abs, err := filepath.Abs(path)
+	given, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("state: open file: %w", err)
 	}
-	f := &File{path: abs, keyPath: abs + ".key"}
+	abs, err := realPath(given)
+	if err != nil {
+		return nil, fmt.Errorf("state: open file %s: %w", given, err)
+	}
+	f := &File{path: abs, keyPath: abs + ".key", given: given}
 	if opts != nil && opts.Key != nil {
 		if len(opts.Key) != fingerprint.KeySize {
 			return nil, fmt.Errorf("state: open file: FileOptions.Key has %d bytes: %w", len(opts.Key), fingerprint.ErrKeySize)
 		}
+		if opts.Sealer != nil {
+			return nil, errors.New("state: open file: FileOptions.Key and FileOptions.Sealer are both set (a sealer seals the key file, which Key replaces)")
+		}
 		f.key = bytes.Clone(opts.Key)
-		f.fixedKey = true
+	}
+	if opts != nil && opts.Sealer != nil {
+		if opts.Sealer.Kind() == "" {
+			return nil, errors.New("state: open file: FileOptions.Sealer has an empty Kind")
+		}
+		f.sealer = opts.Sealer
 	}
 	unlock, err := lockFile(abs + ".lock")
 	if err != nil {
@@ -281,21 +362,39 @@ func (f *File) Save(ctx context.Context, name string, st *State) error {
 }
 
 // FingerprintKey returns a copy of the fingerprint key: FileOptions.Key if
-// it was set, otherwise the content of the key file, which is created on
-// the first call if absent.
+// it was set, otherwise the key kept in the key file, which is created on
+// the first call if absent. With FileOptions.Sealer, the key file holds the
+// key sealed: the first successful call of each File unseals it (one
+// request to the sealer) and later calls return the key kept in memory; a
+// plain key file is sealed in place first (see "Sealed key" on File).
 //
 // If the key file is missing while the state file holds baselines, it
 // returns a [*CorruptError] wrapping [fs.ErrNotExist] instead of making a
 // new key, which would make every baseline mismatch: restore the key file.
-// A key file that is not 32 bytes long is a [*CorruptError] too. A done ctx
-// returns ctx.Err() before any I/O; after Close, [ErrClosed].
+// A key file that is neither a 32-byte key nor a sealed key file is a
+// [*CorruptError] too. A sealer that fails (access lost, the sealing key
+// deleted, a sealed key it cannot open) gives a [*SealError] (errors.Is
+// [ErrSealer]); a sealed key file without a sealer, or with another kind of
+// sealer, an error wrapping [ErrSealerMismatch]. In all these cases the key
+// file is left as it is and no new key is made; a later call tries again.
+// A done ctx returns ctx.Err() before any I/O; after Close, [ErrClosed].
+//
+// Load and Save do not wait for FingerprintKey, even while it waits for
+// the sealer.
 func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.keyMu.Lock()
+	defer f.keyMu.Unlock()
+	return f.loadKey(ctx)
+}
+
+// loadKey returns a copy of the key, reading, unsealing, making or sealing
+// the key file as needed. f.keyMu is held.
+func (f *File) loadKey(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if f.closed {
+	closed, baselines := f.status()
+	if closed {
 		return nil, ErrClosed
 	}
 	if f.key != nil {
@@ -304,24 +403,33 @@ func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
 	data, err := os.ReadFile(f.keyPath)
 	switch {
 	case err == nil:
-		if len(data) != fingerprint.KeySize {
-			clear(data)
-			return nil, &CorruptError{Path: f.keyPath, Reason: fmt.Sprintf("fingerprint key file has %d bytes, want %d", len(data), fingerprint.KeySize), Err: fingerprint.ErrKeySize}
+		key, err := f.keyFromFile(ctx, data)
+		if err != nil {
+			return nil, err
 		}
-		f.key = data
+		f.key = key
 	case errors.Is(err, fs.ErrNotExist):
-		if f.hasBaselines() {
-			return nil, &CorruptError{Path: f.keyPath, Reason: "fingerprint key file is missing but the state file holds baselines (restore it; a new key would make every baseline mismatch)", Err: err}
+		if baselines {
+			reason := "fingerprint key file is missing but the state file holds baselines (restore it; a new key would make every baseline mismatch)"
+			if old := f.given + ".key"; f.given != f.path {
+				if _, serr := os.Lstat(old); serr == nil {
+					reason += "; a key file exists next to the link at " + old + ": move it here"
+				}
+			}
+			return nil, &CorruptError{Path: f.keyPath, Reason: reason, Err: err}
 		}
 		k, err := fingerprint.NewKey()
 		if err != nil {
 			return nil, fmt.Errorf("state: fingerprint key: %w", err)
 		}
-		if err := writeAtomic(f.keyPath, f.failAt, func(w *bufio.Writer) error {
-			_, err := w.Write(k)
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("state: fingerprint key: %w", err)
+		if f.sealer != nil {
+			err = f.writeSealed(ctx, k)
+		} else {
+			err = f.writeKeyFile(k)
+		}
+		if err != nil {
+			clear(k)
+			return nil, err
 		}
 		f.key = k
 	default:
@@ -330,23 +438,128 @@ func (f *File) FingerprintKey(ctx context.Context) ([]byte, error) {
 	return bytes.Clone(f.key), nil
 }
 
+// keyFromFile returns the key that the key file's content data holds:
+// a plain key (sealed in place first when the File has a sealer) or a
+// sealed key, unsealed.
+func (f *File) keyFromFile(ctx context.Context, data []byte) ([]byte, error) {
+	if len(data) == fingerprint.KeySize {
+		if f.sealer != nil {
+			if err := f.writeSealed(ctx, data); err != nil {
+				clear(data)
+				return nil, err
+			}
+		}
+		return data, nil
+	}
+	if isSealedKeyFile(data) {
+		k, err := decodeSealedKeyFile(f.keyPath, data)
+		if err != nil {
+			return nil, err
+		}
+		return f.unseal(ctx, k)
+	}
+	n := len(data)
+	clear(data)
+	return nil, &CorruptError{Path: f.keyPath, Reason: fmt.Sprintf("fingerprint key file has %d bytes, want %d (or a sealed key file)", n, fingerprint.KeySize), Err: fingerprint.ErrKeySize}
+}
+
+// readKeyFile reads the key file at path.
+func readKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("state: fingerprint key: %w", err)
+	}
+	return data, nil
+}
+
+// status reports whether the File is closed and whether it holds baselines.
+func (f *File) status() (closed, baselines bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed, !f.closed && f.hasBaselines()
+}
+
 // Close releases the lock file and forgets the state and the key. Later
-// calls of Load, Save and FingerprintKey return [ErrClosed]. Close is
+// calls of Load, Save, FingerprintKey and RewrapKey return [ErrClosed].
+// Close waits for a FingerprintKey or RewrapKey call in progress. Close is
 // idempotent.
 func (f *File) Close() error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		f.mu.Unlock()
 		return nil
 	}
 	f.closed = true
 	f.syncs = nil
+	f.mu.Unlock()
+	// A key file write in progress ends before the lock is released.
+	f.keyMu.Lock()
 	clear(f.key)
 	f.key = nil
+	f.keyMu.Unlock()
 	if err := f.unlock(); err != nil {
 		return fmt.Errorf("state: close: %w", err)
 	}
 	return nil
+}
+
+// writeKeyFile replaces the key file's content atomically; if the key file
+// is a symbolic link, its target is replaced and the link kept.
+func (f *File) writeKeyFile(data []byte) error {
+	real, err := realPath(f.keyPath)
+	if err != nil {
+		return fmt.Errorf("state: fingerprint key: resolve %s: %w", f.keyPath, err)
+	}
+	err = writeAtomic(real, f.failAt, func(w *bufio.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("state: fingerprint key: %w", err)
+	}
+	return nil
+}
+
+// maxLinks bounds the symbolic links followed by realPath, as Linux's
+// ELOOP does.
+const maxLinks = 40
+
+// realPath returns the absolute path of the file that path names once every
+// symbolic link is followed: links in its directories, and the file itself
+// if it is a link, also a dangling one (then the result is its target, which
+// does not exist yet). The directory of the result exists.
+func realPath(path string) (string, error) {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	for range maxLinks {
+		dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+		if err != nil {
+			return "", err
+		}
+		p = filepath.Join(dir, filepath.Base(p))
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			// dir has no links left, so ".." in target is lexical.
+			target = filepath.Join(dir, target)
+		}
+		p = target
+	}
+	return "", fmt.Errorf("%s: more than %d symbolic links", path, maxLinks)
 }
 
 func (f *File) hasBaselines() bool {
@@ -448,9 +661,15 @@ func encodeJSON(v any) ([]byte, error) {
 // writeAtomic replaces the file at path with what write writes, mode 0600:
 // it writes a temporary file in the same directory, syncs and closes it,
 // renames it over path and syncs the directory. On error before the rename
-// the temporary file is removed and path is untouched. failAt, if not nil,
-// is called at each step and makes the write fail with its error.
+// the temporary file is removed and path is untouched. Errors name path.
+// failAt, if not nil, is called at each step and makes the write fail with
+// its error.
 func writeAtomic(path string, failAt func(step string) error, write func(w *bufio.Writer) error) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("replace %s: %w", path, err)
+		}
+	}()
 	step := func(name string) error {
 		if failAt == nil {
 			return nil

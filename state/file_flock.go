@@ -11,8 +11,12 @@ import (
 
 // lockFile creates the lock file at path if needed and takes an exclusive
 // flock on it without waiting. The returned func releases it.
+//
+// The lock file is opened read-only: flock needs no write access, and a
+// descriptor open for writing would keep its file system from being
+// remounted read-only while the File is open.
 func lockFile(path string) (func() error, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("state: lock file: %w", err)
 	}

@@ -7,7 +7,10 @@
 // that belongs to the store ([Store.FingerprintKey]).
 //
 // Implementations here: [Memory] for tests, and [File], the embedded default,
-// which writes one file atomically with mode 0600.
+// which writes one file atomically with mode 0600. A File can keep its
+// fingerprint key sealed by a [KeySealer] (for example a Vault Transit key,
+// vaultkv.Transit), so that its files alone do not let anyone test guesses
+// of a value.
 package state
 
 import (
