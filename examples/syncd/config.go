@@ -39,6 +39,17 @@ type StateConfig struct {
 	Mount      string `hcl:"mount,optional"`
 	Path       string `hcl:"path,optional"`
 	LockTTL    string `hcl:"lock_ttl,optional"`
+	// Transit seals the state file's fingerprint key with a Vault Transit
+	// key (file only): the key file then holds only Transit ciphertext.
+	Transit *TransitConfig `hcl:"transit,block"`
+}
+
+// TransitConfig names the Vault Transit key that seals the state file's
+// fingerprint key.
+type TransitConfig struct {
+	Connection string `hcl:"connection"`
+	Mount      string `hcl:"mount,optional"` // default "transit"
+	Key        string `hcl:"key"`
 }
 
 // ConnConfig is a Vault connection.
@@ -267,6 +278,16 @@ func (c *Config) validate() hcl.Diagnostics {
 				bad(at("mount"), "state: mount is required with a Vault connection")
 			}
 			duration(s.LockTTL, at("lock_ttl"), "state: lock_ttl")
+		}
+		if tr := s.Transit; tr != nil {
+			switch {
+			case s.File == "":
+				bad(at("transit", ""), "state: transit seals the key of a state file; it needs file")
+			case c.conns[tr.Connection] == nil:
+				bad(at("transit", "", "connection"), "state: transit: unknown connection %q", tr.Connection)
+			case tr.Key == "":
+				bad(at("transit", "", "key"), "state: transit: key is empty")
+			}
 		}
 	}
 

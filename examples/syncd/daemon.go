@@ -146,9 +146,26 @@ func (g *generation) openState(ctx context.Context, sc *StateConfig) error {
 	case sc == nil:
 		g.store = state.NewMemory()
 	case sc.File != "":
-		f, err := state.OpenFile(sc.File, nil)
+		var opts *state.FileOptions
+		if tr := sc.Transit; tr != nil {
+			sealer, err := vaultkv.NewTransit(g.conns[tr.Connection], vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key})
+			if err != nil {
+				return fmt.Errorf("state: transit: %w", err)
+			}
+			opts = &state.FileOptions{Sealer: sealer}
+		}
+		f, err := state.OpenFile(sc.File, opts)
 		if err != nil {
 			return err // "state: …", with the path
+		}
+		if opts != nil {
+			// Unseal now: a daemon that cannot open its own state refuses
+			// to start (or to reload), and the key it keeps in memory
+			// outlives the connection of this generation.
+			if _, err := f.FingerprintKey(ctx); err != nil {
+				_ = f.Close()
+				return err
+			}
 		}
 		g.store, g.closeSt = f, func() { _ = f.Close() }
 	default:

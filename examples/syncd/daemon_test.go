@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -242,5 +244,76 @@ sync "app" {
 	}
 	if !strings.Contains(errb.String(), "HCV_CONNECTION_CREATED") {
 		t.Fatalf("no connection event in the log: %s", errb.String())
+	}
+}
+
+// TestOnceWithTransitSealedState: the state file's fingerprint key is
+// sealed with a Vault Transit key; a daemon whose Transit key is gone
+// refuses to start with the cause, and the state stays as it was.
+func TestOnceWithTransitSealedState(t *testing.T) {
+	srv := vaulttest.Get(t)
+	mount := srv.NewMount(t)
+	root := srv.Client(t)
+	ctx := context.Background()
+	transit := "transit-" + filepath.Base(mount)
+	if err := root.Sys().MountWithContext(ctx, transit, &api.MountInput{Type: "transit"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = root.Sys().UnmountWithContext(context.Background(), transit) })
+	if _, err := root.Logical().WriteWithContext(ctx, transit+"/keys/syncd", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SYNCD_TEST_TOKEN", srv.Token)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "app.env"), "DB_URL=pg://db\n")
+	cfg := func(key string) string {
+		p := filepath.Join(dir, "syncd-"+key+".hcl")
+		write(t, p, fmt.Sprintf(`
+state {
+  file = %[4]q
+  transit {
+    connection = "v"
+    mount      = %[5]q
+    key        = %[6]q
+  }
+}
+connection "v" {
+  address = %[2]q
+  token { env = "SYNCD_TEST_TOKEN" }
+}
+sync "app" {
+  source {
+    dotenv { path = %[3]q }
+  }
+  destination {
+    vault {
+      connection = "v"
+      mount = %[1]q
+      path = "apps"
+      layout = "secret-key"
+    }
+  }
+}
+`, mount, srv.Addr, filepath.Join(dir, "app.env"), filepath.Join(dir, "state.json"), transit, key))
+		return p
+	}
+	for range 2 {
+		var out, errb bytes.Buffer
+		if code := run([]string{"-config", cfg("syncd"), "-once"}, &out, &errb); code != 0 {
+			t.Fatalf("-once = %d: %s %s", code, out.String(), errb.String())
+		}
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "state.json.key"))
+	if err != nil || !strings.Contains(string(key), `"sealer":"vault-transit"`) || !strings.Contains(string(key), "vault:v1:") {
+		t.Fatalf("key file %q, %v: want Transit ciphertext", key, err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+	var out, errb bytes.Buffer
+	if code := run([]string{"-config", cfg("missing"), "-once"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), transit+"/decrypt/missing") {
+		t.Fatalf("-once with a missing Transit key = %d: %s %s", code, out.String(), errb.String())
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+	if !bytes.Equal(before, after) {
+		t.Fatal("the state file changed although the daemon could not unseal its key")
 	}
 }

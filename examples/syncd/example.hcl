@@ -11,8 +11,16 @@ state {
   path       = "syncd"
   lock_ttl   = "15s"
 }
-# One daemon alone can use a file instead:
-#   state { file = "/var/lib/syncd/state.json" }
+# One daemon alone can use a file instead, its fingerprint key sealed with a
+# Vault Transit key (optional; the key file then holds only ciphertext):
+#   state {
+#     file = "/var/lib/syncd/state.json"
+#     transit {
+#       connection = "vault-main"
+#       mount      = "transit"
+#       key        = "syncd-state"
+#     }
+#   }
 
 connection "vault-main" {
   address = "https://vault.example.internal:8200"
