@@ -130,25 +130,12 @@ func (kv *KV) readKey(ctx context.Context, key string) (keyInfo, error) {
 		}
 		return keyInfo{}, fmt.Errorf("vaultkv: read %s: %w", p, err)
 	}
-	var info keyInfo
-	if sec == nil || sec.Data == nil {
-		return info, nil
+	var body map[string]any
+	if sec != nil {
+		body = sec.Data
 	}
-	meta, _ := sec.Data["metadata"].(map[string]any)
-	info.version = intOf(meta["version"])
-	if cm, ok := meta["custom_metadata"].(map[string]any); ok {
-		owner, _ := cm[OwnerKey].(string)
-		info.owned = owner == kv.opt.Owner
-	}
-	d, _ := sec.Data["data"].(map[string]any)
-	dt, _ := meta["deletion_time"].(string)
-	destroyed, _ := meta["destroyed"].(bool)
-	if d == nil || dt != "" || destroyed {
-		info.deleted = true
-		return info, nil
-	}
-	info.data = d
-	return info, nil
+	st := decodeData(body)
+	return keyInfo{version: st.version, deleted: st.gone(), owned: st.owner == kv.opt.Owner && st.owner != "", data: st.data}, nil
 }
 
 // applyKeys applies each change to its own secret.

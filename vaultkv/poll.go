@@ -102,14 +102,6 @@ func (kv *KV) metaSignature(ctx context.Context, p string) (string, error) {
 	if sec == nil || sec.Data == nil {
 		return "absent", nil
 	}
-	cur := intOf(sec.Data["current_version"])
-	sig := fmt.Sprint(cur)
-	if versions, ok := sec.Data["versions"].(map[string]any); ok {
-		if v, ok := versions[fmt.Sprint(cur)].(map[string]any); ok {
-			dt, _ := v["deletion_time"].(string)
-			destroyed, _ := v["destroyed"].(bool)
-			sig += fmt.Sprintf("/%s/%v", dt, destroyed)
-		}
-	}
-	return sig, nil
+	st := decodeMetadata(sec.Data)
+	return fmt.Sprintf("%d/%t/%t", st.version, st.deleted, st.destroyed), nil
 }

@@ -89,16 +89,11 @@ func (s *Store) read(ctx context.Context, p string) (map[string]any, int, error)
 	if err != nil {
 		return nil, 0, err
 	}
-	if sec == nil || sec.Data == nil {
+	if sec == nil {
 		return nil, 0, nil
 	}
-	meta, _ := sec.Data["metadata"].(map[string]any)
-	version := intOf(meta["version"])
-	d, _ := sec.Data["data"].(map[string]any)
-	if dt, _ := meta["deletion_time"].(string); dt != "" {
-		d = nil
-	}
-	return d, version, nil
+	st := decodeData(sec.Data)
+	return st.data, st.version, nil
 }
 
 // write writes data at p with check-and-set against cas; a mismatch is

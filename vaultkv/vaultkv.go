@@ -2,7 +2,6 @@ package vaultkv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -245,72 +244,29 @@ func (kv *KV) metaPath(key string) string {
 	return path.Join(kv.opt.Mount, "metadata", kv.opt.Path, key)
 }
 
-// readSecret reads mount/data/p. It returns the data (nil when absent), the
-// current version, and whether the latest version is deleted or destroyed.
-func (kv *KV) readSecret(ctx context.Context, p string) (data map[string]any, version int, deleted bool, err error) {
+// readSecret reads mount/data/p.
+func (kv *KV) readSecret(ctx context.Context, p string) (secretState, error) {
 	var sec *api.Secret
-	err = kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
+	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
 		sec, err = c.Logical().ReadWithContext(ctx, p)
 		return err
 	})
 	if err != nil {
-		return nil, 0, false, err
+		return secretState{}, err
 	}
-	if sec == nil || sec.Data == nil {
-		return nil, 0, false, nil
+	if sec == nil {
+		return decodeData(nil), nil
 	}
-	meta, _ := sec.Data["metadata"].(map[string]any)
-	version = intOf(meta["version"])
-	d, _ := sec.Data["data"].(map[string]any)
-	if d == nil {
-		// 404 with metadata: the latest version is deleted or destroyed.
-		return nil, version, version > 0, nil
-	}
-	if dt, _ := meta["deletion_time"].(string); dt != "" {
-		return nil, version, true, nil
-	}
-	if destroyed, _ := meta["destroyed"].(bool); destroyed {
-		return nil, version, true, nil
-	}
-	return d, version, false, nil
+	return decodeData(sec.Data), nil
 }
-
-func intOf(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case float64:
-		return int(n)
-	case int:
-		return n
-	}
-	return 0
-}
-
-// text turns a value read from Vault into the opaque string the engine
-// sees: strings as they are, anything else as its JSON text.
-func text(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
-
-// same reports whether the stored value v reads as s, so that writing s
-// would change nothing but the type.
-func same(v any, s string) bool { return v != nil && text(v) == s }
 
 func (kv *KV) listPath(ctx context.Context) (map[string]destination.Secret, error) {
 	p := kv.dataPath("")
-	data, version, _, err := kv.readSecret(ctx, p)
+	st, err := kv.readSecret(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("vaultkv: list %s: %w", p, err)
 	}
+	data, version := st.data, st.version
 	kv.mu.Lock()
 	kv.mu.data, kv.mu.version, kv.mu.known = data, version, true
 	kv.mu.Unlock()
@@ -330,10 +286,11 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 	kv.mu.Unlock()
 	p := kv.dataPath("")
 	if !known {
-		var err error
-		if data, version, _, err = kv.readSecret(ctx, p); err != nil {
+		st, err := kv.readSecret(ctx, p)
+		if err != nil {
 			return nil, fmt.Errorf("vaultkv: read %s: %w", p, err)
 		}
+		data, version = st.data, st.version
 	}
 	cur := strconv.Itoa(version)
 	next := make(map[string]any, len(data)+len(changes))
