@@ -13,8 +13,6 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/hashicorp/vault/api"
-
 	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/internal/fingerprint"
 	"github.com/secretsync/secretsync/state"
@@ -62,8 +60,7 @@ func NewStore(ctx context.Context, conn *connection.Conn, opt StoreOptions) (*St
 	if opt.Path == "" {
 		opt.Path = "secretsync"
 	}
-	kv := &KV{conn: conn, opt: Options{Mount: opt.Mount}}
-	if err := kv.checkMount(ctx); err != nil {
+	if err := checkMount(ctx, conn, opt.Mount); err != nil {
 		return nil, err
 	}
 	return &Store{conn: conn, mount: opt.Mount, path: opt.Path}, nil
@@ -80,31 +77,22 @@ type storedState struct {
 // read returns the data and version of mount/data/<path>/p; nil data when
 // absent or deleted.
 func (s *Store) read(ctx context.Context, p string) (map[string]any, int, error) {
-	full := s.data(p)
-	var sec *api.Secret
-	err := s.conn.Do(ctx, "read", full, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, full)
-		return err
-	})
+	body, err := read(ctx, s.conn, s.data(p))
 	if err != nil {
 		return nil, 0, err
 	}
-	if sec == nil {
-		return nil, 0, nil
-	}
-	st := decodeData(sec.Data)
+	st := decodeData(body)
 	return st.data, st.version, nil
 }
 
 // write writes data at p with check-and-set against cas; a mismatch is
 // reported as errCAS.
 func (s *Store) write(ctx context.Context, p string, data map[string]any, cas int) (int, error) {
-	full := s.data(p)
-	var sec *api.Secret
-	err := s.conn.Do(ctx, "write", full, "update", func(c *api.Client) (err error) {
-		sec, err = c.Logical().WriteWithContext(ctx, full, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
-		return err
-	})
+	capability := capUpdate
+	if cas == 0 {
+		capability = capCreate // a new secret
+	}
+	resp, err := write(ctx, s.conn, s.data(p), capability, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
 	if err != nil {
 		if isCASMismatch(err) {
 			return 0, errCAS
@@ -112,10 +100,8 @@ func (s *Store) write(ctx context.Context, p string, data map[string]any, cas in
 		return 0, err
 	}
 	v := cas + 1
-	if sec != nil {
-		if n := intOf(sec.Data["version"]); n > 0 {
-			v = n
-		}
+	if n := intOf(resp["version"]); n > 0 {
+		v = n
 	}
 	return v, nil
 }

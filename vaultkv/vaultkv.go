@@ -11,8 +11,6 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/hashicorp/vault/api"
-
 	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/destination"
 )
@@ -171,26 +169,27 @@ var (
 )
 
 func (kv *KV) checkMount(ctx context.Context) error {
-	p := "sys/internal/ui/mounts/" + kv.opt.Mount
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, p)
-		return err
-	})
+	return checkMount(ctx, kv.conn, kv.opt.Mount)
+}
+
+// checkMount checks that mount is a KV version 2 mount.
+func checkMount(ctx context.Context, conn *connection.Conn, mount string) error {
+	p := "sys/internal/ui/mounts/" + mount
+	body, err := read(ctx, conn, p)
 	if errors.Is(err, connection.ErrPermissionDenied) {
 		// Vault answers 403 both for a mount that does not exist and for
 		// one the token has no capability under.
-		return fmt.Errorf("vaultkv: mount %q does not exist, or the token has no capability under it: %w", kv.opt.Mount, err)
+		return fmt.Errorf("vaultkv: mount %q does not exist, or the token has no capability under it: %w", mount, err)
 	}
 	if err != nil {
-		return fmt.Errorf("vaultkv: check mount %q: %w", kv.opt.Mount, err)
+		return fmt.Errorf("vaultkv: check mount %q: %w", mount, err)
 	}
-	if sec == nil || sec.Data == nil {
-		return fmt.Errorf("%w: no mount at %q", ErrNotKVv2, kv.opt.Mount)
+	if body == nil {
+		return fmt.Errorf("%w: no mount at %q", ErrNotKVv2, mount)
 	}
-	typ, _ := sec.Data["type"].(string)
+	typ, _ := body["type"].(string)
 	version := ""
-	if o, ok := sec.Data["options"].(map[string]any); ok {
+	if o, ok := body["options"].(map[string]any); ok {
 		version, _ = o["version"].(string)
 	}
 	if typ != "kv" || version != "2" {
@@ -200,7 +199,7 @@ func (kv *KV) checkMount(ctx context.Context) error {
 				typ = "kv version 1"
 			}
 		}
-		return fmt.Errorf("%w: mount %q is %s", ErrNotKVv2, kv.opt.Mount, typ)
+		return fmt.Errorf("%w: mount %q is %s", ErrNotKVv2, mount, typ)
 	}
 	return nil
 }
@@ -228,7 +227,7 @@ func (kv *KV) List(ctx context.Context) (map[string]destination.Secret, error) {
 // Apply applies changes with check-and-set.
 func (kv *KV) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return stopped(make([]error, len(changes)), changes, 0, err), err
 	}
 	if kv.opt.Layout == SecretPath {
 		return kv.applyPath(ctx, changes)
@@ -246,18 +245,11 @@ func (kv *KV) metaPath(key string) string {
 
 // readSecret reads mount/data/p.
 func (kv *KV) readSecret(ctx context.Context, p string) (secretState, error) {
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, p)
-		return err
-	})
+	body, err := read(ctx, kv.conn, p)
 	if err != nil {
 		return secretState{}, err
 	}
-	if sec == nil {
-		return decodeData(nil), nil
-	}
-	return decodeData(sec.Data), nil
+	return decodeData(body), nil
 }
 
 func (kv *KV) listPath(ctx context.Context) (map[string]destination.Secret, error) {
@@ -288,7 +280,11 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 	if !known {
 		st, err := kv.readSecret(ctx, p)
 		if err != nil {
-			return nil, fmt.Errorf("vaultkv: read %s: %w", p, err)
+			if cerr := ctx.Err(); cerr != nil {
+				return stopped(errs, changes, 0, cerr), cerr
+			}
+			err = fmt.Errorf("vaultkv: read %s: %w", p, err)
+			return stopped(errs, changes, 0, err), err
 		}
 		data, version = st.data, st.version
 	}
@@ -297,26 +293,25 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 	for k, v := range data {
 		next[k] = v
 	}
+	carried := make([]bool, len(changes)) // changes that the write carries
 	writes := 0
 	for i, c := range changes {
 		old, exists := data[c.Key]
-		op := "put"
-		if c.Delete {
-			op = "delete"
-		}
 		switch {
 		case c.Key == "":
-			errs[i] = &destination.KeyError{Op: op, Key: c.Key, Err: destination.ErrInvalidKey}
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: destination.ErrInvalidKey}
 		case c.Delete && !exists:
 			// already gone
 		case c.Expect == "" && exists, c.Expect != "" && (!exists || c.Expect != cur):
-			errs[i] = &destination.KeyError{Op: op, Key: c.Key, Err: destination.ErrConflict}
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: destination.ErrConflict}
 		case c.Delete:
 			delete(next, c.Key)
+			carried[i] = true
 			writes++
 		default:
 			if !same(old, c.Value) || !exists {
 				next[c.Key] = c.Value
+				carried[i] = true
 				writes++
 			}
 		}
@@ -324,11 +319,11 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 	if writes == 0 {
 		return errs, nil
 	}
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "write", p, "update", func(c *api.Client) (err error) {
-		sec, err = c.Logical().WriteWithContext(ctx, p, map[string]any{"data": next, "options": map[string]any{"cas": version}})
-		return err
-	})
+	capability := capUpdate
+	if version == 0 {
+		capability = capCreate // no secret yet (as far as the read showed)
+	}
+	resp, err := write(ctx, kv.conn, p, capability, map[string]any{"data": next, "options": map[string]any{"cas": version}})
 	if err != nil {
 		kv.forget()
 		if isCASMismatch(err) {
@@ -339,21 +334,39 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 			}
 			return errs, nil
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		// One write carries every change: each gets its error, which says
+		// when the write may have landed.
+		perChange := err
+		if !outcomeKnown(err) {
+			perChange = fmt.Errorf("%w (the write may have been applied)", err)
 		}
-		return nil, fmt.Errorf("vaultkv: write %s: %w", p, err)
+		for i := range changes {
+			if carried[i] {
+				errs[i] = &destination.KeyError{Op: opOf(changes[i]), Key: changes[i].Key, Err: perChange}
+			}
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return errs, cerr
+		}
+		return errs, fmt.Errorf("vaultkv: write %s: %w", p, err)
 	}
 	nv := version + 1
-	if sec != nil {
-		if v := intOf(sec.Data["version"]); v > 0 {
-			nv = v
-		}
+	if v := intOf(resp["version"]); v > 0 {
+		nv = v
 	}
 	kv.mu.Lock()
 	kv.mu.data, kv.mu.version, kv.mu.known = next, nv, true
 	kv.mu.Unlock()
 	return errs, nil
+}
+
+// stopped gives every change from i on the error that stopped the call
+// before it was attempted, and returns errs.
+func stopped(errs []error, changes []destination.Change, i int, err error) []error {
+	for j := i; j < len(changes); j++ {
+		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
+	}
+	return errs
 }
 
 func (kv *KV) forget() {
