@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
@@ -115,10 +114,11 @@ func (kv *KV) applyKeys(ctx context.Context, changes []destination.Change) ([]er
 		if err := ctx.Err(); err != nil {
 			return stopped(errs, changes, i, err), err
 		}
-		var err error
+		// Every key is checked before any path is built from it, so that
+		// no write lands outside Mount/Path (see keyPath).
+		err := checkName(c.Key)
 		switch {
-		case c.Key == "" || strings.HasPrefix(c.Key, "/") || strings.HasSuffix(c.Key, "/") || strings.Contains(c.Key, "//"):
-			err = destination.ErrInvalidKey
+		case err != nil:
 		case c.Delete:
 			err = kv.deleteKey(ctx, c)
 		default:
@@ -265,9 +265,9 @@ func (kv *KV) deleteKey(ctx context.Context, c destination.Change) error {
 	case kv.opt.DeleteMetadata:
 		err = remove(ctx, kv.conn, kv.metaPath(c.Key))
 	case kv.opt.Destroy:
-		_, err = write(ctx, kv.conn, path.Join(kv.opt.Mount, "destroy", kv.opt.Path, c.Key), capUpdate, versions)
+		_, err = write(ctx, kv.conn, kv.keyPath(kindDestroy, c.Key), capUpdate, versions)
 	default:
-		_, err = write(ctx, kv.conn, path.Join(kv.opt.Mount, "delete", kv.opt.Path, c.Key), capUpdate, versions)
+		_, err = write(ctx, kv.conn, kv.keyPath(kindDelete, c.Key), capUpdate, versions)
 	}
 	if err != nil {
 		kv.forgetKey(c.Key)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 	gosync "sync"
 	"time"
 
@@ -52,13 +51,9 @@ var _ state.Store = (*Store)(nil)
 
 // NewStore checks that opt.Mount is a KV v2 mount and returns the store.
 func NewStore(ctx context.Context, conn *connection.Conn, opt StoreOptions) (*Store, error) {
-	opt.Mount = strings.Trim(opt.Mount, "/")
-	opt.Path = strings.Trim(opt.Path, "/")
-	if opt.Mount == "" {
-		return nil, fmt.Errorf("vaultkv: %w: StoreOptions.Mount is missing", ErrInvalidOptions)
-	}
-	if opt.Path == "" {
-		opt.Path = "secretsync"
+	opt, err := opt.normalize()
+	if err != nil {
+		return nil, err
 	}
 	if err := checkMount(ctx, conn, opt.Mount); err != nil {
 		return nil, err
@@ -108,9 +103,21 @@ func (s *Store) write(ctx context.Context, p string, data map[string]any, cas in
 
 var errCAS = errors.New("check-and-set mismatch")
 
+// checkSyncName checks a sync's name, which is part of the paths of its
+// state and lock: the error wraps destination.ErrInvalidKey.
+func checkSyncName(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("vaultkv: sync name: %w", err)
+	}
+	return nil
+}
+
 // Load returns the named sync's state; errors.Is(err, state.ErrNotFound)
 // before its first Save.
 func (s *Store) Load(ctx context.Context, name string) (*state.State, error) {
+	if err := checkSyncName(name); err != nil {
+		return nil, err
+	}
 	p := path.Join("state", name)
 	data, version, err := s.read(ctx, p)
 	if err != nil {
@@ -134,6 +141,9 @@ func (s *Store) Load(ctx context.Context, name string) (*state.State, error) {
 // Save writes the named sync's state if st.Revision is the stored one;
 // otherwise it returns an error matching state.ErrConflict.
 func (s *Store) Save(ctx context.Context, name string, st *state.State) error {
+	if err := checkSyncName(name); err != nil {
+		return err
+	}
 	b, err := json.Marshal(storedState{Format: StoreFormat, State: st})
 	if err != nil {
 		return fmt.Errorf("vaultkv: save state of %q: %w", name, err)
@@ -258,6 +268,9 @@ func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(
 
 // TryAcquire takes the named lock if it is free, released, or expired.
 func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, func(), error) {
+	if err := checkSyncName(name); err != nil {
+		return nil, nil, err
+	}
 	p := path.Join("lock", name)
 	data, version, err := l.store.read(ctx, p)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -129,28 +128,9 @@ var (
 // check reads sys/internal/ui/mounts/<mount>, which any token with a
 // capability under the mount may read.
 func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
-	opt.Mount = strings.Trim(opt.Mount, "/")
-	opt.Path = strings.Trim(opt.Path, "/")
-	if opt.Mount == "" {
-		return nil, fmt.Errorf("vaultkv: %w: Mount is missing", ErrInvalidOptions)
-	}
-	if opt.Layout == SecretPath && opt.Path == "" {
-		return nil, fmt.Errorf("vaultkv: %w: Path is missing (the secret-path layout needs the secret's path)", ErrInvalidOptions)
-	}
-	if opt.Layout > SecretKey {
-		return nil, fmt.Errorf("vaultkv: %w: unknown layout %d", ErrInvalidOptions, opt.Layout)
-	}
-	if opt.Field == "" {
-		opt.Field = "value"
-	}
-	if opt.Owner == "" {
-		opt.Owner = "secretsync"
-	}
-	if opt.Concurrency <= 0 {
-		opt.Concurrency = 16
-	}
-	if opt.PollInterval <= 0 {
-		opt.PollInterval = 5 * time.Second
+	opt, err := opt.normalize()
+	if err != nil {
+		return nil, err
 	}
 	kv := &KV{conn: conn, opt: opt}
 	kv.mu.keys = map[string]keyInfo{}
@@ -235,14 +215,6 @@ func (kv *KV) Apply(ctx context.Context, changes []destination.Change) ([]error,
 	return kv.applyKeys(ctx, changes)
 }
 
-func (kv *KV) dataPath(key string) string {
-	return path.Join(kv.opt.Mount, "data", kv.opt.Path, key)
-}
-
-func (kv *KV) metaPath(key string) string {
-	return path.Join(kv.opt.Mount, "metadata", kv.opt.Path, key)
-}
-
 // readSecret reads mount/data/p.
 func (kv *KV) readSecret(ctx context.Context, p string) (secretState, error) {
 	body, err := read(ctx, kv.conn, p)
@@ -297,9 +269,11 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 	writes := 0
 	for i, c := range changes {
 		old, exists := data[c.Key]
+		if err := checkField(c.Key); err != nil {
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
+			continue
+		}
 		switch {
-		case c.Key == "":
-			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: destination.ErrInvalidKey}
 		case c.Delete && !exists:
 			// already gone
 		case c.Expect == "" && exists, c.Expect != "" && (!exists || c.Expect != cur):

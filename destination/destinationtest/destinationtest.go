@@ -13,8 +13,9 @@
 //
 // The suite checks creation, update and deletion with check-and-set,
 // precondition failures, that keys a change does not name are untouched,
-// ownership where the destination has it, values of every shape, a
-// cancelled context, and concurrent use.
+// ownership where the destination has it, values of every shape, keys
+// that try to leave their place ("../x", "/x", "a//b"), a cancelled
+// context, and concurrent use.
 package destinationtest
 
 import (
@@ -87,6 +88,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("OtherKeysUntouched", s.untouched)
 	t.Run("OutOfBandChanges", s.outOfBand)
 	t.Run("Values", s.values)
+	t.Run("HostileKeys", s.hostileKeys)
 	t.Run("Ownership", s.ownership)
 	t.Run("CancelledContext", s.cancelled)
 	t.Run("ConcurrentDistinctKeys", s.concurrentDistinct)
@@ -314,6 +316,62 @@ func (s *suite) values(t *testing.T) {
 		if got := wantValue(t, d, k, v); got.Value != v {
 			t.Fatalf("%s value changed in a round trip", name)
 		}
+	}
+}
+
+// hostile are keys that would leave their place if a destination built
+// a path from them as they are, and keys with bytes that a store may not
+// hold exactly.
+var hostile = []string{
+	"", ".", "..", "../x", "../../x", "/x", "/", "a//b", "a/./b", "a/../b", "a/", "x/..",
+	"..\\x", "%2e%2e/x", "a\x00b", "a\nb", "bad-utf8-\xff",
+}
+
+// hostileKeys puts each hostile key: it must be refused with
+// destination.ErrInvalidKey, or be listed back under exactly that key;
+// either way no other key appears or changes.
+func (s *suite) hostileKeys(t *testing.T) {
+	f := s.fixture(t)
+	d := f.Destination
+	mustApply(t, d, put(s.h.Keys[0], "bystander", ""))
+	before := list(t, d)
+	for _, k := range append(hostile, "../"+s.h.Keys[0], "x/../"+s.h.Keys[0]) {
+		err := apply(t, d, put(k, "hostile", ""))[0]
+		if err != nil && !errors.Is(err, destination.ErrInvalidKey) {
+			t.Errorf("put %q = %v, want success or ErrInvalidKey", k, err)
+			continue
+		}
+		after := list(t, d)
+		if err == nil {
+			got, ok := after[k]
+			if !ok || got.Value != "hostile" {
+				t.Errorf("put %q succeeded, but the key is not listed back exactly (listed: %v)", k, ok)
+				continue
+			}
+			delete(after, k)
+		}
+		atomic := destination.CapabilitiesOf(d).Atomic
+		for key, was := range before {
+			now, ok := after[key]
+			switch {
+			case !ok:
+				t.Errorf("put %q removed %q", k, key)
+			case now.Value != was.Value:
+				t.Errorf("put %q changed the value of %q", k, key)
+			case !atomic && now.Version != was.Version:
+				t.Errorf("put %q changed the version of %q", k, key)
+			}
+		}
+		for key := range after {
+			if _, ok := before[key]; !ok {
+				t.Errorf("put %q made %q appear", k, key)
+			}
+		}
+		if err == nil {
+			// Remove it again, so that the next key starts from the same place.
+			mustApply(t, d, del(k, list(t, d)[k].Version))
+		}
+		before = list(t, d)
 	}
 }
 
