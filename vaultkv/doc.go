@@ -33,6 +33,26 @@
 // unless the sync changes it. A soft-deleted or destroyed latest version
 // reads as absent.
 //
+// Vault keeps values as JSON strings, which hold valid UTF-8 text only. A
+// put whose value is not valid UTF-8 is refused for that change alone with
+// a destination.KeyError wrapping destination.ErrInvalidValue (the other
+// changes of the call are still written, in the SecretPath layout too);
+// such a value is never stored with replacement characters. NUL and other
+// control characters are valid UTF-8 and are kept exactly.
+//
+// # Keys
+//
+// A key never makes a request leave Mount/Path. In the SecretKey layout a
+// key is part of a path, so it must pass destination.CheckKey (no empty,
+// "." or ".." segment, no leading '/') and be valid UTF-8 made of
+// printable characters (Vault refuses others in a path); otherwise its
+// change is refused with a destination.KeyError wrapping
+// destination.ErrInvalidKey, and the rest of the call goes on. In the
+// SecretPath layout a key is a field of the secret and may be any
+// non-empty valid UTF-8 text. Options.Mount and Options.Path (and
+// StoreOptions', and the sync names given to Store and Lock) are checked
+// the same way: New and NewStore refuse them with ErrInvalidOptions.
+//
 // # Requests
 //
 // SecretPath: List is one read; Apply is one write (plus one read when no

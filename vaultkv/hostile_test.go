@@ -113,3 +113,38 @@ func TestPathTraversal(t *testing.T) {
 		t.Fatalf("the mount holds %v", got)
 	}
 }
+
+// A value that is not valid UTF-8 is refused for its change alone, never
+// stored with U+FFFD; the other changes of the call are written (issue
+// #10, defect 5).
+func TestInvalidUTF8ValueRefused(t *testing.T) {
+	srv := vaulttest.Get(t)
+	ctx := context.Background()
+	for _, layout := range layouts {
+		t.Run(layout.String(), func(t *testing.T) {
+			mount := srv.NewMount(t)
+			kv := newKV(t, srv, vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
+			changes := []destination.Change{{Key: "BAD", Value: "p\xe4ss"}, {Key: "GOOD", Value: "päss"}}
+			errs, err := kv.Apply(ctx, changes)
+			if err != nil || len(errs) != 2 {
+				t.Fatalf("Apply = %v, %v", errs, err)
+			}
+			var ke *destination.KeyError
+			if !errors.Is(errs[0], destination.ErrInvalidValue) || !errors.As(errs[0], &ke) || ke.Key != "BAD" {
+				t.Fatalf("invalid UTF-8 value: %v, want a KeyError wrapping ErrInvalidValue", errs[0])
+			}
+			if errs[1] != nil {
+				t.Fatalf("the valid change of the call: %v", errs[1])
+			}
+			got := newVaultSideAt(t, srv, mount, layout).snapshot()
+			if len(got) != 1 || got["GOOD"] != "päss" {
+				t.Fatalf("Vault holds %q, want only GOOD", got)
+			}
+		})
+	}
+}
+
+// newVaultSideAt looks at an existing mount as newVaultSide does.
+func newVaultSideAt(t *testing.T, srv *vaulttest.Server, mount string, layout vaultkv.Layout) *vaultSide {
+	return &vaultSide{t: t, srv: srv, c: srv.Client(t), mount: mount, path: "app", layout: layout}
+}

@@ -117,6 +117,9 @@ func (kv *KV) applyKeys(ctx context.Context, changes []destination.Change) ([]er
 		// Every key is checked before any path is built from it, so that
 		// no write lands outside Mount/Path (see keyPath).
 		err := checkName(c.Key)
+		if err == nil {
+			err = checkValue(c)
+		}
 		switch {
 		case err != nil:
 		case c.Delete:

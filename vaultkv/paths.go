@@ -43,6 +43,17 @@ func checkField(name string) error {
 	return nil
 }
 
+// checkValue refuses a put whose value Vault cannot hold exactly: Vault
+// keeps values as JSON strings, which hold valid UTF-8 only (the API
+// client would replace every invalid byte with U+FFFD). The error wraps
+// destination.ErrInvalidValue and never holds the value.
+func checkValue(c destination.Change) error {
+	if c.Delete || utf8.ValidString(c.Value) {
+		return nil
+	}
+	return fmt.Errorf("%w: the value is not valid UTF-8, and a Vault secret holds JSON strings", destination.ErrInvalidValue)
+}
+
 // invalidOption returns the error for an unusable option.
 func invalidOption(field string, err error) error {
 	return fmt.Errorf("vaultkv: %w: %s: %w", ErrInvalidOptions, field, err)

@@ -273,6 +273,10 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
 			continue
 		}
+		if err := checkValue(c); err != nil {
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
+			continue
+		}
 		switch {
 		case c.Delete && !exists:
 			// already gone

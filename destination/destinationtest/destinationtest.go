@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -88,6 +89,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("OtherKeysUntouched", s.untouched)
 	t.Run("OutOfBandChanges", s.outOfBand)
 	t.Run("Values", s.values)
+	t.Run("ValuesExactOrRefused", s.valuesExactOrRefused)
 	t.Run("HostileKeys", s.hostileKeys)
 	t.Run("Ownership", s.ownership)
 	t.Run("CancelledContext", s.cancelled)
@@ -315,6 +317,48 @@ func (s *suite) values(t *testing.T) {
 		mustApply(t, d, put(k, v, ""))
 		if got := wantValue(t, d, k, v); got.Value != v {
 			t.Fatalf("%s value changed in a round trip", name)
+		}
+	}
+}
+
+// valuesExactOrRefused puts values that a store may not hold exactly
+// (invalid UTF-8, NUL and control bytes), each in one call with a plain
+// change: each is listed back byte for byte, or refused with
+// destination.ErrInvalidValue and absent; never altered. The plain change
+// of the call is applied either way.
+func (s *suite) valuesExactOrRefused(t *testing.T) {
+	f := s.fixture(t)
+	d := f.Destination
+	values := map[string]string{
+		"invalid-utf8": "p\xe4ss\xff\xfe word",
+		"lone-cont":    "\x80",
+		"truncated":    "密"[:2],
+		"nul":          "a\x00b",
+		"control":      "\x01\x07\x08\x1b[31m\x7f\t\r\n\v\f",
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		v := values[name]
+		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+		plain := fmt.Sprintf("%s_plain_%d", s.h.Keys[0], i)
+		errs := apply(t, d, put(k, v, ""), put(plain, "plain", ""))
+		if errs[1] != nil {
+			t.Errorf("%s: the plain change of the call failed: %v", name, errs[1])
+		}
+		got, ok := list(t, d)[k]
+		switch {
+		case errs[0] == nil && (!ok || got.Value != v):
+			t.Errorf("%s: put succeeded, but the value is listed as %d bytes that differ from the %d put (listed: %v)", name, len(got.Value), len(v), ok)
+		case errs[0] != nil && !errors.Is(errs[0], destination.ErrInvalidValue):
+			t.Errorf("%s: put = %v, want success or ErrInvalidValue", name, errs[0])
+		case errs[0] != nil && ok:
+			t.Errorf("%s: the put was refused, but the key is listed", name)
+		case errs[0] != nil && strings.Contains(errs[0].Error(), v):
+			t.Errorf("%s: the error holds the value", name)
 		}
 	}
 }
