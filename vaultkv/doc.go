@@ -13,7 +13,13 @@
 // listed recursively), the value in Options.Field (default "value"), and an
 // ownership marker in custom_metadata (OwnerKey = Options.Owner). A secret
 // without the marker is never overwritten or deleted unless
-// Options.AdoptUnowned is set (destination.ErrNotOwned otherwise). Deletion
+// Options.AdoptUnowned is set (destination.ErrNotOwned otherwise). The
+// marker is added and removed with a JSON merge patch of the metadata, so
+// other custom_metadata fields (an operator's team=payments) are kept;
+// only for a secret that has no metadata yet is the metadata created, with
+// the marker alone (a secret created by someone else in the round trip
+// between Vault's "no metadata" answer and that create would lose its
+// custom metadata; the sync's write then fails its check-and-set). Deletion
 // soft-deletes the current version; Options.Destroy destroys it and
 // Options.DeleteMetadata removes the secret's metadata and every version.
 //
@@ -57,9 +63,10 @@
 //
 // SecretPath: List is one read; Apply is one write (plus one read when no
 // List came first). SecretKey: List is one LIST per folder and one read per
-// secret; a create is a metadata write (the marker, written first so that a
-// failure in between never leaves an unmarked secret of ours) and a write;
-// an update is one write; a delete is a read and a delete. Answers 429 and
+// secret; a create is a metadata patch that adds the marker (plus a
+// metadata create when the secret has no metadata yet), written first so
+// that a failure in between never leaves an unmarked secret of ours, and a
+// write; an update is one write; a delete is a read and a delete. Answers 429 and
 // 5xx are retried by the connection with backoff that honours Retry-After.
 //
 // # Following changes

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/destination"
 )
 
@@ -193,7 +195,7 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 		// Mark the secret as ours before writing it, so that a failure
 		// between the two writes never leaves a secret of ours without the
 		// marker (which would then be refused as not owned forever).
-		if err := kv.setOwner(ctx, c.Key, kv.opt.Owner); err != nil {
+		if err := kv.mark(ctx, c.Key); err != nil {
 			kv.forgetKey(c.Key)
 			return fmt.Errorf("vaultkv: mark %s as owned: %w", kv.metaPath(c.Key), err)
 		}
@@ -212,7 +214,7 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 		if isCASMismatch(err) {
 			if mark && !exists {
 				// Someone else created it meanwhile: it is not ours.
-				_ = kv.setOwner(context.WithoutCancel(ctx), c.Key, "")
+				_ = kv.unmark(context.WithoutCancel(ctx), c.Key)
 			}
 			return destination.ErrConflict
 		}
@@ -226,16 +228,29 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 	return nil
 }
 
-// setOwner sets the ownership marker of key to owner, or removes it when
-// owner is empty. Other custom metadata is replaced.
-func (kv *KV) setOwner(ctx context.Context, key, owner string) error {
+// mark adds the ownership marker to key's custom_metadata with a JSON
+// merge patch, which keeps every other field (an operator's team=payments,
+// say). Vault answers a patch of a secret without metadata with 404: mark
+// then creates the metadata with the marker alone. A secret created by
+// someone else between that answer and the create would have its custom
+// metadata replaced: the data write that follows then fails its
+// check-and-set, and unmark removes the marker again, but not their
+// fields. That window is one round trip wide.
+func (kv *KV) mark(ctx context.Context, key string) error {
 	mp := kv.metaPath(key)
-	md := map[string]any{}
-	if owner != "" {
-		md[OwnerKey] = owner
+	md := map[string]any{"custom_metadata": map[string]any{OwnerKey: kv.opt.Owner}}
+	err := patch(ctx, kv.conn, mp, md)
+	if connection.Status(err) != http.StatusNotFound {
+		return err
 	}
-	_, err := write(ctx, kv.conn, mp, capUpdate, map[string]any{"custom_metadata": md})
+	_, err = write(ctx, kv.conn, mp, capCreate, md)
 	return err
+}
+
+// unmark removes the ownership marker from key's custom_metadata with a
+// JSON merge patch, keeping every other field.
+func (kv *KV) unmark(ctx context.Context, key string) error {
+	return patch(ctx, kv.conn, kv.metaPath(key), map[string]any{"custom_metadata": map[string]any{OwnerKey: nil}})
 }
 
 func (kv *KV) deleteKey(ctx context.Context, c destination.Change) error {
