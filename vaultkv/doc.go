@@ -87,28 +87,44 @@
 // state.Lock: a lease per sync, renewed every TTL/3 by its holder, given up
 // by a holder that could not renew it for 3/4 of the TTL, and taken over by
 // another replica that saw it unchanged for a whole TTL (by its own clock,
-// so clocks are never compared). The Store needs, with Mount "secret" and
-// the default Path:
-//
-//	path "secret/data/secretsync/*" { capabilities = ["create", "read", "update"] }
+// so clocks are never compared). Policy gives the capabilities it needs.
 //
 // # Vault policy
 //
-// With Mount "secret" and Path "app", the SecretPath layout needs:
+// Policy returns the exact policy a configuration needs (see PolicySpec).
+// For a bidirectional sync of secret/app/* in the SecretKey layout, watched
+// for changes (Poll), with its state and locks in a Store on the same
+// mount, it returns:
 //
-//	path "secret/data/app"           { capabilities = ["create", "read", "update"] }
-//	path "sys/internal/ui/mounts/secret" { capabilities = ["read"] }
+//	path "secret/data/app/*" {
+//	  capabilities = ["read", "update"]
+//	}
 //
-// The SecretKey layout needs:
+//	path "secret/data/secretsync/fingerprint-key" {
+//	  capabilities = ["create", "read"]
+//	}
 //
-//	path "secret/data/app/*"         { capabilities = ["create", "read", "update"] }
-//	path "secret/metadata/app/*"     { capabilities = ["list", "read", "update"] }
-//	path "secret/metadata/app"       { capabilities = ["list"] }
-//	path "secret/delete/app/*"       { capabilities = ["update"] }   # deletion
-//	path "secret/destroy/app/*"      { capabilities = ["update"] }   # with Destroy
-//	path "secret/metadata/app/*"     { capabilities = ["delete"] }   # with DeleteMetadata
+//	path "secret/data/secretsync/lock/*" {
+//	  capabilities = ["create", "read", "update"]
+//	}
 //
-// A read-only source needs only "read" (and "list" for SecretKey). The
-// mount check reads sys/internal/ui/mounts/<mount>, which Vault allows to
-// any token with a capability under the mount.
+//	path "secret/data/secretsync/state/*" {
+//	  capabilities = ["create", "read", "update"]
+//	}
+//
+//	path "secret/delete/app/*" {
+//	  capabilities = ["update"]
+//	}
+//
+//	path "secret/metadata/app/*" {
+//	  capabilities = ["create", "read", "patch", "list"]
+//	}
+//
+// A read-only source needs only read (and list for SecretKey), plus read
+// on the metadata when polled. Every request names the capability it
+// needs, so a permission error says which capability is missing on which
+// path. The policy needs nothing from Vault's default policy, which tokens
+// hold unless made with no_default_policy; the connection uses its
+// auth/token/lookup-self to tell a revoked token from a missing
+// capability.
 package vaultkv

@@ -100,10 +100,11 @@ func remove(ctx context.Context, conn *connection.Conn, p string) error {
 	})
 }
 
-// list lists p; nil when Vault answers 404.
+// list lists p; nil when Vault answers 404. Vault checks the list
+// capability on p with a trailing '/', so errors name that path.
 func list(ctx context.Context, conn *connection.Conn, p string) ([]string, error) {
 	var sec *api.Secret
-	err := do(ctx, conn, "list", p, capList, func(c *api.Client) (err error) {
+	err := do(ctx, conn, "list", p+"/", capList, func(c *api.Client) (err error) {
 		sec, err = c.Logical().ListWithContext(ctx, p)
 		return err
 	})
