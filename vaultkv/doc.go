@@ -66,8 +66,25 @@
 // secret; a create is a metadata patch that adds the marker (plus a
 // metadata create when the secret has no metadata yet), written first so
 // that a failure in between never leaves an unmarked secret of ours, and a
-// write; an update is one write; a delete is a read and a delete. Answers 429 and
-// 5xx are retried by the connection with backoff that honours Retry-After.
+// write; an update is one write; a delete is a read and a delete. Answers
+// 429 and 5xx are retried by the connection with backoff that honours
+// Retry-After.
+//
+// # Errors and partial results
+//
+// Every request goes through one wrapper: an error that says Vault as a
+// whole cannot serve (connection.ErrUnreachable, connection.ErrSealed, 429
+// or 502/503/504 after the connection's retries, or no answer within the
+// connection's own timeout while the caller's context is live) also
+// matches destination.ErrUnavailable, with the original error kept in the
+// chain. List stops at the first error and cancels the reads in flight.
+// Apply in the SecretKey layout stops its batch at the first such error,
+// or at a cancelled context: each change applied before keeps its nil
+// result, the change in flight gets its error, and the changes not
+// attempted get the stopping error; the call error is returned too. In the
+// SecretPath layout one write carries the call's changes: when it fails,
+// each change it carried gets the error, which says "the write may have
+// been applied" unless Vault refused it outright (a 4xx other than 429).
 //
 // # Following changes
 //

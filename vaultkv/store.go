@@ -113,7 +113,9 @@ func checkSyncName(name string) error {
 }
 
 // Load returns the named sync's state; errors.Is(err, state.ErrNotFound)
-// before its first Save.
+// before its first Save. A name that would leave the store's Path (see
+// destination.CheckKey) is refused with an error wrapping
+// destination.ErrInvalidKey.
 func (s *Store) Load(ctx context.Context, name string) (*state.State, error) {
 	if err := checkSyncName(name); err != nil {
 		return nil, err
@@ -139,7 +141,8 @@ func (s *Store) Load(ctx context.Context, name string) (*state.State, error) {
 }
 
 // Save writes the named sync's state if st.Revision is the stored one;
-// otherwise it returns an error matching state.ErrConflict.
+// otherwise it returns an error matching state.ErrConflict. Names are
+// checked as by Load.
 func (s *Store) Save(ctx context.Context, name string, st *state.State) error {
 	if err := checkSyncName(name); err != nil {
 		return err
@@ -267,6 +270,7 @@ func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(
 }
 
 // TryAcquire takes the named lock if it is free, released, or expired.
+// Names are checked as by Store.Load.
 func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, func(), error) {
 	if err := checkSyncName(name); err != nil {
 		return nil, nil, err

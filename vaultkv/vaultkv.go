@@ -204,7 +204,15 @@ func (kv *KV) List(ctx context.Context) (map[string]destination.Secret, error) {
 	return kv.listKeys(ctx)
 }
 
-// Apply applies changes with check-and-set.
+// Apply applies changes with check-and-set and returns one result per
+// change, in order: nil, or a destination.KeyError wrapping
+// destination.ErrConflict (the key changed since it was read),
+// destination.ErrNotOwned (SecretKey: a secret without the marker),
+// destination.ErrInvalidKey, destination.ErrInvalidValue (a value that is
+// not valid UTF-8), or the error of the request. When the call stops part
+// way (a cancelled ctx, or Vault unavailable: destination.ErrUnavailable),
+// it still returns one result per change together with the call error;
+// see "Errors and partial results" in the package documentation.
 func (kv *KV) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
 	if err := ctx.Err(); err != nil {
 		return stopped(make([]error, len(changes)), changes, 0, err), err
