@@ -142,7 +142,10 @@ func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
 
 // Sentinel errors of this package.
 var (
-	// ErrInvalidOptions: New was given unusable Options.
+	// ErrInvalidOptions: New, NewStore, NewLock or Policy was given
+	// unusable options. A Mount or Path that would make a request leave
+	// its place (see destination.CheckKey) gives an error that matches
+	// destination.ErrInvalidKey too.
 	ErrInvalidOptions = errors.New("invalid options")
 	// ErrNotKVv2: the mount is not a KV version 2 mount.
 	ErrNotKVv2 = errors.New("vaultkv: not a KV version 2 mount")
