@@ -13,7 +13,13 @@
 // listed recursively), the value in Options.Field (default "value"), and an
 // ownership marker in custom_metadata (OwnerKey = Options.Owner). A secret
 // without the marker is never overwritten or deleted unless
-// Options.AdoptUnowned is set (destination.ErrNotOwned otherwise). Deletion
+// Options.AdoptUnowned is set (destination.ErrNotOwned otherwise). The
+// marker is added and removed with a JSON merge patch of the metadata, so
+// other custom_metadata fields (an operator's team=payments) are kept;
+// only for a secret that has no metadata yet is the metadata created, with
+// the marker alone (a secret created by someone else in the round trip
+// between Vault's "no metadata" answer and that create would lose its
+// custom metadata; the sync's write then fails its check-and-set). Deletion
 // soft-deletes the current version; Options.Destroy destroys it and
 // Options.DeleteMetadata removes the secret's metadata and every version.
 //
@@ -33,14 +39,52 @@
 // unless the sync changes it. A soft-deleted or destroyed latest version
 // reads as absent.
 //
+// Vault keeps values as JSON strings, which hold valid UTF-8 text only. A
+// put whose value is not valid UTF-8 is refused for that change alone with
+// a destination.KeyError wrapping destination.ErrInvalidValue (the other
+// changes of the call are still written, in the SecretPath layout too);
+// such a value is never stored with replacement characters. NUL and other
+// control characters are valid UTF-8 and are kept exactly.
+//
+// # Keys
+//
+// A key never makes a request leave Mount/Path. In the SecretKey layout a
+// key is part of a path, so it must pass destination.CheckKey (no empty,
+// "." or ".." segment, no leading '/') and be valid UTF-8 made of
+// printable characters (Vault refuses others in a path); otherwise its
+// change is refused with a destination.KeyError wrapping
+// destination.ErrInvalidKey, and the rest of the call goes on. In the
+// SecretPath layout a key is a field of the secret and may be any
+// non-empty valid UTF-8 text. Options.Mount and Options.Path (and
+// StoreOptions', and the sync names given to Store and Lock) are checked
+// the same way: New and NewStore refuse them with ErrInvalidOptions.
+//
 // # Requests
 //
 // SecretPath: List is one read; Apply is one write (plus one read when no
 // List came first). SecretKey: List is one LIST per folder and one read per
-// secret; a create is a metadata write (the marker, written first so that a
-// failure in between never leaves an unmarked secret of ours) and a write;
-// an update is one write; a delete is a read and a delete. Answers 429 and
-// 5xx are retried by the connection with backoff that honours Retry-After.
+// secret; a create is a metadata patch that adds the marker (plus a
+// metadata create when the secret has no metadata yet), written first so
+// that a failure in between never leaves an unmarked secret of ours, and a
+// write; an update is one write; a delete is a read and a delete. Answers
+// 429 and 5xx are retried by the connection with backoff that honours
+// Retry-After.
+//
+// # Errors and partial results
+//
+// Every request goes through one wrapper: an error that says Vault as a
+// whole cannot serve (connection.ErrUnreachable, connection.ErrSealed, 429
+// or 502/503/504 after the connection's retries, or no answer within the
+// connection's own timeout while the caller's context is live) also
+// matches destination.ErrUnavailable, with the original error kept in the
+// chain. List stops at the first error and cancels the reads in flight.
+// Apply in the SecretKey layout stops its batch at the first such error,
+// or at a cancelled context: each change applied before keeps its nil
+// result, the change in flight gets its error, and the changes not
+// attempted get the stopping error; the call error is returned too. In the
+// SecretPath layout one write carries the call's changes: when it fails,
+// each change it carried gets the error, which says "the write may have
+// been applied" unless Vault refused it outright (a 4xx other than 429).
 //
 // # Following changes
 //
@@ -60,28 +104,44 @@
 // state.Lock: a lease per sync, renewed every TTL/3 by its holder, given up
 // by a holder that could not renew it for 3/4 of the TTL, and taken over by
 // another replica that saw it unchanged for a whole TTL (by its own clock,
-// so clocks are never compared). The Store needs, with Mount "secret" and
-// the default Path:
-//
-//	path "secret/data/secretsync/*" { capabilities = ["create", "read", "update"] }
+// so clocks are never compared). Policy gives the capabilities it needs.
 //
 // # Vault policy
 //
-// With Mount "secret" and Path "app", the SecretPath layout needs:
+// Policy returns the exact policy a configuration needs (see PolicySpec).
+// For a bidirectional sync of secret/app/* in the SecretKey layout, watched
+// for changes (Poll), with its state and locks in a Store on the same
+// mount, it returns:
 //
-//	path "secret/data/app"           { capabilities = ["create", "read", "update"] }
-//	path "sys/internal/ui/mounts/secret" { capabilities = ["read"] }
+//	path "secret/data/app/*" {
+//	  capabilities = ["read", "update"]
+//	}
 //
-// The SecretKey layout needs:
+//	path "secret/data/secretsync/fingerprint-key" {
+//	  capabilities = ["create", "read"]
+//	}
 //
-//	path "secret/data/app/*"         { capabilities = ["create", "read", "update"] }
-//	path "secret/metadata/app/*"     { capabilities = ["list", "read", "update"] }
-//	path "secret/metadata/app"       { capabilities = ["list"] }
-//	path "secret/delete/app/*"       { capabilities = ["update"] }   # deletion
-//	path "secret/destroy/app/*"      { capabilities = ["update"] }   # with Destroy
-//	path "secret/metadata/app/*"     { capabilities = ["delete"] }   # with DeleteMetadata
+//	path "secret/data/secretsync/lock/*" {
+//	  capabilities = ["create", "read", "update"]
+//	}
 //
-// A read-only source needs only "read" (and "list" for SecretKey). The
-// mount check reads sys/internal/ui/mounts/<mount>, which Vault allows to
-// any token with a capability under the mount.
+//	path "secret/data/secretsync/state/*" {
+//	  capabilities = ["create", "read", "update"]
+//	}
+//
+//	path "secret/delete/app/*" {
+//	  capabilities = ["update"]
+//	}
+//
+//	path "secret/metadata/app/*" {
+//	  capabilities = ["create", "read", "patch", "list"]
+//	}
+//
+// A read-only source needs only read (and list for SecretKey), plus read
+// on the metadata when polled. Every request names the capability it
+// needs, so a permission error says which capability is missing on which
+// path. The policy needs nothing from Vault's default policy, which tokens
+// hold unless made with no_default_policy; the connection uses its
+// auth/token/lookup-self to tell a revoked token from a missing
+// capability.
 package vaultkv

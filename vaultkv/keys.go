@@ -2,75 +2,43 @@ package vaultkv
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"path"
+	"net/http"
 	"strconv"
 	"strings"
-	gosync "sync"
 
-	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/destination"
 )
 
-// listKeys lists every secret under the prefix, recursively, and reads each.
+// listKeys lists every secret under the prefix, recursively, and reads
+// each. It stops at the first error, cancelling the reads in flight.
 func (kv *KV) listKeys(ctx context.Context) (map[string]destination.Secret, error) {
 	keys, err := kv.walk(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	type result struct {
-		key  string
-		info keyInfo
-		err  error
-	}
-	out := make(map[string]destination.Secret, len(keys))
-	infos := make(map[string]keyInfo, len(keys))
-	jobs := make(chan string)
-	results := make(chan result)
-	var wg gosync.WaitGroup
-	for w := 0; w < min(kv.opt.Concurrency, max(1, len(keys))); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range jobs {
-				info, err := kv.readKey(ctx, k)
-				results <- result{k, info, err}
-			}
-		}()
-	}
-	go func() {
-		defer close(jobs)
-		for _, k := range keys {
-			select {
-			case jobs <- k:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(results) }()
-	var firstErr error
-	for r := range results {
-		if r.err != nil {
-			if firstErr == nil {
-				firstErr = r.err
-			}
-			continue
-		}
-		infos[r.key] = r.info
-		if r.info.data != nil && !r.info.deleted {
-			out[r.key] = destination.Secret{Value: text(r.info.data[kv.opt.Field]), Version: strconv.Itoa(r.info.version)}
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	infos := make([]keyInfo, len(keys))
+	if err := kv.each(ctx, keys, func(ctx context.Context, i int, k string) (err error) {
+		infos[i], err = kv.readKey(ctx, k)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	if firstErr != nil {
-		return nil, firstErr
+	out := make(map[string]destination.Secret, len(keys))
+	known := make(map[string]keyInfo, len(keys))
+	for i, k := range keys {
+		info := infos[i]
+		known[k] = info
+		if info.data != nil && !info.deleted {
+			out[k] = destination.Secret{Value: text(info.data[kv.opt.Field]), Version: strconv.Itoa(info.version)}
+		}
 	}
 	kv.mu.Lock()
-	kv.mu.keys = infos
+	kv.mu.keys = known
 	// The walk saw every secret with metadata: a key it did not see is
 	// absent, with no version, until something says otherwise.
 	kv.mu.listed = true
@@ -79,30 +47,37 @@ func (kv *KV) listKeys(ctx context.Context) (map[string]destination.Secret, erro
 	return out, nil
 }
 
+// each runs fn for every key, at most Options.Concurrency at a time. It
+// stops at the first error, which it returns, cancelling the calls in
+// flight; a cancelled ctx returns ctx.Err().
+func (kv *KV) each(ctx context.Context, keys []string, fn func(ctx context.Context, i int, key string) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(kv.opt.Concurrency)
+	for i, k := range keys {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(gctx, i, k) })
+	}
+	err := g.Wait()
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
 // walk lists the keys under dir (relative to the prefix), recursively.
 func (kv *KV) walk(ctx context.Context, dir string) ([]string, error) {
 	p := kv.metaPath(dir)
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "list", p, "list", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ListWithContext(ctx, p)
-		return err
-	})
+	names, err := list(ctx, kv.conn, p)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
 		}
 		return nil, fmt.Errorf("vaultkv: list %s: %w", p, err)
 	}
-	if sec == nil || sec.Data == nil {
-		return nil, nil
-	}
-	raw, _ := sec.Data["keys"].([]any)
 	var out []string
-	for _, r := range raw {
-		name, _ := r.(string)
-		if name == "" {
-			continue
-		}
+	for _, name := range names {
 		if strings.HasSuffix(name, "/") {
 			sub, err := kv.walk(ctx, dir+name)
 			if err != nil {
@@ -119,59 +94,50 @@ func (kv *KV) walk(ctx context.Context, dir string) ([]string, error) {
 // readKey reads one secret with its metadata.
 func (kv *KV) readKey(ctx context.Context, key string) (keyInfo, error) {
 	p := kv.dataPath(key)
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, p)
-		return err
-	})
+	body, err := read(ctx, kv.conn, p)
 	if err != nil {
-		if ctx.Err() != nil {
-			return keyInfo{}, ctx.Err()
+		if cerr := ctx.Err(); cerr != nil {
+			return keyInfo{}, cerr
 		}
 		return keyInfo{}, fmt.Errorf("vaultkv: read %s: %w", p, err)
 	}
-	var info keyInfo
-	if sec == nil || sec.Data == nil {
-		return info, nil
-	}
-	meta, _ := sec.Data["metadata"].(map[string]any)
-	info.version = intOf(meta["version"])
-	if cm, ok := meta["custom_metadata"].(map[string]any); ok {
-		owner, _ := cm[OwnerKey].(string)
-		info.owned = owner == kv.opt.Owner
-	}
-	d, _ := sec.Data["data"].(map[string]any)
-	dt, _ := meta["deletion_time"].(string)
-	destroyed, _ := meta["destroyed"].(bool)
-	if d == nil || dt != "" || destroyed {
-		info.deleted = true
-		return info, nil
-	}
-	info.data = d
-	return info, nil
+	st := decodeData(body)
+	return keyInfo{version: st.version, deleted: st.gone(), owned: st.owner == kv.opt.Owner && st.owner != "", data: st.data}, nil
 }
 
-// applyKeys applies each change to its own secret.
+// applyKeys applies each change to its own secret, in order. It stops at
+// a cancelled ctx, or at the first error that says Vault cannot serve
+// (destination.ErrUnavailable): the change in flight gets its error, the
+// changes not attempted get the stopping error, and the changes applied
+// before keep their nil result.
 func (kv *KV) applyKeys(ctx context.Context, changes []destination.Change) ([]error, error) {
 	errs := make([]error, len(changes))
 	for i, c := range changes {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return stopped(errs, changes, i, err), err
 		}
-		var err error
+		// Every key is checked before any path is built from it, so that
+		// no write lands outside Mount/Path (see keyPath).
+		err := checkName(c.Key)
+		if err == nil {
+			err = checkValue(c)
+		}
 		switch {
-		case c.Key == "" || strings.HasPrefix(c.Key, "/") || strings.HasSuffix(c.Key, "/") || strings.Contains(c.Key, "//"):
-			err = destination.ErrInvalidKey
+		case err != nil:
 		case c.Delete:
 			err = kv.deleteKey(ctx, c)
 		default:
 			err = kv.putKey(ctx, c)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
+		if err == nil {
+			continue
+		}
+		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
+		if cerr := ctx.Err(); cerr != nil {
+			return stopped(errs, changes, i+1, cerr), cerr
+		}
+		if errors.Is(err, destination.ErrUnavailable) {
+			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("vaultkv: apply stopped: %w", err)
 		}
 	}
 	return errs, nil
@@ -229,7 +195,7 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 		// Mark the secret as ours before writing it, so that a failure
 		// between the two writes never leaves a secret of ours without the
 		// marker (which would then be refused as not owned forever).
-		if err := kv.setOwner(ctx, c.Key, kv.opt.Owner); err != nil {
+		if err := kv.mark(ctx, c.Key); err != nil {
 			kv.forgetKey(c.Key)
 			return fmt.Errorf("vaultkv: mark %s as owned: %w", kv.metaPath(c.Key), err)
 		}
@@ -240,44 +206,51 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 	}
 	data[kv.opt.Field] = c.Value
 	p := kv.dataPath(c.Key)
-	var sec *api.Secret
-	err = kv.conn.Do(ctx, "write", p, "update", func(cl *api.Client) (err error) {
-		sec, err = cl.Logical().WriteWithContext(ctx, p, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
-		return err
-	})
+	// The secret's metadata exists (it carries the marker), so Vault
+	// checks the update capability, also for a first version.
+	resp, err := write(ctx, kv.conn, p, capUpdate, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
 	if err != nil {
 		kv.forgetKey(c.Key)
 		if isCASMismatch(err) {
 			if mark && !exists {
 				// Someone else created it meanwhile: it is not ours.
-				_ = kv.setOwner(context.WithoutCancel(ctx), c.Key, "")
+				_ = kv.unmark(context.WithoutCancel(ctx), c.Key)
 			}
 			return destination.ErrConflict
 		}
 		return err
 	}
 	nv := cas + 1
-	if sec != nil {
-		if v := intOf(sec.Data["version"]); v > 0 {
-			nv = v
-		}
+	if v := intOf(resp["version"]); v > 0 {
+		nv = v
 	}
 	kv.remember(c.Key, keyInfo{version: nv, owned: true, data: data})
 	return nil
 }
 
-// setOwner sets the ownership marker of key to owner, or removes it when
-// owner is empty. Other custom metadata is replaced.
-func (kv *KV) setOwner(ctx context.Context, key, owner string) error {
+// mark adds the ownership marker to key's custom_metadata with a JSON
+// merge patch, which keeps every other field (an operator's team=payments,
+// say). Vault answers a patch of a secret without metadata with 404: mark
+// then creates the metadata with the marker alone. A secret created by
+// someone else between that answer and the create would have its custom
+// metadata replaced: the data write that follows then fails its
+// check-and-set, and unmark removes the marker again, but not their
+// fields. That window is one round trip wide.
+func (kv *KV) mark(ctx context.Context, key string) error {
 	mp := kv.metaPath(key)
-	md := map[string]any{}
-	if owner != "" {
-		md[OwnerKey] = owner
-	}
-	return kv.conn.Do(ctx, "write", mp, "update", func(cl *api.Client) error {
-		_, err := cl.Logical().WriteWithContext(ctx, mp, map[string]any{"custom_metadata": md})
+	md := map[string]any{"custom_metadata": map[string]any{OwnerKey: kv.opt.Owner}}
+	err := patch(ctx, kv.conn, mp, md)
+	if connection.Status(err) != http.StatusNotFound {
 		return err
-	})
+	}
+	_, err = write(ctx, kv.conn, mp, capCreate, md)
+	return err
+}
+
+// unmark removes the ownership marker from key's custom_metadata with a
+// JSON merge patch, keeping every other field.
+func (kv *KV) unmark(ctx context.Context, key string) error {
+	return patch(ctx, kv.conn, kv.metaPath(key), map[string]any{"custom_metadata": map[string]any{OwnerKey: nil}})
 }
 
 func (kv *KV) deleteKey(ctx context.Context, c destination.Change) error {
@@ -308,23 +281,11 @@ func (kv *KV) deleteKey(ctx context.Context, c destination.Change) error {
 	versions := map[string]any{"versions": []int{fresh.version}}
 	switch {
 	case kv.opt.DeleteMetadata:
-		p := kv.metaPath(c.Key)
-		err = kv.conn.Do(ctx, "delete", p, "delete", func(cl *api.Client) error {
-			_, err := cl.Logical().DeleteWithContext(ctx, p)
-			return err
-		})
+		err = remove(ctx, kv.conn, kv.metaPath(c.Key))
 	case kv.opt.Destroy:
-		p := path.Join(kv.opt.Mount, "destroy", kv.opt.Path, c.Key)
-		err = kv.conn.Do(ctx, "write", p, "update", func(cl *api.Client) error {
-			_, err := cl.Logical().WriteWithContext(ctx, p, versions)
-			return err
-		})
+		_, err = write(ctx, kv.conn, kv.keyPath(kindDestroy, c.Key), capUpdate, versions)
 	default:
-		p := path.Join(kv.opt.Mount, "delete", kv.opt.Path, c.Key)
-		err = kv.conn.Do(ctx, "write", p, "update", func(cl *api.Client) error {
-			_, err := cl.Logical().WriteWithContext(ctx, p, versions)
-			return err
-		})
+		_, err = write(ctx, kv.conn, kv.keyPath(kindDelete, c.Key), capUpdate, versions)
 	}
 	if err != nil {
 		kv.forgetKey(c.Key)

@@ -3,10 +3,8 @@ package vaultkv
 import (
 	"context"
 	"fmt"
-	gosync "sync"
+	"strings"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/destination"
 )
@@ -63,53 +61,29 @@ func (kv *KV) Poll(ctx context.Context) (string, error) {
 		return "", err
 	}
 	sigs := make([]string, len(keys))
-	errs := make([]error, len(keys))
-	sem := make(chan struct{}, kv.opt.Concurrency)
-	var wg gosync.WaitGroup
+	if err := kv.each(ctx, keys, func(ctx context.Context, i int, k string) (err error) {
+		sigs[i], err = kv.metaSignature(ctx, kv.metaPath(k))
+		return err
+	}); err != nil {
+		return "", err
+	}
+	var b strings.Builder
 	for i, k := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s, err := kv.metaSignature(ctx, kv.metaPath(k))
-			sigs[i], errs[i] = k+"="+s, err
-		}()
+		fmt.Fprintf(&b, "%s=%s;", k, sigs[i])
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return "", err
-		}
-	}
-	out := ""
-	for _, s := range sigs {
-		out += s + ";"
-	}
-	return out, nil
+	return b.String(), nil
 }
 
 // metaSignature reads a secret's metadata and returns its current version
 // with the deletion state of that version; "absent" when there is none.
 func (kv *KV) metaSignature(ctx context.Context, p string) (string, error) {
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, p)
-		return err
-	})
+	body, err := read(ctx, kv.conn, p)
 	if err != nil {
 		return "", err
 	}
-	if sec == nil || sec.Data == nil {
+	if body == nil {
 		return "absent", nil
 	}
-	cur := intOf(sec.Data["current_version"])
-	sig := fmt.Sprint(cur)
-	if versions, ok := sec.Data["versions"].(map[string]any); ok {
-		if v, ok := versions[fmt.Sprint(cur)].(map[string]any); ok {
-			dt, _ := v["deletion_time"].(string)
-			destroyed, _ := v["destroyed"].(bool)
-			sig += fmt.Sprintf("/%s/%v", dt, destroyed)
-		}
-	}
-	return sig, nil
+	st := decodeMetadata(body)
+	return fmt.Sprintf("%d/%t/%t", st.version, st.deleted, st.destroyed), nil
 }

@@ -9,11 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 	gosync "sync"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/internal/fingerprint"
@@ -54,16 +51,11 @@ var _ state.Store = (*Store)(nil)
 
 // NewStore checks that opt.Mount is a KV v2 mount and returns the store.
 func NewStore(ctx context.Context, conn *connection.Conn, opt StoreOptions) (*Store, error) {
-	opt.Mount = strings.Trim(opt.Mount, "/")
-	opt.Path = strings.Trim(opt.Path, "/")
-	if opt.Mount == "" {
-		return nil, fmt.Errorf("vaultkv: %w: StoreOptions.Mount is missing", ErrInvalidOptions)
+	opt, err := opt.normalize()
+	if err != nil {
+		return nil, err
 	}
-	if opt.Path == "" {
-		opt.Path = "secretsync"
-	}
-	kv := &KV{conn: conn, opt: Options{Mount: opt.Mount}}
-	if err := kv.checkMount(ctx); err != nil {
+	if err := checkMount(ctx, conn, opt.Mount); err != nil {
 		return nil, err
 	}
 	return &Store{conn: conn, mount: opt.Mount, path: opt.Path}, nil
@@ -80,36 +72,22 @@ type storedState struct {
 // read returns the data and version of mount/data/<path>/p; nil data when
 // absent or deleted.
 func (s *Store) read(ctx context.Context, p string) (map[string]any, int, error) {
-	full := s.data(p)
-	var sec *api.Secret
-	err := s.conn.Do(ctx, "read", full, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, full)
-		return err
-	})
+	body, err := read(ctx, s.conn, s.data(p))
 	if err != nil {
 		return nil, 0, err
 	}
-	if sec == nil || sec.Data == nil {
-		return nil, 0, nil
-	}
-	meta, _ := sec.Data["metadata"].(map[string]any)
-	version := intOf(meta["version"])
-	d, _ := sec.Data["data"].(map[string]any)
-	if dt, _ := meta["deletion_time"].(string); dt != "" {
-		d = nil
-	}
-	return d, version, nil
+	st := decodeData(body)
+	return st.data, st.version, nil
 }
 
 // write writes data at p with check-and-set against cas; a mismatch is
 // reported as errCAS.
 func (s *Store) write(ctx context.Context, p string, data map[string]any, cas int) (int, error) {
-	full := s.data(p)
-	var sec *api.Secret
-	err := s.conn.Do(ctx, "write", full, "update", func(c *api.Client) (err error) {
-		sec, err = c.Logical().WriteWithContext(ctx, full, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
-		return err
-	})
+	capability := capUpdate
+	if cas == 0 {
+		capability = capCreate // a new secret
+	}
+	resp, err := write(ctx, s.conn, s.data(p), capability, map[string]any{"data": data, "options": map[string]any{"cas": cas}})
 	if err != nil {
 		if isCASMismatch(err) {
 			return 0, errCAS
@@ -117,19 +95,31 @@ func (s *Store) write(ctx context.Context, p string, data map[string]any, cas in
 		return 0, err
 	}
 	v := cas + 1
-	if sec != nil {
-		if n := intOf(sec.Data["version"]); n > 0 {
-			v = n
-		}
+	if n := intOf(resp["version"]); n > 0 {
+		v = n
 	}
 	return v, nil
 }
 
 var errCAS = errors.New("check-and-set mismatch")
 
+// checkSyncName checks a sync's name, which is part of the paths of its
+// state and lock: the error wraps destination.ErrInvalidKey.
+func checkSyncName(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("vaultkv: sync name: %w", err)
+	}
+	return nil
+}
+
 // Load returns the named sync's state; errors.Is(err, state.ErrNotFound)
-// before its first Save.
+// before its first Save. A name that would leave the store's Path (see
+// destination.CheckKey) is refused with an error wrapping
+// destination.ErrInvalidKey.
 func (s *Store) Load(ctx context.Context, name string) (*state.State, error) {
+	if err := checkSyncName(name); err != nil {
+		return nil, err
+	}
 	p := path.Join("state", name)
 	data, version, err := s.read(ctx, p)
 	if err != nil {
@@ -151,8 +141,12 @@ func (s *Store) Load(ctx context.Context, name string) (*state.State, error) {
 }
 
 // Save writes the named sync's state if st.Revision is the stored one;
-// otherwise it returns an error matching state.ErrConflict.
+// otherwise it returns an error matching state.ErrConflict. Names are
+// checked as by Load.
 func (s *Store) Save(ctx context.Context, name string, st *state.State) error {
+	if err := checkSyncName(name); err != nil {
+		return err
+	}
 	b, err := json.Marshal(storedState{Format: StoreFormat, State: st})
 	if err != nil {
 		return fmt.Errorf("vaultkv: save state of %q: %w", name, err)
@@ -276,7 +270,11 @@ func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(
 }
 
 // TryAcquire takes the named lock if it is free, released, or expired.
+// Names are checked as by Store.Load.
 func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, func(), error) {
+	if err := checkSyncName(name); err != nil {
+		return nil, nil, err
+	}
 	p := path.Join("lock", name)
 	data, version, err := l.store.read(ctx, p)
 	if err != nil {

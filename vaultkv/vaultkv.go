@@ -2,17 +2,13 @@ package vaultkv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	gosync "sync"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/destination"
@@ -132,28 +128,9 @@ var (
 // check reads sys/internal/ui/mounts/<mount>, which any token with a
 // capability under the mount may read.
 func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
-	opt.Mount = strings.Trim(opt.Mount, "/")
-	opt.Path = strings.Trim(opt.Path, "/")
-	if opt.Mount == "" {
-		return nil, fmt.Errorf("vaultkv: %w: Mount is missing", ErrInvalidOptions)
-	}
-	if opt.Layout == SecretPath && opt.Path == "" {
-		return nil, fmt.Errorf("vaultkv: %w: Path is missing (the secret-path layout needs the secret's path)", ErrInvalidOptions)
-	}
-	if opt.Layout > SecretKey {
-		return nil, fmt.Errorf("vaultkv: %w: unknown layout %d", ErrInvalidOptions, opt.Layout)
-	}
-	if opt.Field == "" {
-		opt.Field = "value"
-	}
-	if opt.Owner == "" {
-		opt.Owner = "secretsync"
-	}
-	if opt.Concurrency <= 0 {
-		opt.Concurrency = 16
-	}
-	if opt.PollInterval <= 0 {
-		opt.PollInterval = 5 * time.Second
+	opt, err := opt.normalize()
+	if err != nil {
+		return nil, err
 	}
 	kv := &KV{conn: conn, opt: opt}
 	kv.mu.keys = map[string]keyInfo{}
@@ -165,33 +142,37 @@ func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
 
 // Sentinel errors of this package.
 var (
-	// ErrInvalidOptions: New was given unusable Options.
+	// ErrInvalidOptions: New, NewStore, NewLock or Policy was given
+	// unusable options. A Mount or Path that would make a request leave
+	// its place (see destination.CheckKey) gives an error that matches
+	// destination.ErrInvalidKey too.
 	ErrInvalidOptions = errors.New("invalid options")
 	// ErrNotKVv2: the mount is not a KV version 2 mount.
 	ErrNotKVv2 = errors.New("vaultkv: not a KV version 2 mount")
 )
 
 func (kv *KV) checkMount(ctx context.Context) error {
-	p := "sys/internal/ui/mounts/" + kv.opt.Mount
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, p)
-		return err
-	})
+	return checkMount(ctx, kv.conn, kv.opt.Mount)
+}
+
+// checkMount checks that mount is a KV version 2 mount.
+func checkMount(ctx context.Context, conn *connection.Conn, mount string) error {
+	p := "sys/internal/ui/mounts/" + mount
+	body, err := read(ctx, conn, p)
 	if errors.Is(err, connection.ErrPermissionDenied) {
 		// Vault answers 403 both for a mount that does not exist and for
 		// one the token has no capability under.
-		return fmt.Errorf("vaultkv: mount %q does not exist, or the token has no capability under it: %w", kv.opt.Mount, err)
+		return fmt.Errorf("vaultkv: mount %q does not exist, or the token has no capability under it: %w", mount, err)
 	}
 	if err != nil {
-		return fmt.Errorf("vaultkv: check mount %q: %w", kv.opt.Mount, err)
+		return fmt.Errorf("vaultkv: check mount %q: %w", mount, err)
 	}
-	if sec == nil || sec.Data == nil {
-		return fmt.Errorf("%w: no mount at %q", ErrNotKVv2, kv.opt.Mount)
+	if body == nil {
+		return fmt.Errorf("%w: no mount at %q", ErrNotKVv2, mount)
 	}
-	typ, _ := sec.Data["type"].(string)
+	typ, _ := body["type"].(string)
 	version := ""
-	if o, ok := sec.Data["options"].(map[string]any); ok {
+	if o, ok := body["options"].(map[string]any); ok {
 		version, _ = o["version"].(string)
 	}
 	if typ != "kv" || version != "2" {
@@ -201,7 +182,7 @@ func (kv *KV) checkMount(ctx context.Context) error {
 				typ = "kv version 1"
 			}
 		}
-		return fmt.Errorf("%w: mount %q is %s", ErrNotKVv2, kv.opt.Mount, typ)
+		return fmt.Errorf("%w: mount %q is %s", ErrNotKVv2, mount, typ)
 	}
 	return nil
 }
@@ -226,10 +207,18 @@ func (kv *KV) List(ctx context.Context) (map[string]destination.Secret, error) {
 	return kv.listKeys(ctx)
 }
 
-// Apply applies changes with check-and-set.
+// Apply applies changes with check-and-set and returns one result per
+// change, in order: nil, or a destination.KeyError wrapping
+// destination.ErrConflict (the key changed since it was read),
+// destination.ErrNotOwned (SecretKey: a secret without the marker),
+// destination.ErrInvalidKey, destination.ErrInvalidValue (a value that is
+// not valid UTF-8), or the error of the request. When the call stops part
+// way (a cancelled ctx, or Vault unavailable: destination.ErrUnavailable),
+// it still returns one result per change together with the call error;
+// see "Errors and partial results" in the package documentation.
 func (kv *KV) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return stopped(make([]error, len(changes)), changes, 0, err), err
 	}
 	if kv.opt.Layout == SecretPath {
 		return kv.applyPath(ctx, changes)
@@ -237,80 +226,22 @@ func (kv *KV) Apply(ctx context.Context, changes []destination.Change) ([]error,
 	return kv.applyKeys(ctx, changes)
 }
 
-func (kv *KV) dataPath(key string) string {
-	return path.Join(kv.opt.Mount, "data", kv.opt.Path, key)
-}
-
-func (kv *KV) metaPath(key string) string {
-	return path.Join(kv.opt.Mount, "metadata", kv.opt.Path, key)
-}
-
-// readSecret reads mount/data/p. It returns the data (nil when absent), the
-// current version, and whether the latest version is deleted or destroyed.
-func (kv *KV) readSecret(ctx context.Context, p string) (data map[string]any, version int, deleted bool, err error) {
-	var sec *api.Secret
-	err = kv.conn.Do(ctx, "read", p, "read", func(c *api.Client) (err error) {
-		sec, err = c.Logical().ReadWithContext(ctx, p)
-		return err
-	})
+// readSecret reads mount/data/p.
+func (kv *KV) readSecret(ctx context.Context, p string) (secretState, error) {
+	body, err := read(ctx, kv.conn, p)
 	if err != nil {
-		return nil, 0, false, err
+		return secretState{}, err
 	}
-	if sec == nil || sec.Data == nil {
-		return nil, 0, false, nil
-	}
-	meta, _ := sec.Data["metadata"].(map[string]any)
-	version = intOf(meta["version"])
-	d, _ := sec.Data["data"].(map[string]any)
-	if d == nil {
-		// 404 with metadata: the latest version is deleted or destroyed.
-		return nil, version, version > 0, nil
-	}
-	if dt, _ := meta["deletion_time"].(string); dt != "" {
-		return nil, version, true, nil
-	}
-	if destroyed, _ := meta["destroyed"].(bool); destroyed {
-		return nil, version, true, nil
-	}
-	return d, version, false, nil
+	return decodeData(body), nil
 }
-
-func intOf(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case float64:
-		return int(n)
-	case int:
-		return n
-	}
-	return 0
-}
-
-// text turns a value read from Vault into the opaque string the engine
-// sees: strings as they are, anything else as its JSON text.
-func text(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
-
-// same reports whether the stored value v reads as s, so that writing s
-// would change nothing but the type.
-func same(v any, s string) bool { return v != nil && text(v) == s }
 
 func (kv *KV) listPath(ctx context.Context) (map[string]destination.Secret, error) {
 	p := kv.dataPath("")
-	data, version, _, err := kv.readSecret(ctx, p)
+	st, err := kv.readSecret(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("vaultkv: list %s: %w", p, err)
 	}
+	data, version := st.data, st.version
 	kv.mu.Lock()
 	kv.mu.data, kv.mu.version, kv.mu.known = data, version, true
 	kv.mu.Unlock()
@@ -330,36 +261,46 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 	kv.mu.Unlock()
 	p := kv.dataPath("")
 	if !known {
-		var err error
-		if data, version, _, err = kv.readSecret(ctx, p); err != nil {
-			return nil, fmt.Errorf("vaultkv: read %s: %w", p, err)
+		st, err := kv.readSecret(ctx, p)
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return stopped(errs, changes, 0, cerr), cerr
+			}
+			err = fmt.Errorf("vaultkv: read %s: %w", p, err)
+			return stopped(errs, changes, 0, err), err
 		}
+		data, version = st.data, st.version
 	}
 	cur := strconv.Itoa(version)
 	next := make(map[string]any, len(data)+len(changes))
 	for k, v := range data {
 		next[k] = v
 	}
+	carried := make([]bool, len(changes)) // changes that the write carries
 	writes := 0
 	for i, c := range changes {
 		old, exists := data[c.Key]
-		op := "put"
-		if c.Delete {
-			op = "delete"
+		if err := checkField(c.Key); err != nil {
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
+			continue
+		}
+		if err := checkValue(c); err != nil {
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
+			continue
 		}
 		switch {
-		case c.Key == "":
-			errs[i] = &destination.KeyError{Op: op, Key: c.Key, Err: destination.ErrInvalidKey}
 		case c.Delete && !exists:
 			// already gone
 		case c.Expect == "" && exists, c.Expect != "" && (!exists || c.Expect != cur):
-			errs[i] = &destination.KeyError{Op: op, Key: c.Key, Err: destination.ErrConflict}
+			errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: destination.ErrConflict}
 		case c.Delete:
 			delete(next, c.Key)
+			carried[i] = true
 			writes++
 		default:
 			if !same(old, c.Value) || !exists {
 				next[c.Key] = c.Value
+				carried[i] = true
 				writes++
 			}
 		}
@@ -367,11 +308,11 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 	if writes == 0 {
 		return errs, nil
 	}
-	var sec *api.Secret
-	err := kv.conn.Do(ctx, "write", p, "update", func(c *api.Client) (err error) {
-		sec, err = c.Logical().WriteWithContext(ctx, p, map[string]any{"data": next, "options": map[string]any{"cas": version}})
-		return err
-	})
+	capability := capUpdate
+	if version == 0 {
+		capability = capCreate // no secret yet (as far as the read showed)
+	}
+	resp, err := write(ctx, kv.conn, p, capability, map[string]any{"data": next, "options": map[string]any{"cas": version}})
 	if err != nil {
 		kv.forget()
 		if isCASMismatch(err) {
@@ -382,21 +323,39 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 			}
 			return errs, nil
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		// One write carries every change: each gets its error, which says
+		// when the write may have landed.
+		perChange := err
+		if !outcomeKnown(err) {
+			perChange = fmt.Errorf("%w (the write may have been applied)", err)
 		}
-		return nil, fmt.Errorf("vaultkv: write %s: %w", p, err)
+		for i := range changes {
+			if carried[i] {
+				errs[i] = &destination.KeyError{Op: opOf(changes[i]), Key: changes[i].Key, Err: perChange}
+			}
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return errs, cerr
+		}
+		return errs, fmt.Errorf("vaultkv: write %s: %w", p, err)
 	}
 	nv := version + 1
-	if sec != nil {
-		if v := intOf(sec.Data["version"]); v > 0 {
-			nv = v
-		}
+	if v := intOf(resp["version"]); v > 0 {
+		nv = v
 	}
 	kv.mu.Lock()
 	kv.mu.data, kv.mu.version, kv.mu.known = next, nv, true
 	kv.mu.Unlock()
 	return errs, nil
+}
+
+// stopped gives every change from i on the error that stopped the call
+// before it was attempted, and returns errs.
+func stopped(errs []error, changes []destination.Change, i int, err error) []error {
+	for j := i; j < len(changes); j++ {
+		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
+	}
+	return errs
 }
 
 func (kv *KV) forget() {

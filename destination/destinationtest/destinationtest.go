@@ -13,14 +13,16 @@
 //
 // The suite checks creation, update and deletion with check-and-set,
 // precondition failures, that keys a change does not name are untouched,
-// ownership where the destination has it, values of every shape, a
-// cancelled context, and concurrent use.
+// ownership where the destination has it, values of every shape, keys
+// that try to leave their place ("../x", "/x", "a//b"), a cancelled
+// context, and concurrent use.
 package destinationtest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -87,6 +89,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("OtherKeysUntouched", s.untouched)
 	t.Run("OutOfBandChanges", s.outOfBand)
 	t.Run("Values", s.values)
+	t.Run("ValuesExactOrRefused", s.valuesExactOrRefused)
+	t.Run("HostileKeys", s.hostileKeys)
 	t.Run("Ownership", s.ownership)
 	t.Run("CancelledContext", s.cancelled)
 	t.Run("ConcurrentDistinctKeys", s.concurrentDistinct)
@@ -314,6 +318,104 @@ func (s *suite) values(t *testing.T) {
 		if got := wantValue(t, d, k, v); got.Value != v {
 			t.Fatalf("%s value changed in a round trip", name)
 		}
+	}
+}
+
+// valuesExactOrRefused puts values that a store may not hold exactly
+// (invalid UTF-8, NUL and control bytes), each in one call with a plain
+// change: each is listed back byte for byte, or refused with
+// destination.ErrInvalidValue and absent; never altered. The plain change
+// of the call is applied either way.
+func (s *suite) valuesExactOrRefused(t *testing.T) {
+	f := s.fixture(t)
+	d := f.Destination
+	values := map[string]string{
+		"invalid-utf8": "p\xe4ss\xff\xfe word",
+		"lone-cont":    "\x80",
+		"truncated":    "密"[:2],
+		"nul":          "a\x00b",
+		"control":      "\x01\x07\x08\x1b[31m\x7f\t\r\n\v\f",
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for i, name := range names {
+		v := values[name]
+		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+		plain := fmt.Sprintf("%s_plain_%d", s.h.Keys[0], i)
+		errs := apply(t, d, put(k, v, ""), put(plain, "plain", ""))
+		if errs[1] != nil {
+			t.Errorf("%s: the plain change of the call failed: %v", name, errs[1])
+		}
+		got, ok := list(t, d)[k]
+		switch {
+		case errs[0] == nil && (!ok || got.Value != v):
+			t.Errorf("%s: put succeeded, but the value is listed as %d bytes that differ from the %d put (listed: %v)", name, len(got.Value), len(v), ok)
+		case errs[0] != nil && !errors.Is(errs[0], destination.ErrInvalidValue):
+			t.Errorf("%s: put = %v, want success or ErrInvalidValue", name, errs[0])
+		case errs[0] != nil && ok:
+			t.Errorf("%s: the put was refused, but the key is listed", name)
+		case errs[0] != nil && strings.Contains(errs[0].Error(), v):
+			t.Errorf("%s: the error holds the value", name)
+		}
+	}
+}
+
+// hostile are keys that would leave their place if a destination built
+// a path from them as they are, and keys with bytes that a store may not
+// hold exactly.
+var hostile = []string{
+	"", ".", "..", "../x", "../../x", "/x", "/", "a//b", "a/./b", "a/../b", "a/", "x/..",
+	"..\\x", "%2e%2e/x", "a\x00b", "a\nb", "bad-utf8-\xff",
+}
+
+// hostileKeys puts each hostile key: it must be refused with
+// destination.ErrInvalidKey, or be listed back under exactly that key;
+// either way no other key appears or changes.
+func (s *suite) hostileKeys(t *testing.T) {
+	f := s.fixture(t)
+	d := f.Destination
+	mustApply(t, d, put(s.h.Keys[0], "bystander", ""))
+	before := list(t, d)
+	for _, k := range append(hostile, "../"+s.h.Keys[0], "x/../"+s.h.Keys[0]) {
+		err := apply(t, d, put(k, "hostile", ""))[0]
+		if err != nil && !errors.Is(err, destination.ErrInvalidKey) {
+			t.Errorf("put %q = %v, want success or ErrInvalidKey", k, err)
+			continue
+		}
+		after := list(t, d)
+		if err == nil {
+			got, ok := after[k]
+			if !ok || got.Value != "hostile" {
+				t.Errorf("put %q succeeded, but the key is not listed back exactly (listed: %v)", k, ok)
+				continue
+			}
+			delete(after, k)
+		}
+		atomic := destination.CapabilitiesOf(d).Atomic
+		for key, was := range before {
+			now, ok := after[key]
+			switch {
+			case !ok:
+				t.Errorf("put %q removed %q", k, key)
+			case now.Value != was.Value:
+				t.Errorf("put %q changed the value of %q", k, key)
+			case !atomic && now.Version != was.Version:
+				t.Errorf("put %q changed the version of %q", k, key)
+			}
+		}
+		for key := range after {
+			if _, ok := before[key]; !ok {
+				t.Errorf("put %q made %q appear", k, key)
+			}
+		}
+		if err == nil {
+			// Remove it again, so that the next key starts from the same place.
+			mustApply(t, d, del(k, list(t, d)[k].Version))
+		}
+		before = list(t, d)
 	}
 }
 
