@@ -27,25 +27,22 @@ const (
 // do, so that every error meaning Vault as a whole cannot serve matches
 // destination.ErrUnavailable (see unavailable).
 func do(ctx context.Context, conn *connection.Conn, op, p, capability string, fn func(*api.Client) error) error {
-	return unavailable(ctx, op, p, conn.Do(ctx, op, p, capability, fn))
+	return unavailable(conn.Do(ctx, op, p, capability, fn))
 }
 
 // unavailable wraps err so that it also matches destination.ErrUnavailable
-// when it says that the server as a whole cannot serve: unreachable,
-// sealed, answering 429 (rate limit) or 502/503/504 after the connection's
-// retries, or not answering within the connection's own timeout while the
-// caller's ctx is still live. The original error stays in the chain.
-func unavailable(ctx context.Context, op, p string, err error) error {
+// when it says that the server as a whole cannot serve: unreachable (which
+// includes no answer within the connection's own timeout while the caller
+// still waits), sealed, answering 429 (rate limit) or 502/503/504 after the
+// connection's retries. The original error stays in the chain.
+func unavailable(err error) error {
 	if err == nil || errors.Is(err, destination.ErrUnavailable) {
 		return err
 	}
 	switch {
-	case errors.Is(err, connection.ErrUnreachable), errors.Is(err, connection.ErrSealed):
-	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
-		// The connection's client timed out, not the caller: the
-		// connection returns context errors as they are, so name the
-		// request here.
-		return fmt.Errorf("%w: vault: %s %s: no answer within the connection's timeout (%w)", destination.ErrUnavailable, op, p, err)
+	case errors.Is(err, connection.ErrUnreachable), errors.Is(err, connection.ErrSealed), errors.Is(err, connection.ErrRateLimited):
+		// ErrUnreachable includes the connection's own timeout while the
+		// caller's ctx is live.
 	default:
 		switch connection.Status(err) {
 		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

@@ -110,7 +110,7 @@ func unbuildable(t *testing.T, dir, held string) []struct{ name, cfg, want, caus
 	return []struct{ name, cfg, want, cause string }{
 		{"vault unreachable", conn + withSync(dir, dest), `sync "more": destination: vaultkv: check mount "secret": `, "connection refused"},
 		{"state file locked", withState(dir, held), "state: " + held + ".lock is held by another", "state file in use"},
-		{"state directory missing", withState(dir, filepath.Join(dir, "missing", "state.json")), "state: lock file: open " + dir, "no such file or directory"},
+		{"state directory missing", withState(dir, filepath.Join(dir, "missing", "state.json")), "state: open file " + filepath.Join(dir, "missing", "state.json"), "no such file or directory"},
 		{"side directory missing", withSync(dir, fmt.Sprintf("dotenv { path = %q }", filepath.Join(dir, "missing", "x.env"))), `sync "more": destination: dotenv: open`, "no such file or directory"},
 	}
 }
