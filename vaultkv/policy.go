@@ -14,6 +14,18 @@ type PolicySpec struct {
 	KV []KVAccess
 	// Stores lists the state stores (each Store made with NewStore).
 	Stores []StoreAccess
+	// Transit lists the Transit keys that seal state files' fingerprint
+	// keys (each Transit made with NewTransit).
+	Transit []TransitAccess
+}
+
+// TransitAccess is one Transit sealer in a PolicySpec.
+type TransitAccess struct {
+	// Options are the sealer's options, as given to NewTransit.
+	Options TransitOptions
+	// Rewrap says that state.File.RewrapKey is used after the Transit key
+	// is rotated.
+	Rewrap bool
 }
 
 // KVAccess is one KV side in a PolicySpec.
@@ -66,6 +78,10 @@ var capOrder = []string{capCreate, capRead, capUpdate, capPatch, capDelete, capL
 //     secret/data/secretsync/fingerprint-key (the key is made once and
 //     never rewritten); with Lock, create, read and update on
 //     secret/data/secretsync/lock/*.
+//   - A Transit sealer (Mount "transit", Key "secretsync-state"): update on
+//     transit/encrypt/secretsync-state and transit/decrypt/secretsync-state;
+//     with Rewrap, update on transit/rewrap/secretsync-state. No create:
+//     a misspelt key name is an error, never a new key.
 //
 // New and NewStore also read sys/internal/ui/mounts/<mount>, which Vault
 // allows to any token with a capability under the mount, so the policy
@@ -134,6 +150,20 @@ func Policy(spec PolicySpec) (string, error) {
 		add(data+"/fingerprint-key", capCreate, capRead)
 		if st.Lock {
 			add(data+"/lock/*", capCreate, capRead, capUpdate)
+		}
+	}
+	for i, tr := range spec.Transit {
+		opt, err := tr.Options.normalize()
+		if err != nil {
+			return "", fmt.Errorf("vaultkv: policy: Transit[%d]: %w", i, err)
+		}
+		if err := policySafe(opt.Mount, opt.Key); err != nil {
+			return "", fmt.Errorf("vaultkv: policy: Transit[%d]: %w", i, err)
+		}
+		add(path.Join(opt.Mount, "encrypt", opt.Key), capUpdate)
+		add(path.Join(opt.Mount, "decrypt", opt.Key), capUpdate)
+		if tr.Rewrap {
+			add(path.Join(opt.Mount, "rewrap", opt.Key), capUpdate)
 		}
 	}
 	paths := make([]string, 0, len(rules))

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/state"
 )
 
@@ -65,10 +66,11 @@ type TransitOptions struct {
 //
 // # Vault policy
 //
-// With Mount "transit" and Key "secretsync-state":
+// Policy gives it (PolicySpec.Transit). With Mount "transit" and Key
+// "secretsync-state":
 //
-//	path "transit/encrypt/secretsync-state" { capabilities = ["update"] }
 //	path "transit/decrypt/secretsync-state" { capabilities = ["update"] }
+//	path "transit/encrypt/secretsync-state" { capabilities = ["update"] }
 //	path "transit/rewrap/secretsync-state"  { capabilities = ["update"] }  # File.RewrapKey
 //
 // encrypt is used when the key file is made or a plain one is sealed,
@@ -104,19 +106,26 @@ func NewTransit(conn *connection.Conn, opt TransitOptions) (*Transit, error) {
 	if conn == nil {
 		return nil, fmt.Errorf("vaultkv: %w: NewTransit: nil connection", ErrInvalidOptions)
 	}
-	mount := strings.Trim(opt.Mount, "/")
-	if mount == "" {
-		mount = "transit"
+	opt, err := opt.normalize()
+	if err != nil {
+		return nil, err
 	}
-	for _, seg := range strings.Split(mount, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return nil, fmt.Errorf("vaultkv: %w: TransitOptions.Mount %q", ErrInvalidOptions, opt.Mount)
-		}
+	return &Transit{conn: conn, mount: opt.Mount, key: opt.Key}, nil
+}
+
+// normalize fills in the default mount and checks the names.
+func (opt TransitOptions) normalize() (TransitOptions, error) {
+	opt.Mount = strings.Trim(opt.Mount, "/")
+	if opt.Mount == "" {
+		opt.Mount = "transit"
 	}
-	if opt.Key == "" || opt.Key == "." || opt.Key == ".." || strings.Contains(opt.Key, "/") {
-		return nil, fmt.Errorf("vaultkv: %w: TransitOptions.Key %q (a Transit key name, without '/')", ErrInvalidOptions, opt.Key)
+	if destination.CheckKey(opt.Mount) != nil {
+		return opt, fmt.Errorf("vaultkv: %w: TransitOptions.Mount %q", ErrInvalidOptions, opt.Mount)
 	}
-	return &Transit{conn: conn, mount: mount, key: opt.Key}, nil
+	if destination.CheckKey(opt.Key) != nil || strings.Contains(opt.Key, "/") {
+		return opt, fmt.Errorf("vaultkv: %w: TransitOptions.Key %q (a Transit key name, without '/')", ErrInvalidOptions, opt.Key)
+	}
+	return opt, nil
 }
 
 // Kind returns [TransitKind].

@@ -46,14 +46,27 @@ func transitKey(t *testing.T, srv *vaulttest.Server) (mount, key string) {
 	return mount, key
 }
 
-// transitPolicy is the policy that Transit's doc gives.
+// transitPolicy is the policy that Policy gives for the Transit key, less
+// the operations not in ops (default: every operation).
 func transitPolicy(mount, key string, ops ...string) string {
 	if len(ops) == 0 {
 		ops = []string{"encrypt", "decrypt", "rewrap"}
 	}
+	hcl, err := vaultkv.Policy(vaultkv.PolicySpec{Transit: []vaultkv.TransitAccess{{Options: vaultkv.TransitOptions{Mount: mount, Key: key}, Rewrap: true}}})
+	if err != nil {
+		panic(err)
+	}
+	blocks := strings.SplitAfter(hcl, "}\n")
 	var b strings.Builder
-	for _, op := range ops {
-		fmt.Fprintf(&b, "path %q { capabilities = [\"update\"] }\n", mount+"/"+op+"/"+key)
+	for _, blk := range blocks {
+		for _, op := range ops {
+			if strings.Contains(blk, fmt.Sprintf("%q", mount+"/"+op+"/"+key)) {
+				b.WriteString(blk)
+			}
+		}
+	}
+	if strings.Count(b.String(), "path ") != len(ops) {
+		panic("Policy does not give every Transit operation: " + hcl)
 	}
 	return b.String()
 }
