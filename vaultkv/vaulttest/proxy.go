@@ -18,6 +18,9 @@ import (
 //     and get no answer. Bytes that arrive meanwhile are held, and Thaw
 //     passes them on, so a request that the client gave up on may still
 //     reach the server later, as it would after SIGCONT.
+//   - FreezeResponses: requests still reach the server, which applies
+//     them, but its answers are held until Thaw: a write whose outcome the
+//     client cannot know, as when a network loses the answer.
 //   - Cut: a server that went down. Every open connection is closed and
 //     new ones are reset as soon as they are accepted. Restore ends it.
 //   - Retarget: the server moved (for example a container that came back
@@ -40,6 +43,7 @@ type Proxy struct {
 	mu      gosync.Mutex
 	target  string
 	frozen  chan struct{} // non-nil while frozen; closed by Thaw
+	onlyOut bool          // frozen for answers only (FreezeResponses)
 	cut     bool
 	closed  bool
 	links   map[*link]struct{}
@@ -147,9 +151,27 @@ func (p *Proxy) Stats() ProxyStats {
 func (p *Proxy) Freeze() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.frozen == nil && !p.closed {
+	if p.closed {
+		return
+	}
+	if p.frozen == nil {
 		p.frozen = make(chan struct{})
 	}
+	p.onlyOut = false
+}
+
+// FreezeResponses holds every byte the server sends until Thaw, while
+// requests still reach it: the server applies a write, and its client,
+// which never gets the answer, times out. Calling Freeze as well freezes
+// both ways.
+func (p *Proxy) FreezeResponses() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.frozen != nil {
+		return
+	}
+	p.frozen = make(chan struct{})
+	p.onlyOut = true
 }
 
 // Thaw lets bytes pass again, and returns once what the proxy held while
@@ -175,7 +197,8 @@ func (p *Proxy) Thaw() {
 	}
 }
 
-// Frozen reports whether the proxy is frozen.
+// Frozen reports whether the proxy is frozen (by Freeze or
+// FreezeResponses).
 func (p *Proxy) Frozen() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -301,7 +324,7 @@ func (p *Proxy) serve(l *link) {
 	defer p.wg.Done()
 	defer p.drop(l)
 	// A frozen server accepts (the kernel does) but does not answer.
-	if !p.wait(l) {
+	if !p.wait(l, false) {
 		return
 	}
 	target := p.Target()
@@ -319,15 +342,16 @@ func (p *Proxy) serve(l *link) {
 	}
 	var wg gosync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.pipe(l, s, l.client) }()
-	go func() { defer wg.Done(); p.pipe(l, l.client, s) }()
+	go func() { defer wg.Done(); p.pipe(l, s, l.client, false) }()
+	go func() { defer wg.Done(); p.pipe(l, l.client, s, true) }()
 	wg.Wait()
 }
 
-// wait blocks while the proxy is frozen. It returns false when the link or
-// the proxy was closed meanwhile; when it returns true the caller has been
-// counted as passing and must call done.
-func (p *Proxy) wait(l *link) bool {
+// wait blocks while the proxy is frozen for the direction (toClient: from
+// the server to the client). It returns false when the link or the proxy
+// was closed meanwhile; when it returns true the caller has been counted as
+// passing and must call done.
+func (p *Proxy) wait(l *link, toClient bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
@@ -335,7 +359,7 @@ func (p *Proxy) wait(l *link) bool {
 			return false
 		}
 		fr := p.frozen
-		if fr == nil {
+		if fr == nil || (p.onlyOut && !toClient) {
 			p.passing++
 			return true
 		}
@@ -360,12 +384,12 @@ func (p *Proxy) done() {
 // An end of file from src is passed on as a half close, so that a client
 // that sent a request and closed its side is seen by the server exactly
 // so.
-func (p *Proxy) pipe(l *link, dst, src net.Conn) {
+func (p *Proxy) pipe(l *link, dst, src net.Conn, toClient bool) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !p.wait(l) {
+			if !p.wait(l, toClient) {
 				return
 			}
 			_, werr := dst.Write(buf[:n])

@@ -160,3 +160,24 @@ func TestProxyCloseWhileFrozen(t *testing.T) {
 		t.Error("a request went through a closed proxy")
 	}
 }
+
+func TestProxyFreezeResponses(t *testing.T) {
+	p, served := newProxy(t)
+	hc := &http.Client{Transport: &http.Transport{}}
+	ctx := context.Background()
+	p.FreezeResponses()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := get(short, hc, p.URL())
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("answers frozen: got %v, want a timeout", err)
+	}
+	// The request reached the server although its answer did not come back.
+	if n := served.Load(); n != 1 {
+		t.Fatalf("server saw %d requests, want 1", n)
+	}
+	p.Thaw()
+	if body, err := get(ctx, hc, p.URL()); err != nil || body != "one" {
+		t.Fatalf("after thaw: %q, %v", body, err)
+	}
+}
