@@ -17,11 +17,11 @@ import (
 	"github.com/secretsync/secretsync/vaultkv"
 )
 
-// A second process is this test binary run again with childEnv set to a
-// mode: TestMain hands it to child instead of running the tests.
+// A second process is this test binary run again for TestFaultsChild alone,
+// with faultsChildEnv set to a mode.
 const (
-	childEnv     = "SECRETSYNC_FAULTS_CHILD"
-	childArgsEnv = "SECRETSYNC_FAULTS_CHILD_ARGS"
+	faultsChildEnv     = "SECRETSYNC_FAULTS_CHILD"
+	faultsChildArgsEnv = "SECRETSYNC_FAULTS_CHILD_ARGS"
 
 	// childOpen opens the state file, which another process holds: it must
 	// be refused with state.ErrLocked.
@@ -47,8 +47,8 @@ func runChild(t *testing.T, mode string, args childArgs) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, childArgsEnv+"="+string(js))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultsChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), faultsChildEnv+"="+mode, faultsChildArgsEnv+"="+string(js))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("second process (%s): %v\n%s", mode, err, out)
@@ -56,11 +56,25 @@ func runChild(t *testing.T, mode string, args childArgs) {
 	t.Logf("second process (%s): %s", mode, strings.TrimSpace(string(out)))
 }
 
+// TestFaultsChild is not a test: it is the second process of
+// TestTwoProcessesOneStateFile, which runs this binary again for it alone.
+// Run by go test, without the environment that runChild sets, it returns
+// at once.
+func TestFaultsChild(t *testing.T) {
+	mode := os.Getenv(faultsChildEnv)
+	if mode == "" {
+		return
+	}
+	if code := child(mode); code != 0 {
+		t.Fatalf("second process (%s) failed", mode)
+	}
+}
+
 // child is the second process. It prints what it saw and returns its exit
 // code: 0 when it saw what it should.
 func child(mode string) int {
 	var args childArgs
-	if err := json.Unmarshal([]byte(os.Getenv(childArgsEnv)), &args); err != nil {
+	if err := json.Unmarshal([]byte(os.Getenv(faultsChildArgsEnv)), &args); err != nil {
 		fmt.Println("bad arguments:", err)
 		return 2
 	}

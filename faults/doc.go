@@ -26,9 +26,10 @@
 // the table).
 //
 // The tests need Docker and the Vault image of scripts/vault-image: the
-// faults that restart or seal Vault, or freeze it, start a server of their
-// own (vaulttest.NewDurable, raft storage, behind a loopback proxy); the
-// others share one dev server per run. Run them with
+// faults that restart or seal Vault start a server of their own
+// (vaulttest.NewDurable, raft storage, behind a loopback proxy); the others
+// use vaulttest.Get's dev server, behind a vaulttest.Proxy where the fault
+// is in the network. Run them with
 //
 //	./scripts/test ./faults/...
 package faults

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/conflict"
 	"github.com/secretsync/secretsync/connection"
@@ -22,13 +24,6 @@ import (
 	"github.com/secretsync/secretsync/vaultkv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
-
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(child(mode))
-	}
-	os.Exit(vaulttest.Main(m))
-}
 
 // durableScenario starts a Durable server for the test and a scenario on
 // it, whose code under test goes through the server's proxy.
@@ -144,7 +139,12 @@ func TestTokenRevoked(t *testing.T) {
 		mount := srv.NewMount(t)
 		policy := srv.Policy(t, kvPolicy(mount))
 		newToken := func() string {
-			return srv.NewToken(t, vaulttest.TokenOptions{Policies: []string{policy}, TTL: time.Hour})
+			sec, err := srv.Client(t).Auth().Token().CreateOrphanWithContext(context.Background(),
+				&api.TokenCreateRequest{Policies: []string{policy}, TTL: "1h"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sec.Auth.ClientToken
 		}
 		// The token comes from a file, as a Vault Agent sink gives it: a
 		// new token in the file is picked up at the next login.

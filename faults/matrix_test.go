@@ -30,7 +30,8 @@ const every = "Unless a row says otherwise, a push of 300 keys (a first round th
 	"should not be, that no false conflict is flagged, that Run's error and the status record say " +
 	"what happened (a round with failed keys never returns nil and is never recorded as " +
 	"\"succeeded\"; the status message is one line), that every write that reached Vault has its " +
-	"audit event and its line in the report, and that once the fault is lifted the next round " +
+	"line in the report and its audit event (in its round, or, when its answer was lost, in the next " +
+	"round, which confirms it), and that once the fault is lifted the next round " +
 	"converges without writing again what Vault already holds, and the one after writes nothing and " +
 	"reports every key unchanged."
 
@@ -58,7 +59,7 @@ var matrix = []row{
 	{
 		Fault:   "Vault's answers lost past the client timeout",
 		Does:    "Holds every answer from Vault before the k-th write, while requests still reach it and are applied; releases them after the round. Both layouts.",
-		Outcome: "The round stops with an error matching `destination.ErrUnavailable` and status `failed`; each write that Vault applied without the sync hearing back has its failure event (outcome unknown) and its report line, never \"not attempted\"; the next round takes them for the sync's own: no conflict, not written again.",
+		Outcome: "The round stops with an error matching `destination.ErrUnavailable` and status `failed`; each write that Vault applied without the sync hearing back is reported as failed or unconfirmed (never \"not attempted\") and audited, by its round or by the next one, which takes it for the sync's own: no conflict, not written again.",
 		Test:    "TestLostResponses",
 	},
 	{

@@ -17,6 +17,18 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 
+// orphanToken returns a new orphan token with the policies (and not the
+// default one) that lives an hour.
+func orphanToken(t *testing.T, srv *vaulttest.Server, policies ...string) string {
+	t.Helper()
+	sec, err := srv.Client(t).Auth().Token().CreateOrphanWithContext(context.Background(),
+		&api.TokenCreateRequest{Policies: policies, NoDefaultPolicy: true, TTL: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec.Auth.ClientToken
+}
+
 func put(t *testing.T, c *api.Client, mount, p string, data map[string]any) {
 	t.Helper()
 	if _, err := c.KVv2(mount).Put(context.Background(), p, data); err != nil {
@@ -186,11 +198,11 @@ func TestRateLimit(t *testing.T) {
 	put(t, c, mount, "app", map[string]any{"v": "1"})
 }
 
-func TestNewTokenAndRevoke(t *testing.T) {
+func TestRevokeToken(t *testing.T) {
 	srv := vaulttest.Get(t)
 	mount := srv.NewMount(t)
 	pol := srv.Policy(t, `path "`+mount+`/data/*" { capabilities = ["create", "read", "update"] }`)
-	token := srv.NewToken(t, vaulttest.TokenOptions{Policies: []string{pol}, NoDefaultPolicy: true, TTL: time.Hour})
+	token := orphanToken(t, srv, pol)
 	c := srv.Client(t)
 	c.SetToken(token)
 	put(t, c, mount, "app", map[string]any{"v": "1"})
@@ -241,7 +253,7 @@ func TestTransitKey(t *testing.T) {
 	srv := vaulttest.Get(t)
 	ctx := context.Background()
 	k := srv.NewTransitKey(t)
-	token := srv.NewToken(t, vaulttest.TokenOptions{Policies: []string{srv.Policy(t, k.Policy())}, NoDefaultPolicy: true})
+	token := orphanToken(t, srv, srv.Policy(t, k.Policy()))
 	c := srv.Client(t)
 	c.SetToken(token)
 	const plain = "aGVsbG8=" // base64 of "hello"

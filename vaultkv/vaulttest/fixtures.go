@@ -99,49 +99,6 @@ func (q *Quota) Exhaust(t testing.TB) {
 	t.Fatalf("vaulttest: quota %s on %s: no 429 after 1,000 requests", q.Name, q.Path)
 }
 
-// TokenOptions adjust NewToken.
-type TokenOptions struct {
-	// Policies are the token's policies.
-	Policies []string
-	// NoDefaultPolicy leaves out Vault's default policy, which is
-	// otherwise attached to every token.
-	NoDefaultPolicy bool
-	// TTL is the token's time to live; 0 means the token mount's default
-	// (32 days unless configured).
-	TTL time.Duration
-	// Renewable makes the token renewable up to its mount's max TTL.
-	Renewable bool
-}
-
-// NewToken creates an orphan token (one that outlives the root token's
-// revocation) with the given policies, revoked when the test ends.
-func (s *Server) NewToken(t testing.TB, opts TokenOptions) string {
-	t.Helper()
-	req := &api.TokenCreateRequest{
-		Policies:        opts.Policies,
-		NoDefaultPolicy: opts.NoDefaultPolicy,
-		Renewable:       &opts.Renewable,
-	}
-	if opts.TTL > 0 {
-		req.TTL = opts.TTL.String()
-	}
-	if len(req.Policies) == 0 && opts.NoDefaultPolicy {
-		t.Fatalf("vaulttest: a token needs at least one policy")
-	}
-	sec, err := s.Client(t).Auth().Token().CreateOrphanWithContext(context.Background(), req)
-	if err != nil || sec == nil || sec.Auth == nil {
-		t.Fatalf("vaulttest: create token: %v", err)
-	}
-	token := sec.Auth.ClientToken
-	t.Cleanup(func() {
-		c, err := s.newClient()
-		if err == nil {
-			_ = c.Auth().Token().RevokeOrphanWithContext(context.Background(), token)
-		}
-	})
-	return token
-}
-
 // RevokeToken revokes token at once, as an operator would.
 func (s *Server) RevokeToken(t testing.TB, token string) {
 	t.Helper()
