@@ -625,7 +625,7 @@ func (s *scenario) checkWrites(o *outcome, others map[string]bool) {
 	s.unconfirmed = map[string]bool{}
 	for _, k := range slices.Sorted(maps.Keys(toConfirm)) {
 		if !has(k, audit.SecretSynced, audit.SecretDeleted) {
-			report("%s: changed in Vault by round %d, which could not tell (its answer was lost), and neither round audited it", k, s.round-1)
+			report("%s: changed in Vault by round %d without an audit event (its outcome unknown to that round), and not confirmed by this one either", k, s.round-1)
 		}
 	}
 	keys := map[string]bool{}
