@@ -17,8 +17,8 @@ import (
 	"github.com/secretsync/secretsync/vaultkv"
 )
 
-// A second process is this test binary run again for TestFaultsChild alone,
-// with faultsChildEnv set to a mode.
+// A second process is this test binary run again with faultsChildEnv set
+// to a mode: TestMain then runs child instead of the tests.
 const (
 	faultsChildEnv     = "SECRETSYNC_FAULTS_CHILD"
 	faultsChildArgsEnv = "SECRETSYNC_FAULTS_CHILD_ARGS"
@@ -47,27 +47,13 @@ func runChild(t *testing.T, mode string, args childArgs) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultsChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
 	cmd.Env = append(os.Environ(), faultsChildEnv+"="+mode, faultsChildArgsEnv+"="+string(js))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("second process (%s): %v\n%s", mode, err, out)
 	}
 	t.Logf("second process (%s): %s", mode, strings.TrimSpace(string(out)))
-}
-
-// TestFaultsChild is not a test: it is the second process of
-// TestTwoProcessesOneStateFile, which runs this binary again for it alone.
-// Run by go test, without the environment that runChild sets, it returns
-// at once.
-func TestFaultsChild(t *testing.T) {
-	mode := os.Getenv(faultsChildEnv)
-	if mode == "" {
-		return
-	}
-	if code := child(mode); code != 0 {
-		t.Fatalf("second process (%s) failed", mode)
-	}
 }
 
 // child is the second process. It prints what it saw and returns its exit

@@ -6,9 +6,11 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	gosync "sync"
 	"testing"
 
+	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/internal/crashtest"
@@ -55,6 +57,36 @@ func TestCrashChainNoFalseConflict(t *testing.T) {
 	wantAction(t, rep, "K", sync.Updated)
 	if v, _ := dst.Get("K"); v.Value != "v2" {
 		t.Fatalf("round 3 left %q", v.Value)
+	}
+}
+
+// TestCrashedWriteIsAuditedNextRound: a process that dies after a write and
+// before its event leaves the write unaudited; the next round, which finds
+// it applied, audits it.
+func TestCrashedWriteIsAuditedNextRound(t *testing.T) {
+	ctx := context.Background()
+	src, dst, store, rec := memory.New(map[string]string{"K": "v1"}), memory.New(nil), state.NewMemory(), audit.NewRecorder()
+	run := func(p *crashtest.Process) *sync.Report {
+		s, err := sync.New(sync.Config{Name: "audit", Source: src, Destination: p.Destination(dst), Store: p.Store(store), Auditor: p.Auditor(rec)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, _ := s.Run(ctx)
+		return rep
+	}
+	p := crashtest.NewProcess(4) // after the write of K
+	run(p)
+	if v, _ := dst.Get("K"); !p.Dead() || v.Value != "v1" || rec.Count(audit.SecretSynced) != 0 {
+		t.Fatalf("died %v at %q, destination %q, %d events", p.Dead(), p.Where(), v.Value, rec.Count(audit.SecretSynced))
+	}
+	rep := run(crashtest.NewProcess(-1))
+	r := wantAction(t, rep, "K", sync.Unchanged)
+	ev := rec.Filter(audit.SecretSynced)
+	if len(ev) != 1 || ev[0].Key != "K" || !strings.Contains(ev[0].Message, "confirmed") || !strings.Contains(r.Reason, "confirmed") {
+		t.Fatalf("events %+v, result %+v: want the write confirmed and audited", ev, r)
+	}
+	if rep := run(crashtest.NewProcess(-1)); rec.Count(audit.SecretSynced) != 1 || rep.Totals.Changed() != 0 {
+		t.Fatalf("a later round audited again: %v", rec.Events())
 	}
 }
 

@@ -64,6 +64,9 @@ type item struct {
 	srcSide, dstSide conflict.Side
 	base             conflict.Side
 	hasBase          bool // base comes from the stored baseline
+	// confirmed is the write of an earlier round, cut short, that this
+	// round found applied.
+	confirmed *state.PendingWrite
 	class            conflict.Class
 
 	res     KeyResult
@@ -225,6 +228,11 @@ func (r *round) run(ctx context.Context) error {
 		r.finishReport(ctx, true)
 		return r.failRound(ctx, err, true)
 	}
+	if err := r.confirmEvents(ctx); err != nil {
+		r.stopped = true
+		r.finishReport(ctx, true)
+		return r.failRound(ctx, err, true)
+	}
 	applyErr := r.apply(ctx)
 	r.stopped = applyErr != nil
 	r.finishReport(ctx, true)
@@ -245,22 +253,22 @@ func (r *round) refuseWrites(reason string) {
 	}
 }
 
-// landed returns the value of the newest write among pw and its earlier
-// intents that reached every side it was for, if any did.
-func landed(pw state.PendingWrite, it *item) (conflict.Side, bool) {
+// landed returns the newest write among pw and its earlier intents that
+// reached every side it was for, if any did.
+func landed(pw state.PendingWrite, it *item) (state.PendingWrite, bool) {
 	reached := func(p state.PendingWrite) bool {
 		return (p.Destination || p.Source) &&
 			(!p.Destination || it.dstSide.Same(p.Value)) && (!p.Source || it.srcSide.Same(p.Value))
 	}
 	if reached(pw) {
-		return pw.Value, true
+		return pw, true
 	}
 	for _, e := range pw.Earlier {
 		if reached(e) {
-			return e.Value, true
+			return e, true
 		}
 	}
-	return conflict.Side{}, false
+	return state.PendingWrite{}, false
 }
 
 // maxEarlier bounds the earlier intents kept per key.
@@ -417,7 +425,9 @@ func (r *round) read(ctx context.Context) error {
 			}
 		}
 		if pw, ok := r.st.Pending[it.key]; ok {
-			if v, ok := landed(pw, it); ok {
+			if w, ok := landed(pw, it); ok {
+				v := w.Value
+				it.confirmed = &w
 				// The writes of a round that was cut short reached every
 				// side they were for: that value is what both sides agreed
 				// on. It becomes the baseline now, saved with this round's
@@ -874,6 +884,9 @@ func (r *round) finishReport(ctx context.Context, wrote bool) {
 				}
 			}
 		}
+		if it.confirmed != nil && it.res.Reason == "" {
+			it.res.Reason = confirmedWrite
+		}
 		rep.Keys = append(rep.Keys, it.res)
 	}
 	slices.SortStableFunc(rep.Keys, func(a, b KeyResult) int {
@@ -919,6 +932,38 @@ func (r *round) refuseKey(key, dkey, side string) bool {
 		&KeyError{Key: key, DestinationKey: dkey, Op: "check", Side: side, Err: err})
 	return true
 }
+
+// confirmEvents audits the writes of earlier rounds, cut short before they
+// could audit them (a crash, a lost answer), that this round found
+// applied and made baselines of: every write that reached a side has its
+// event, at least once. (A write that its own round audited just before
+// being cut short is audited again here.)
+func (r *round) confirmEvents(ctx context.Context) error {
+	for i := range r.items {
+		it := &r.items[i]
+		w := it.confirmed
+		if w == nil {
+			continue
+		}
+		for _, toSrc := range []bool{false, true} {
+			if (toSrc && !w.Source) || (!toSrc && !w.Destination) {
+				continue
+			}
+			e := audit.Event{Type: audit.SecretSynced, RunID: r.rep.RunID, Key: it.key, DestinationKey: it.dkey,
+				Direction: direction(toSrc), Operation: r.op, Outcome: audit.Success, Message: confirmedWrite}
+			if !w.Value.Exists {
+				e.Type = audit.SecretDeleted
+			}
+			if err := r.s.emit(context.WithoutCancel(ctx), e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// confirmedWrite is the message of a write confirmed by a later round.
+const confirmedWrite = "confirmed by this round: a write of an earlier round that was cut short before it could record it"
 
 // conflictEvents audits newly flagged conflicts.
 func (r *round) conflictEvents(ctx context.Context) error {

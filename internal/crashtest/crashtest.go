@@ -16,6 +16,7 @@ import (
 	"fmt"
 	gosync "sync"
 
+	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/state"
 )
@@ -111,6 +112,16 @@ func (s *store) FingerprintKey(ctx context.Context) ([]byte, error) {
 		return nil, ErrDead
 	}
 	return s.s.FingerprintKey(ctx)
+}
+
+// Auditor wraps a: a dead process sends no event.
+func (p *Process) Auditor(a audit.Auditor) audit.Auditor {
+	return audit.AuditorFunc(func(ctx context.Context, e audit.Event) error {
+		if !p.alive() {
+			return ErrDead
+		}
+		return a.Audit(ctx, e)
+	})
 }
 
 // Destination wraps d: the process may die after each write. A side that is
