@@ -67,7 +67,7 @@ type item struct {
 	// confirmed is the write of an earlier round, cut short, that this
 	// round found applied.
 	confirmed *state.PendingWrite
-	class            conflict.Class
+	class     conflict.Class
 
 	res     KeyResult
 	writes  [2]write
