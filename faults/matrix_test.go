@@ -92,6 +92,31 @@ var matrix = []row{
 		Outcome: "The second process is refused with `state.ErrLocked` and the first one's round goes on; once the first has let go, the second sees its state and has nothing to do.",
 		Test:    "TestTwoProcessesOneStateFile",
 	},
+	{
+		Fault: "The process dies at any step of a round",
+		Does: "220 rounds per case (push in both layouts, bidirectional with secret-key), 30 keys changing at random between rounds, each round a new process over the same state file and Vault; in most rounds the process dies at a random fault point: before or after each state save (the round's start, its intents, its end), or after any write to Vault. " +
+			"From then on nothing it does takes effect, as after SIGKILL.",
+		Outcome: "No round ever flags a conflict (nobody else writes); every round that completes leaves Vault holding exactly the host's values, the round after it writes nothing, and the status is `succeeded`. A write made just before a death is taken for the sync's own by the next round, and audited by it.",
+		Test:    "TestCrashAtEveryStepAgainstVault",
+	},
+	{
+		Fault:   "The process is killed with SIGKILL",
+		Does:    "Twelve lives of a real `syncd`-like process pushing a 300-key dotenv file to Vault (secret-key layout, file state store), each killed with SIGKILL after a random number of its writes (or while listing, or between rounds); 120 keys of the file change between lives.",
+		Outcome: "No process ever flags a conflict; after the last kill, one round converges (Vault holds exactly the file's values, no conflict) and the round after it writes nothing.",
+		Test:    "TestSigkillMidRound",
+	},
+	{
+		Fault:   "The state file's disk fills up mid-round",
+		Does:    "Fills the file system of the state file (a 2 MiB tmpfs; a file size limit where the test may not mount one) before the k-th write; frees it after the round. Both layouts.",
+		Outcome: "The round's writes to Vault are audited and reported, and Run fails with an error that says the state could not be saved and why (`ENOSPC`); the status record never says `succeeded`. Once there is space, the next round takes the writes that landed for its own (no conflict, not written again) and converges.",
+		Test:    "TestDiskFullMidRound",
+	},
+	{
+		Fault:   "The state file's directory becomes read-only mid-round",
+		Does:    "Remounts the state file's tmpfs read-only (or, without the right to mount, removes the directory's write permission) before the k-th write; makes it writable after the round. Both layouts.",
+		Outcome: "As for a full disk: Run fails saying the state could not be saved (`EROFS`), nothing is lost, and the next round converges without a conflict or a second write.",
+		Test:    "TestReadOnlyStateDirMidRound",
+	},
 }
 
 // Markers around the generated table in docs/faults.md.
