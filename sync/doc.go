@@ -39,11 +39,33 @@
 // the destination, or import the destination's keys first, preferring the
 // source or the destination where both hold a key.
 //
+// # Faults
+//
+// A process may die at any instant, a side may stop answering, time out,
+// seal or rate-limit in the middle of a round. Before it writes, a round
+// saves its intents in the store; the next round takes a write it finds
+// applied for the sync's own (it becomes the baseline, and the write is
+// audited then if its own round could not), so a crash never turns into a
+// conflict. A write whose outcome is unknown (a timeout, a lost answer)
+// stays recognized as the sync's own until its key is settled. A side that
+// reports destination.ErrUnavailable stops the round at once with that one
+// error. Events are delivered at least once: a write audited by a round
+// that died before recording it is audited again by the round that
+// confirms it.
+//
+// The status record of each operation says what happened: "succeeded"
+// only when every planned write was applied; "failed" when the round or
+// any key failed (a timeout of a side's own client included); "conflicts"
+// when conflicts are flagged; "pending" when keys changed during the round
+// and are read again next round. Its message is one line ([OneLine]).
+//
 // # Safety
 //
 // A plan that deletes more than Config.MaxDeleteFraction (default half) of a
 // side's managed keys, or that empties a side because the other is empty, is
 // refused with [ErrMassDeletion] unless [Force] is given. [Syncer.Plan]
-// shows every change without applying it. Values never appear in reports,
-// errors, logs, audit events or the store.
+// shows every change without applying it. A key that could make a write
+// land outside its place ("..", "/x", "a//b"; see destination.CheckKey) is
+// refused with a typed error while the rest of the round goes on. Values
+// never appear in reports, errors, logs, audit events or the store.
 package sync
