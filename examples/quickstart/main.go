@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path"
@@ -39,13 +40,16 @@ func main() {
 	}
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context) error { return runTo(ctx, os.Stdout) }
+
+// runTo runs the demo, printing to out.
+func runTo(ctx context.Context, out io.Writer) error {
 	srv, err := vaulttest.Start(ctx)
 	if err != nil {
 		return err
 	}
 	defer srv.Stop(context.Background())
-	fmt.Printf("== Vault %s at %s\n", srv.Version, srv.Addr)
+	fmt.Fprintf(out, "== Vault %s at %s\n", srv.Version, srv.Addr)
 
 	// Set up, with the admin token: a KV v2 mount, a policy and an AppRole
 	// role for the sync. secretsync itself logs in with the role.
@@ -55,7 +59,14 @@ func run(ctx context.Context) error {
 	}
 	admin.SetToken(srv.Token)
 	mount := "quickstart-" + suffix()
-	creds, err := setUp(ctx, admin, mount)
+	kvOpts := vaultkv.Options{Mount: mount, Path: "apps", Layout: vaultkv.SecretKey, Owner: "quickstart"}
+	// The exact policy this configuration needs, and no more.
+	policy, err := vaultkv.Policy(vaultkv.PolicySpec{KV: []vaultkv.KVAccess{{Options: kvOpts, Write: true}}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "== the role's policy, from vaultkv.Policy:\n%s", policy)
+	creds, err := setUp(ctx, admin, mount, policy)
 	if err != nil {
 		return err
 	}
@@ -74,9 +85,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	fmt.Printf("== connection: %v\n", conn)
+	fmt.Fprintf(out, "== connection: %v\n", conn)
 
-	vault, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "apps", Layout: vaultkv.SecretKey, Owner: "quickstart"})
+	vault, err := vaultkv.New(ctx, conn, kvOpts)
 	if err != nil {
 		return err
 	}
@@ -100,17 +111,17 @@ func run(ctx context.Context) error {
 		return err
 	}
 
-	fmt.Printf("\n== first round: push under the key schema into %s/apps/prod/\n", mount)
-	if err := round(ctx, s); err != nil {
+	fmt.Fprintf(out, "\n== first round: push under the key schema into %s/apps/prod/\n", mount)
+	if err := round(ctx, s, out); err != nil {
 		return err
 	}
 
-	fmt.Println("\n== both sides change DB_PASSWORD: a conflict, neither side written")
+	fmt.Fprintln(out, "\n== both sides change DB_PASSWORD: a conflict, neither side written")
 	host.Set("DB_PASSWORD", "host-rotated")
 	if _, err := admin.KVv2(mount).Patch(ctx, "apps/prod/DB_PASSWORD", map[string]any{"value": "vault-rotated"}); err != nil {
 		return err
 	}
-	if err := round(ctx, s); err != nil {
+	if err := round(ctx, s, out); err != nil {
 		return err
 	}
 	st, err := s.Status(ctx)
@@ -118,14 +129,14 @@ func run(ctx context.Context) error {
 		return err
 	}
 	for _, c := range st.Conflicts {
-		fmt.Printf("flagged: %s (%s) since run %s\n", c.Key, c.Class, c.RunID)
+		fmt.Fprintf(out, "flagged: %s (%s) since run %s\n", c.Key, c.Class, c.RunID)
 	}
 
-	fmt.Println("\n== resolve deliberately: keep Vault's value")
+	fmt.Fprintln(out, "\n== resolve deliberately: keep Vault's value")
 	if err := s.Resolve(ctx, "DB_PASSWORD", conflict.KeepDestination); err != nil {
 		return err
 	}
-	if err := round(ctx, s); err != nil {
+	if err := round(ctx, s, out); err != nil {
 		return err
 	}
 	got, _ := host.Get("DB_PASSWORD")
@@ -133,30 +144,23 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("host and Vault agree on DB_PASSWORD: %v\n", got.Value == vs.Data["value"])
+	fmt.Fprintf(out, "host and Vault agree on DB_PASSWORD: %v\n", got.Value == vs.Data["value"])
 
-	fmt.Println("\n== audit trail (no values)")
+	fmt.Fprintln(out, "\n== audit trail (no values)")
 	for _, e := range trail.Events() {
-		fmt.Printf("%-22s key=%-12s direction=%-15s outcome=%s\n", e.Type, e.Key, e.Direction, e.Outcome)
+		fmt.Fprintf(out, "%-22s key=%-12s direction=%-15s outcome=%s\n", e.Type, e.Key, e.Direction, e.Outcome)
 	}
 	return nil
 }
 
 type roleCreds struct{ roleID, secretID string }
 
-// setUp enables a KV v2 mount, a policy that lets the role manage it, and
-// an AppRole role with short-lived tokens.
-func setUp(ctx context.Context, c *api.Client, mount string) (roleCreds, error) {
+// setUp enables a KV v2 mount, the policy that lets the role manage it,
+// and an AppRole role with short-lived tokens.
+func setUp(ctx context.Context, c *api.Client, mount, policy string) (roleCreds, error) {
 	if err := c.Sys().MountWithContext(ctx, mount, &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
 		return roleCreds{}, err
 	}
-	policy := fmt.Sprintf(`
-path "%[1]s/data/apps/*"     { capabilities = ["create", "read", "update"] }
-path "%[1]s/metadata/apps/*" { capabilities = ["create", "read", "update", "list"] }
-path "%[1]s/metadata/apps"   { capabilities = ["list"] }
-path "%[1]s/delete/apps/*"   { capabilities = ["update"] }
-path "sys/internal/ui/mounts/%[1]s" { capabilities = ["read"] }
-`, mount)
 	name := "secretsync-" + mount
 	if err := c.Sys().PutPolicyWithContext(ctx, name, policy); err != nil {
 		return roleCreds{}, err
@@ -185,12 +189,12 @@ path "sys/internal/ui/mounts/%[1]s" { capabilities = ["read"] }
 	return roleCreds{roleID: r.Data["role_id"].(string), secretID: sid.Data["secret_id"].(string)}, nil
 }
 
-func round(ctx context.Context, s *sync.Syncer) error {
+func round(ctx context.Context, s *sync.Syncer, out io.Writer) error {
 	rep, err := s.Run(ctx)
 	if err != nil {
 		return err
 	}
-	return rep.WriteTable(os.Stdout)
+	return rep.WriteTable(out)
 }
 
 func suffix() string {
