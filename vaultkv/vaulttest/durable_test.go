@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/vaultkv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -250,7 +251,12 @@ func TestTransitKey(t *testing.T) {
 	srv := vaulttest.Get(t)
 	ctx := context.Background()
 	k := srv.NewTransitKey(t)
-	token := orphanToken(t, srv, srv.Policy(t, k.Policy()))
+	// The policy of a Transit sealer, from vaultkv.Policy.
+	policy, err := vaultkv.Policy(vaultkv.PolicySpec{Transit: []vaultkv.TransitAccess{{Options: vaultkv.TransitOptions{Mount: k.Mount, Key: k.Name}, Rewrap: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := orphanToken(t, srv, srv.Policy(t, policy))
 	c := srv.Client(t)
 	c.SetToken(token)
 	const plain = "aGVsbG8=" // base64 of "hello"

@@ -2,7 +2,6 @@ package vaulttest
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -176,15 +175,4 @@ func (k *TransitKey) Rotate(t testing.TB) {
 	if _, err := k.s.Client(t).Logical().WriteWithContext(context.Background(), k.Mount+"/keys/"+k.Name+"/rotate", nil); err != nil {
 		t.Fatalf("vaulttest: rotate transit key: %v", err)
 	}
-}
-
-// Policy returns HCL that allows encrypting, decrypting and rewrapping with
-// the key, and reading its metadata: what a client that seals data with it
-// needs.
-func (k *TransitKey) Policy() string {
-	return fmt.Sprintf(`path %q { capabilities = ["update"] }
-path %q { capabilities = ["update"] }
-path %q { capabilities = ["update"] }
-path %q { capabilities = ["read"] }
-`, k.Mount+"/encrypt/"+k.Name, k.Mount+"/decrypt/"+k.Name, k.Mount+"/rewrap/"+k.Name, k.Mount+"/keys/"+k.Name)
 }
