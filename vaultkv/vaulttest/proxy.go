@@ -36,6 +36,9 @@ import (
 // dials the server directly) while the code under test sees a frozen
 // server.
 //
+// A Proxy knows nothing of HTTP requests; RequestProxy sees each one, to
+// count them or to decide the fate of chosen ones.
+//
 // A Proxy is safe for concurrent use.
 type Proxy struct {
 	ln net.Listener
