@@ -23,9 +23,9 @@ import (
 // readsInFlight runs n reads of the fixture's secret at once through conn,
 // holds them all at the proxy, runs during while they are in flight (all
 // sent with the same token), lets them go on, and returns their errors.
-func (f *fixture) readsInFlight(t *testing.T, conn *connection.Conn, p *proxy, n int, during func()) []error {
+func (f *fixture) readsInFlight(t *testing.T, conn *connection.Conn, p *vaulttest.RequestProxy, n int, during func()) []error {
 	t.Helper()
-	h := p.hold(t, f.path, n)
+	h := p.HoldNext(f.path, n)
 	errs := make([]error, n)
 	var wg gosync.WaitGroup
 	for i := range n {
@@ -35,9 +35,9 @@ func (f *fixture) readsInFlight(t *testing.T, conn *connection.Conn, p *proxy, n
 			errs[i] = f.read(context.Background(), conn)
 		}()
 	}
-	h.wait(t)
+	h.Wait(t)
 	during()
-	h.free()
+	h.Release()
 	wg.Wait()
 	return errs
 }
@@ -47,16 +47,16 @@ func (f *fixture) readsInFlight(t *testing.T, conn *connection.Conn, p *proxy, n
 func TestRevokedTokenInFlightLeadsToOneLogin(t *testing.T) {
 	f := newFixture(t)
 	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
-	p := newProxy(t, f.srv.Addr)
+	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
-	cfg.Address = p.URL
+	cfg.Address = p.URL()
 	conn := connect(t, cfg, nil)
 	if err := f.read(context.Background(), conn); err != nil {
 		t.Fatal(err)
 	}
 	const inFlight = 16
 	for round := range 4 {
-		logins, sent, checks := conn.Logins(), p.get("auth/approle/login"), p.get("auth/token/lookup-self")
+		logins, sent, checks := conn.Logins(), p.Count("auth/approle/login"), p.Count("auth/token/lookup-self")
 		token := currentToken(t, conn)
 		errs := f.readsInFlight(t, conn, p, inFlight, func() { revoke(t, f.srv, token) })
 		for i, err := range errs {
@@ -67,10 +67,10 @@ func TestRevokedTokenInFlightLeadsToOneLogin(t *testing.T) {
 		if n := conn.Logins() - logins; n != 1 {
 			t.Fatalf("round %d: %d logins after one token was revoked under %d reads in flight, want 1", round, n, inFlight)
 		}
-		if n := p.get("auth/approle/login") - sent; n != 1 {
+		if n := p.Count("auth/approle/login") - sent; n != 1 {
 			t.Fatalf("round %d: %d logins sent, want 1", round, n)
 		}
-		if n := p.get("auth/token/lookup-self") - checks; n != 1 {
+		if n := p.Count("auth/token/lookup-self") - checks; n != 1 {
 			t.Errorf("round %d: the revoked token was checked %d times, want once", round, n)
 		}
 		if currentToken(t, conn) == token {
@@ -96,8 +96,8 @@ func TestRevokedUserTokenFailsClearly(t *testing.T) {
 	if err := os.WriteFile(file, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := newProxy(t, f.srv.Addr)
-	conn := connect(t, connection.Config{Address: p.URL, Token: &connection.Token{Token: connection.Credential{File: file}}}, nil)
+	p := f.srv.RequestProxy(t)
+	conn := connect(t, connection.Config{Address: p.URL(), Token: &connection.Token{Token: connection.Credential{File: file}}}, nil)
 	ctx := context.Background()
 	if err := f.read(ctx, conn); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestRevokedUserTokenFailsClearly(t *testing.T) {
 	for _, err := range errs {
 		check(err)
 	}
-	if n := p.get("auth/token/lookup-self"); n != 1 {
+	if n := p.Count("auth/token/lookup-self"); n != 1 {
 		t.Errorf("the revoked token was checked %d times, want once", n)
 	}
 	if conn.Logins() != 0 {
@@ -130,9 +130,9 @@ func TestRevokedUserTokenFailsClearly(t *testing.T) {
 	}
 
 	// The dead token is not sent again: the next call fails at once.
-	reads := p.get(f.path)
+	reads := p.Count(f.path)
 	check(f.read(ctx, conn))
-	if n := p.get(f.path) - reads; n != 0 {
+	if n := p.Count(f.path) - reads; n != 0 {
 		t.Errorf("%d requests sent with a token known to be revoked", n)
 	}
 
@@ -151,9 +151,9 @@ func TestRevokedUserTokenFailsClearly(t *testing.T) {
 func TestRevokedTokenAndRefusedLogin(t *testing.T) {
 	f := newFixture(t)
 	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}, SecretIDNumUses: 1})
-	p := newProxy(t, f.srv.Addr)
+	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
-	cfg.Address = p.URL
+	cfg.Address = p.URL()
 	conn := connect(t, cfg, nil)
 	if err := f.read(context.Background(), conn); err != nil {
 		t.Fatal(err)
@@ -173,10 +173,10 @@ func TestRevokedTokenAndRefusedLogin(t *testing.T) {
 			t.Fatalf("the secret_id is in the error: %v", err)
 		}
 	}
-	if n := p.get("auth/approle/login"); n != 2 {
+	if n := p.Count("auth/approle/login"); n != 2 {
 		t.Errorf("%d logins sent, want 2 (the first, then one refused for all the reads in flight)", n)
 	}
-	if n := p.get(f.path); n != 17 {
+	if n := p.Count(f.path); n != 17 {
 		t.Errorf("%d reads sent, want 17 (one, then 16 refused and not run again)", n)
 	}
 }
@@ -235,7 +235,14 @@ func TestPermissionDeniedSaysWhatTheTokenHas(t *testing.T) {
 // Issue #10, defect 2: the connection's own Timeout came out as a bare
 // context.DeadlineExceeded, which callers take for their own cancellation.
 func TestClientTimeoutIsNotTheCallersCancellation(t *testing.T) {
-	addr, accepted := silentServer(t)
+	// A frozen proxy accepts connections and never answers on them.
+	silent, err := vaulttest.NewProxy("127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = silent.Close() })
+	silent.Freeze()
+	addr, accepted := silent.URL(), func() int { return silent.Stats().Accepted }
 	read := func(ctx context.Context, conn *connection.Conn) error {
 		return conn.Do(ctx, "read", "secret/data/x", "read", func(c *api.Client) error {
 			_, err := c.Logical().ReadWithContext(ctx, "secret/data/x")
@@ -292,9 +299,9 @@ func TestClientTimeoutIsNotTheCallersCancellation(t *testing.T) {
 func TestReloginWithoutAnswer(t *testing.T) {
 	f := newFixture(t)
 	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
-	p := newProxy(t, f.srv.Addr)
+	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
-	cfg.Address = p.URL
+	cfg.Address = p.URL()
 	cfg.Timeout = time.Second
 	conn := connect(t, cfg, nil)
 	ctx := context.Background()
@@ -302,7 +309,12 @@ func TestReloginWithoutAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoke(t, f.srv, currentToken(t, conn))
-	p.stall("auth/approle/login", true)
+	p.Intercept(func(r *http.Request) vaulttest.Verdict {
+		if r.URL.Path == "/v1/auth/approle/login" {
+			return vaulttest.Stall
+		}
+		return vaulttest.Forward
+	})
 	err := f.read(ctx, conn)
 	var e *connection.Error
 	switch {
@@ -311,14 +323,14 @@ func TestReloginWithoutAnswer(t *testing.T) {
 	case !strings.Contains(err.Error(), "no answer within 1s") || !strings.Contains(err.Error(), "revoked or expired"):
 		t.Fatalf("message %q does not say what happened", err)
 	}
-	if n := p.get("auth/approle/login"); n != 2 {
+	if n := p.Count("auth/approle/login"); n != 2 {
 		t.Errorf("%d logins sent, want 2", n)
 	}
-	if n := p.get(f.path); n != 2 {
+	if n := p.Count(f.path); n != 2 {
 		t.Errorf("%d reads sent, want 2 (no retry without a token)", n)
 	}
 
-	p.stall("auth/approle/login", false)
+	p.Intercept(nil)
 	if err := f.read(ctx, conn); err != nil {
 		t.Fatalf("read once the server answers logins again: %v", err)
 	}
@@ -341,7 +353,7 @@ func TestCloseRevokesOnlyTheCurrentTokenOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := p.get("auth/token/revoke-self"); n != 1 {
+	if n := p.Count("auth/token/revoke-self"); n != 1 {
 		t.Fatalf("%d revocations sent, want 1 (the token in use; the revoked one is dead already)", n)
 	}
 	if _, err := f.srv.Client(t).Auth().Token().Lookup(token); err == nil {
@@ -353,25 +365,25 @@ func TestCloseRevokesOnlyTheCurrentTokenOnce(t *testing.T) {
 func TestCloseDuringLogin(t *testing.T) {
 	f := newFixture(t)
 	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
-	p := newProxy(t, f.srv.Addr)
+	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
-	cfg.Address = p.URL
+	cfg.Address = p.URL()
 	conn := connect(t, cfg, nil)
-	h := p.hold(t, "auth/approle/login", 1)
+	h := p.HoldNext("auth/approle/login", 1)
 	done := make(chan error)
 	go func() { done <- f.read(context.Background(), conn) }()
-	h.wait(t)
+	h.Wait(t)
 	if err := conn.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.free()
+	h.Release()
 	if err := <-done; !errors.Is(err, connection.ErrClosed) {
 		t.Fatalf("read whose login ended after Close: %v, want ErrClosed", err)
 	}
-	if n := p.get("auth/token/revoke-self"); n != 1 {
+	if n := p.Count("auth/token/revoke-self"); n != 1 {
 		t.Fatalf("%d revocations sent, want 1 (the late login's token)", n)
 	}
-	if n := p.get(f.path); n != 0 {
+	if n := p.Count(f.path); n != 0 {
 		t.Fatalf("%d reads sent after Close", n)
 	}
 }

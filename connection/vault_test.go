@@ -38,15 +38,14 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{srv: srv, mount: mount, path: mount + "/data/app", policy: policy}
 }
 
-// read reads the fixture's secret through conn.
 // revokedAfterOneRead logs in with a new role through a counting proxy,
 // reads once, and revokes the token behind the connection's back.
-func (f *fixture) revokedAfterOneRead(t *testing.T, opts vaulttest.RoleOptions) (*vaulttest.Role, *proxy, *connection.Conn) {
+func (f *fixture) revokedAfterOneRead(t *testing.T, opts vaulttest.RoleOptions) (*vaulttest.Role, *vaulttest.RequestProxy, *connection.Conn) {
 	t.Helper()
 	role := f.srv.AppRole(t, opts)
-	proxy := newProxy(t, f.srv.Addr)
+	proxy := f.srv.RequestProxy(t)
 	cfg := role.Config()
-	cfg.Address = proxy.URL
+	cfg.Address = proxy.URL()
 	conn := connect(t, cfg, nil)
 	if err := f.read(context.Background(), conn); err != nil {
 		t.Fatal(err)
@@ -55,6 +54,7 @@ func (f *fixture) revokedAfterOneRead(t *testing.T, opts vaulttest.RoleOptions) 
 	return role, proxy, conn
 }
 
+// read reads the fixture's secret through conn.
 func (f *fixture) read(ctx context.Context, conn *connection.Conn) error {
 	return conn.Do(ctx, "read", f.path, "read", func(c *api.Client) error {
 		s, err := c.Logical().ReadWithContext(ctx, f.path)
@@ -163,7 +163,7 @@ func TestRevokedTokenLeadsToOneNewLogin(t *testing.T) {
 	if n := conn.Logins(); n != 2 {
 		t.Errorf("logins = %d, want 2", n)
 	}
-	if n := proxy.get(f.path); n != 3 {
+	if n := proxy.Count(f.path); n != 3 {
 		t.Errorf("%d reads of %s, want 3 (one, then the refused one and its retry)", n, f.path)
 	}
 }
@@ -180,10 +180,10 @@ func TestUsedUpSecretIDFailsWithoutLooping(t *testing.T) {
 	if !errors.As(err, &e) || e.Op != "login" || e.Path != "auth/approle/login" {
 		t.Fatalf("error = %#v, want a login *Error on auth/approle/login", err)
 	}
-	if n := proxy.get("auth/approle/login"); n != 2 {
+	if n := proxy.Count("auth/approle/login"); n != 2 {
 		t.Errorf("%d logins sent, want 2 (the first, then one refused)", n)
 	}
-	if n := proxy.get(f.path); n != 2 {
+	if n := proxy.Count(f.path); n != 2 {
 		t.Errorf("%d reads sent, want 2 (no retry after the refused login)", n)
 	}
 	if strings.Contains(err.Error(), role.SecretID) {
