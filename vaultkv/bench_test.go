@@ -3,10 +3,6 @@ package vaultkv_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"path"
 	gosync "sync"
 	"sync/atomic"
@@ -21,30 +17,6 @@ import (
 	"github.com/secretsync/secretsync/vaultkv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
-
-// counter is a loopback reverse proxy in front of Vault that counts
-// requests, so that both contestants pay the same extra hop and the
-// benchmark can report requests per key.
-type counter struct {
-	srv *httptest.Server
-	n   atomic.Int64
-}
-
-func newCounter(b *testing.B, target string) *counter {
-	u, err := url.Parse(target)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := &counter{}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.n.Add(1)
-		proxy.ServeHTTP(w, r)
-	}))
-	b.Cleanup(c.srv.Close)
-	return c
-}
 
 const benchKeys = 1000
 
@@ -62,7 +34,9 @@ const benchConcurrency = sync.DefaultConcurrency
 // counts every request that reached Vault, reads included.
 func BenchmarkPush1000(b *testing.B) {
 	srv := vaulttest.Get(b)
-	proxy := newCounter(b, srv.Addr)
+	// Both contestants go through the proxy, so that they pay the same
+	// extra hop and req/key counts every request.
+	proxy := srv.RequestProxy(b)
 	for _, layout := range layouts {
 		mount := srv.NewMount(b)
 		values := make(map[string]string, benchKeys)
@@ -71,7 +45,7 @@ func BenchmarkPush1000(b *testing.B) {
 		}
 		b.Run(layout.String()+"/secretsync", func(b *testing.B) {
 			conn, err := connection.New(context.Background(), connection.Config{
-				Address: proxy.srv.URL, Token: &connection.Token{Token: connection.Credential{Value: srv.Token}},
+				Address: proxy.URL(), Token: &connection.Token{Token: connection.Credential{Value: srv.Token}},
 			}, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -88,11 +62,11 @@ func BenchmarkPush1000(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				before := proxy.n.Load()
+				before := int64(proxy.Total())
 				b.StartTimer()
 				rep, err := s.Run(context.Background())
 				b.StopTimer()
-				requests += proxy.n.Load() - before
+				requests += int64(proxy.Total()) - before
 				if err != nil || rep.Totals.Created != benchKeys {
 					b.Fatalf("Run: %v, %v", rep, err)
 				}
@@ -101,11 +75,11 @@ func BenchmarkPush1000(b *testing.B) {
 			report(b, requests)
 		})
 		b.Run(layout.String()+"/direct", func(b *testing.B) {
-			c := directClient(b, proxy.srv.URL, srv.Token)
+			c := directClient(b, proxy.URL(), srv.Token)
 			var requests int64
 			for range b.N {
 				prefix := fmt.Sprintf("direct-%d", benchSeq.Add(1))
-				before := proxy.n.Load()
+				before := int64(proxy.Total())
 				if layout == vaultkv.SecretPath {
 					if _, err := c.Logical().WriteWithContext(context.Background(), path.Join(mount, "data", prefix),
 						map[string]any{"data": asData(values), "options": map[string]any{"cas": 0}}); err != nil {
@@ -114,7 +88,7 @@ func BenchmarkPush1000(b *testing.B) {
 				} else {
 					directKeys(b, c, mount, prefix, values)
 				}
-				requests += proxy.n.Load() - before
+				requests += int64(proxy.Total()) - before
 			}
 			report(b, requests)
 		})
@@ -125,12 +99,12 @@ func BenchmarkPush1000(b *testing.B) {
 		// does not know that the secret is absent: read its version, then
 		// write with cas set to it. secretsync does this too.
 		b.Run(layout.String()+"/direct-read-cas", func(b *testing.B) {
-			c := directClient(b, proxy.srv.URL, srv.Token)
+			c := directClient(b, proxy.URL(), srv.Token)
 			ctx := context.Background()
 			var requests int64
 			for range b.N {
 				p := path.Join(mount, "data", fmt.Sprintf("direct-%d", benchSeq.Add(1)))
-				before := proxy.n.Load()
+				before := int64(proxy.Total())
 				sec, err := c.Logical().ReadWithContext(ctx, p)
 				if err != nil {
 					b.Fatal(err)
@@ -141,7 +115,7 @@ func BenchmarkPush1000(b *testing.B) {
 				if _, err := c.Logical().WriteWithContext(ctx, p, map[string]any{"data": asData(values), "options": map[string]any{"cas": 0}}); err != nil {
 					b.Fatal(err)
 				}
-				requests += proxy.n.Load() - before
+				requests += int64(proxy.Total()) - before
 			}
 			report(b, requests)
 		})

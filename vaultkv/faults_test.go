@@ -16,6 +16,26 @@ import (
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
+// connThrough connects through p with token, retries and timeout (see
+// connection.Config), closed when the test ends.
+func connThrough(t testing.TB, p *vaulttest.RequestProxy, token string, retries int, timeout time.Duration) *connection.Conn {
+	t.Helper()
+	c, err := connection.New(context.Background(), connection.Config{
+		Address: p.URL(), MaxRetries: retries, Timeout: timeout,
+		Token: &connection.Token{Token: connection.Credential{Value: token}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// isDataWrite reports a write of a KV v2 secret's data under mount.
+func isDataWrite(r *http.Request, mount string) bool {
+	return (r.Method == http.MethodPut || r.Method == http.MethodPost) && strings.HasPrefix(r.URL.Path, "/v1/"+mount+"/data/")
+}
+
 func puts(n int, prefix string) []destination.Change {
 	changes := make([]destination.Change, n)
 	for i := range changes {
@@ -29,15 +49,15 @@ func puts(n int, prefix string) []destination.Change {
 func TestApplyCancelledKeepsResults(t *testing.T) {
 	srv := vaulttest.Get(t)
 	mount := srv.NewMount(t)
-	p := newProxy(t, srv.Addr)
-	kv, err := vaultkv.New(context.Background(), p.conn(t, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey})
+	p := srv.RequestProxy(t)
+	kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var writes atomic.Int64
-	p.set(nil, func(r *http.Request) {
+	p.OnAnswered(func(r *http.Request) {
 		if isDataWrite(r, mount) && writes.Add(1) == 3 {
 			cancel() // the caller gives up after the third write
 		}
@@ -79,8 +99,8 @@ func TestApplyCancelledKeepsResults(t *testing.T) {
 func TestApplyPathCancelledWrite(t *testing.T) {
 	srv := vaulttest.Get(t)
 	mount := srv.NewMount(t)
-	p := newProxy(t, srv.Addr)
-	kv, err := vaultkv.New(context.Background(), p.conn(t, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "app"})
+	p := srv.RequestProxy(t)
+	kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,13 +110,13 @@ func TestApplyPathCancelledWrite(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The write reaches Vault; its answer is held until the caller gives up.
-	p.set(func(r *http.Request) verdict {
+	p.Intercept(func(r *http.Request) vaulttest.Verdict {
 		if isDataWrite(r, mount) {
 			time.AfterFunc(100*time.Millisecond, cancel)
-			return hold
+			return vaulttest.LoseAnswer
 		}
-		return forward
-	}, nil)
+		return vaulttest.Forward
+	})
 	changes := puts(3, "K")
 	errs, err := kv.Apply(ctx, changes)
 	if !errors.Is(err, context.Canceled) {
@@ -133,13 +153,13 @@ func TestUnavailableUnreachable(t *testing.T) {
 	for _, layout := range layouts {
 		t.Run(layout.String(), func(t *testing.T) {
 			mount := srv.NewMount(t)
-			p := newProxy(t, srv.Addr)
-			kv, err := vaultkv.New(ctx, p.conn(t, srv.Token, 1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
+			p := srv.RequestProxy(t)
+			kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.set(func(*http.Request) verdict { return drop }, nil)
-			before := p.count("", "")
+			p.Intercept(func(*http.Request) vaulttest.Verdict { return vaulttest.Drop })
+			before := p.Total()
 			unreachable := func(err error) bool { return errors.Is(err, connection.ErrUnreachable) }
 			_, err = kv.List(ctx)
 			wantUnavailable(t, "List", err, unreachable)
@@ -155,8 +175,8 @@ func TestUnavailableUnreachable(t *testing.T) {
 			// One List and one change, each tried twice (one retry), and
 			// net/http may resend a request once on a reused connection
 			// that closed.
-			if n := p.count("", "") - before; n > 8 {
-				t.Fatalf("%d requests reached the dead link, want at most 8: the round did not stop (%v)", n, p.seenSince(before))
+			if n := p.Total() - before; n > 8 {
+				t.Fatalf("%d requests reached the dead link, want at most 8: the round did not stop (%v)", n, p.Log()[before:])
 			}
 		})
 	}
@@ -175,18 +195,18 @@ func TestListStopsWhenUnavailable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := newProxy(t, srv.Addr)
-	kv, err := vaultkv.New(ctx, p.conn(t, srv.Token, -1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey, Concurrency: 4})
+	p := srv.RequestProxy(t)
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey, Concurrency: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var reads atomic.Int64
-	p.set(func(r *http.Request) verdict {
+	p.Intercept(func(r *http.Request) vaulttest.Verdict {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/data/") && reads.Add(1) > 10 {
-			return drop // the link dies after ten reads
+			return vaulttest.Drop // the link dies after ten reads
 		}
-		return forward
-	}, nil)
+		return vaulttest.Forward
+	})
 	_, err = kv.List(ctx)
 	// After the first failure, only the reads in flight may be tried,
 	// each maybe resent once by net/http on its reused connection.
@@ -239,8 +259,8 @@ func TestUnavailableRateLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = root.Logical().DeleteWithContext(context.Background(), "sys/quotas/rate-limit/"+quota) })
-	p := newProxy(t, srv.Addr)
-	kv, err := vaultkv.New(ctx, p.conn(t, srv.Token, -1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
+	p := srv.RequestProxy(t)
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +274,13 @@ func TestUnavailableRateLimited(t *testing.T) {
 	for i, e := range errs[1:] {
 		wantUnavailable(t, fmt.Sprint("change ", i+1), e, limited)
 	}
-	if n := p.count("", "/"+mount+"/"); n > 3 {
+	n := 0
+	for _, r := range p.Log() {
+		if strings.Contains("/"+r.Path, "/"+mount+"/") {
+			n++
+		}
+	}
+	if n > 3 {
 		t.Fatalf("%d requests after the rate limit answered, want the round to stop", n)
 	}
 }
@@ -266,12 +292,12 @@ func TestUnavailableClientTimeout(t *testing.T) {
 	srv := vaulttest.Get(t)
 	ctx := context.Background()
 	mount := srv.NewMount(t)
-	p := newProxy(t, srv.Addr)
-	kv, err := vaultkv.New(ctx, p.conn(t, srv.Token, -1, 300*time.Millisecond), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
+	p := srv.RequestProxy(t)
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 300*time.Millisecond), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.set(func(*http.Request) verdict { return freeze }, nil)
+	p.Intercept(func(*http.Request) vaulttest.Verdict { return vaulttest.Stall })
 	timedOut := func(err error) bool {
 		return errors.Is(err, connection.ErrUnreachable) && !errors.Is(err, context.DeadlineExceeded) && strings.Contains(err.Error(), "no answer within")
 	}

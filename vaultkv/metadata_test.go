@@ -52,8 +52,8 @@ func TestOwnershipKeepsOtherMetadata(t *testing.T) {
 			t.Errorf("%s: custom_metadata = %v, want owned=%v", what, cm, owned)
 		}
 	}
-	p := newProxy(t, srv.Addr)
-	kv, err := vaultkv.New(ctx, p.conn(t, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey, Owner: "sync-a"})
+	p := srv.RequestProxy(t)
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey, Owner: "sync-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,16 +69,16 @@ func TestOwnershipKeepsOtherMetadata(t *testing.T) {
 	// 2. The operator creates the secret between the sync's marking and
 	// its write: the sync loses the race and takes its marker back.
 	operatorMeta("RACED")
-	p.set(func(r *http.Request) verdict {
+	p.Intercept(func(r *http.Request) vaulttest.Verdict {
 		if isDataWrite(r, mount) && r.URL.Path == "/v1/"+path.Join(mount, "data", "team", "RACED") {
 			if _, err := root.KVv2(mount).Put(ctx, "team/RACED", map[string]any{"value": "operator's"}); err != nil {
 				t.Error(err)
 			}
 		}
-		return forward
-	}, nil)
+		return vaulttest.Forward
+	})
 	errs, err = kv.Apply(ctx, []destination.Change{{Key: "RACED", Value: "ours"}})
-	p.set(nil, nil)
+	p.Intercept(nil)
 	if err != nil || !errorsIsConflict(errs[0]) {
 		t.Fatalf("create that lost the race: %v %v, want ErrConflict", errs, err)
 	}

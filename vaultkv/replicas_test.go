@@ -80,15 +80,15 @@ func TestThreeReplicas(t *testing.T) {
 	host := memory.New(initial)
 	rec := &rounds{}
 	type replica struct {
-		link   *link
+		link   *vaulttest.RequestProxy
 		stop   context.CancelFunc
 		done   chan error
 		syncer *sync.Syncer
 	}
 	replicas := make([]*replica, 3)
 	for i := range replicas {
-		l := newLink(t, srv.Addr)
-		conn := l.conn(t, srv)
+		l := srv.RequestProxy(t)
+		conn := linkConn(t, srv, l)
 		store := newStore(t, srv, conn, mount)
 		lock, err := store.NewLock(vaultkv.LockOptions{TTL: ttl, Holder: fmt.Sprint("replica-", i)})
 		if err != nil {
@@ -146,8 +146,8 @@ func TestThreeReplicas(t *testing.T) {
 	rs := rec.snapshot()
 	leader := rs[len(rs)-1].replica
 	killedAt := time.Now()
-	replicas[leader].link.cut.Store(true) // it can no longer reach Vault...
-	replicas[leader].stop()               // ...and stops, mid-run
+	cut(replicas[leader].link) // it can no longer reach Vault...
+	replicas[leader].stop()    // ...and stops, mid-run
 	time.Sleep(4 * ttl)
 	stopWriters()
 	wg.Wait()

@@ -6,11 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	gosync "sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,54 +16,16 @@ import (
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
-// link is a loopback proxy to Vault that counts requests and can be cut,
-// to play a replica that dies or is partitioned away.
-type link struct {
-	srv      *httptest.Server
-	requests atomic.Int64
-	cut      atomic.Bool
+// linkConn connects through p with the root token and no retries, so that
+// a cut link fails fast.
+func linkConn(t testing.TB, srv *vaulttest.Server, p *vaulttest.RequestProxy) *connection.Conn {
+	t.Helper()
+	return connThrough(t, p, srv.Token, -1, 2*time.Second)
 }
 
-func newLink(t testing.TB, target string) *link {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &link{}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l.cut.Load() {
-			hj, ok := w.(http.Hijacker)
-			if ok {
-				if c, _, err := hj.Hijack(); err == nil {
-					c.Close()
-					return
-				}
-			}
-			http.Error(w, "cut", http.StatusBadGateway)
-			return
-		}
-		l.requests.Add(1)
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(l.srv.Close)
-	return l
-}
-
-// conn connects through the link with the root token and no retries, so
-// that a cut link fails fast.
-func (l *link) conn(t testing.TB, srv *vaulttest.Server) *connection.Conn {
-	t.Helper()
-	c, err := connection.New(context.Background(), connection.Config{
-		Address: l.srv.URL, MaxRetries: -1, Timeout: 2 * time.Second,
-		Token: &connection.Token{Token: connection.Credential{Value: srv.Token}},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
-	return c
+// cut makes p drop every request, as a link to Vault that died.
+func cut(p *vaulttest.RequestProxy) {
+	p.Intercept(func(*http.Request) vaulttest.Verdict { return vaulttest.Drop })
 }
 
 func newStore(t testing.TB, srv *vaulttest.Server, conn *connection.Conn, mount string) *vaultkv.Store {
@@ -150,12 +108,12 @@ func TestLock(t *testing.T) {
 	mount := srv.NewMount(t)
 	ctx := context.Background()
 	const ttl = 2 * time.Second
-	la, lb := newLink(t, srv.Addr), newLink(t, srv.Addr)
-	a, err := newStore(t, srv, la.conn(t, srv), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "a"})
+	la, lb := srv.RequestProxy(t), srv.RequestProxy(t)
+	a, err := newStore(t, srv, linkConn(t, srv, la), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newStore(t, srv, lb.conn(t, srv), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "b"})
+	b, err := newStore(t, srv, linkConn(t, srv, lb), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +148,7 @@ func TestLock(t *testing.T) {
 	// b is cut off from Vault: it gives the lock up by itself, and a takes
 	// it over within about a TTL of b's last renewal.
 	cutAt := time.Now()
-	lb.cut.Store(true)
+	cut(lb)
 	done := make(chan time.Time, 1)
 	go func() {
 		held, release, err := a.Acquire(ctx, "sync1")
@@ -226,8 +184,8 @@ func TestPollCost(t *testing.T) {
 	for _, layout := range layouts {
 		t.Run(layout.String(), func(t *testing.T) {
 			mount := srv.NewMount(t)
-			l := newLink(t, srv.Addr)
-			kv, err := vaultkv.New(ctx, l.conn(t, srv), vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
+			l := srv.RequestProxy(t)
+			kv, err := vaultkv.New(ctx, linkConn(t, srv, l), vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,12 +210,12 @@ func TestPollCost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before := l.requests.Load()
+			before := l.Total()
 			sig2, err := kv.Poll(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cost := l.requests.Load() - before
+			cost := int64(l.Total() - before)
 			t.Logf("%s: one idle poll at %d keys = %d requests", layout, n, cost)
 			want := int64(1)
 			if layout == vaultkv.SecretKey {

@@ -8,10 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,37 +65,6 @@ func transitPolicy(mount, key string, ops ...string) string {
 		panic("Policy does not give every Transit operation: " + hcl)
 	}
 	return b.String()
-}
-
-// transitCounter is a loopback proxy to Vault that counts requests by path.
-type transitCounter struct {
-	srv *httptest.Server
-	mu  gosync.Mutex
-	n   map[string]int
-}
-
-func newTransitCounter(t *testing.T, target string) *transitCounter {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &transitCounter{n: map[string]int{}}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		c.n[strings.TrimPrefix(r.URL.Path, "/v1/")]++
-		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(c.srv.Close)
-	return c
-}
-
-func (c *transitCounter) count(path string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[path]
 }
 
 // tokenConn returns a connection through addr with a new token holding
@@ -220,9 +185,9 @@ func TestTransitSealedState(t *testing.T) {
 	srv := vaulttest.Get(t)
 	root := srv.Client(t)
 	mount, key := transitKey(t, srv)
-	cnt := newTransitCounter(t, srv.Addr)
+	cnt := srv.RequestProxy(t)
 	// A token with exactly the documented policy.
-	conn := tokenConn(t, srv, cnt.srv.URL, transitPolicy(mount, key))
+	conn := tokenConn(t, srv, cnt.URL(), transitPolicy(mount, key))
 	decrypt, encrypt, rewrap := mount+"/decrypt/"+key, mount+"/encrypt/"+key, mount+"/rewrap/"+key
 
 	_, path, fpKey := sealedState(t, conn, mount, key)
@@ -248,8 +213,8 @@ func TestTransitSealedState(t *testing.T) {
 	}
 
 	// A new File unseals once, however many callers ask.
-	before := cnt.count(decrypt)
-	encBefore := cnt.count(encrypt)
+	before := cnt.Count(decrypt)
+	encBefore := cnt.Count(encrypt)
 	f := openFile(t, path, &state.FileOptions{Sealer: newTransit(t, conn, mount, key)})
 	var wg gosync.WaitGroup
 	for range 8 {
@@ -262,10 +227,10 @@ func TestTransitSealedState(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := cnt.count(decrypt) - before; n != 1 {
+	if n := cnt.Count(decrypt) - before; n != 1 {
 		t.Errorf("reopening made %d decrypt requests, want 1", n)
 	}
-	if n := cnt.count(encrypt) - encBefore; n != 0 {
+	if n := cnt.Count(encrypt) - encBefore; n != 0 {
 		t.Errorf("reopening made %d encrypt requests, want 0", n)
 	}
 
@@ -277,8 +242,8 @@ func TestTransitSealedState(t *testing.T) {
 	if err := f.RewrapKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if cnt.count(rewrap) != 1 {
-		t.Errorf("RewrapKey made %d rewrap requests, want 1", cnt.count(rewrap))
+	if cnt.Count(rewrap) != 1 {
+		t.Errorf("RewrapKey made %d rewrap requests, want 1", cnt.Count(rewrap))
 	}
 	if _, sealed := sealedKeyFile(t, path+".key"); !strings.HasPrefix(sealed, "vault:v2:") {
 		t.Fatalf("after RewrapKey the key file holds %q, want vault:v2:…", sealed)
