@@ -32,10 +32,10 @@ import (
 //   - HoldNext keeps the next n requests to a path until Release, to put
 //     them in flight together at a moment the test chooses.
 //
-// Proxy works a level lower: it passes bytes and knows nothing of requests,
-// to freeze, cut or move the server as a stopped process or a dead network
-// would. Use Proxy for what happens to a server or a link, RequestProxy for
-// what happens to chosen requests.
+// Proxy works a level lower: it passes bytes and knows nothing of
+// requests. Use it where the fault acts on connections and bytes (a
+// process stopped mid-answer, bytes held and delivered late, a server that
+// moved); use a RequestProxy where the test must see requests or pick some.
 //
 // Server.RequestProxy starts one closed when the test ends;
 // NewRequestProxy starts one that the caller closes. A RequestProxy is
