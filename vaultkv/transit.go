@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/connection"
-	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/state"
 )
 
@@ -119,10 +118,10 @@ func (opt TransitOptions) normalize() (TransitOptions, error) {
 	if opt.Mount == "" {
 		opt.Mount = "transit"
 	}
-	if destination.CheckKey(opt.Mount) != nil {
+	if checkName(opt.Mount) != nil {
 		return opt, fmt.Errorf("vaultkv: %w: TransitOptions.Mount %q", ErrInvalidOptions, opt.Mount)
 	}
-	if destination.CheckKey(opt.Key) != nil || strings.Contains(opt.Key, "/") {
+	if checkName(opt.Key) != nil || strings.Contains(opt.Key, "/") {
 		return opt, fmt.Errorf("vaultkv: %w: TransitOptions.Key %q (a Transit key name, without '/')", ErrInvalidOptions, opt.Key)
 	}
 	return opt, nil
