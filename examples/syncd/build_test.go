@@ -287,3 +287,36 @@ func TestReloadKeepsTheStateFileNamedAnotherWay(t *testing.T) {
 	}
 	keepsRunning(t, dir, "AFTER_RELOAD")
 }
+
+// TestReloadRefusesAChangedTransitBlock: the state file stays open across
+// a reload, sealed as it was opened, so a reload that adds (or changes) its
+// transit block is refused with the reason, and the running generation
+// goes on, instead of silently keeping an unsealed key.
+func TestReloadRefusesAChangedTransitBlock(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "syncd.hcl")
+	write(t, cfgPath, dotenvConfig(dir, "bidirectional"))
+	write(t, filepath.Join(dir, "src.env"), "A=1\n")
+	var logs syncBuffer
+	d := startDaemon(t, cfgPath, &logs)
+	old := d.current()
+	sealed := strings.Replace(dotenvConfig(dir, "bidirectional"), "state {\n", `connection "v" {
+  address = "http://127.0.0.1:1"
+  token { env = "SYNCD_TEST_TOKEN" }
+}
+state {
+  transit {
+    connection = "v"
+    key        = "syncd"
+  }
+`, 1)
+	write(t, cfgPath, sealed)
+	err := d.reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "transit") || !strings.Contains(err.Error(), "restart") {
+		t.Fatalf("reload = %v, want a refusal that names the transit block and a restart", err)
+	}
+	if d.current() != old {
+		t.Fatal("a refused reload replaced the running generation")
+	}
+	keepsRunning(t, dir, "AFTER_REFUSED_RELOAD")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"sort"
 	gosync "sync"
 	"time"
@@ -73,7 +74,12 @@ func (g *generation) build(ctx context.Context, log *slog.Logger, m *metrics, re
 	}
 
 	if reuse != nil && sameStateFile(reuse.cfg.State, cfg.State) {
-		// A state file can be open only once: keep the running one.
+		// A state file can be open only once: keep the running one. Its
+		// key is sealed (or not) as it was opened, so a change of the
+		// transit block cannot take effect without a restart.
+		if !reflect.DeepEqual(reuse.cfg.State.Transit, cfg.State.Transit) {
+			return errors.New("state: the transit block of a state file that is open cannot change on reload; restart syncd to seal or unseal its key differently")
+		}
 		g.store, g.closeSt = reuse.store, reuse.closeSt
 	} else if err := g.openState(ctx, cfg.State); err != nil {
 		return err
