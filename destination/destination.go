@@ -15,6 +15,20 @@
 // yet". This is how the engine guarantees that no concurrent write is ever
 // overwritten blindly.
 //
+// # Stores without check-and-set, stores that cannot be read back
+//
+// Not every store is like Vault KV v2. A destination says what its store
+// cannot do through [Capabilities]: NoCheckAndSet for a store that cannot
+// make a write conditional (it narrows the race as far as the store allows
+// and documents what remains), WriteOnly for a store whose values cannot be
+// read back (it lists version markers instead, and the engine detects
+// changes made at the destination by those markers).
+//
+// A destination that holds resources, such as an SDK client with its
+// connections, implements io.Closer. Whoever opened it closes it once it is
+// no longer used; package registry closes the destinations it opens when it
+// replaces or removes them.
+//
 // # Implementations
 //
 // Package destination/memory is an in-memory implementation for unit tests;
@@ -104,13 +118,34 @@ type Destination interface {
 	Apply(ctx context.Context, changes []Change) ([]error, error)
 }
 
-// Capabilities describes optional behaviour of a destination.
+// Capabilities describes optional behaviour of a destination. The zero
+// value describes a store like Vault KV v2: readable, with check-and-set.
 type Capabilities struct {
 	// Atomic reports that one Apply call is written as a single unit (for
 	// example all fields of one Vault secret): the engine then sends all of a
 	// round's changes for that side in one call instead of splitting them
 	// across concurrent calls, which would only conflict with each other.
 	Atomic bool
+	// NoCheckAndSet reports that the store cannot make a write conditional
+	// on the version read (KV v1, AWS Secrets Manager, Azure Key Vault, GCP
+	// Secret Manager, Vercel). Such a destination still honours Expect as
+	// far as its store allows: it reads the key's version just before
+	// writing and reports ErrConflict when that differs from Expect (a
+	// create finding the key present included); it uses the store's
+	// idempotency token where there is one; and where the store keeps
+	// version history it checks after the write that the version it
+	// replaced was the one it read, reporting ErrConflict if not. A write
+	// by someone else between that read and the write can still be
+	// overwritten: each implementation documents the window that remains.
+	NoCheckAndSet bool
+	// WriteOnly reports that values cannot be read back (GitHub Actions
+	// secrets, Vercel sensitive variables). List then returns every key
+	// with an empty Value and, as Version, a marker of the key's last write
+	// (an update time or an id) that changes whenever anyone writes the
+	// key. The engine remembers the marker it lists after its own writes;
+	// any other marker is a change made at the destination. A write-only
+	// side can only be the destination of a push.
+	WriteOnly bool
 }
 
 // Describer is an optional interface for a Reader or Destination that reports
@@ -126,6 +161,18 @@ func CapabilitiesOf(r Reader) Capabilities {
 		return d.Capabilities()
 	}
 	return Capabilities{}
+}
+
+// KeyNormalizer is an optional interface for a destination whose store
+// restricts the names of its entries (Azure Key Vault allows letters,
+// digits and '-'; GitHub upper-case letters, digits and '_'). Package
+// registry passes every name it renders from a name template through it.
+type KeyNormalizer interface {
+	// NormalizeKey returns key changed to fit the store's naming rules,
+	// or an error wrapping ErrInvalidKey when no change makes it fit (too
+	// long, say, or a reserved prefix). It is deterministic and
+	// idempotent: a normalized key normalizes to itself.
+	NormalizeKey(key string) (string, error)
 }
 
 // Notifier is an optional interface for a side that announces its changes,

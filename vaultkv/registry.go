@@ -1,6 +1,7 @@
 package vaultkv
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -11,10 +12,11 @@ import (
 
 // Driver returns the registry.Driver of the vault-kv destination type
 // (registry.VaultKV): it opens the destination over the connection that
-// the Config names, one of conns, with Owner as the ownership marker
-// (empty means "secretsync").
+// the Config names, one of conns, with owner as the ownership marker
+// (empty means the Target's Owner, or "secretsync" when that is empty too).
 func Driver(conns map[string]*connection.Conn, owner string) registry.Driver {
-	return func(ctx context.Context, name string, cfg registry.Config) (destination.Destination, error) {
+	return func(ctx context.Context, t registry.Target) (destination.Destination, error) {
+		cfg, owner := t.Config, cmp.Or(owner, t.Owner)
 		c, ok := cfg.(registry.VaultKV)
 		if !ok {
 			return nil, fmt.Errorf("vaultkv: driver got a %s config", cfg.Type())

@@ -61,6 +61,13 @@ type Harness struct {
 	// Concurrency is how many goroutines the concurrency checks use;
 	// default 8.
 	Concurrency int
+	// Capabilities are what the store under test can do; they must equal
+	// what the destination reports (destination.CapabilitiesOf). The
+	// suite tests each promise they make and no more: a NoCheckAndSet
+	// store is not held to strict check-and-set under concurrent writers,
+	// and a WriteOnly store is tested for change detection by marker, its
+	// values read out of band through Fixture.Get (which it then needs).
+	Capabilities destination.Capabilities
 }
 
 const promptly = 10 * time.Second // a hang detector, not a performance target

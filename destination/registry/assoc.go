@@ -175,7 +175,7 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	if err != nil {
 		return nil, fmt.Errorf("registry: open secret %s: %w", want.Secret, err)
 	}
-	dst, err := r.open(ctx, want.Type, want.Destination, cfg)
+	dst, err := r.open(ctx, Target{Name: want.Destination, Config: cfg, Owner: want.SyncName})
 	if err != nil {
 		return nil, err
 	}

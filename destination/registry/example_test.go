@@ -22,8 +22,8 @@ func Example() {
 
 	reg := registry.New(registry.Options{
 		Drivers: map[string]registry.Driver{
-			registry.TypeGitHubRepository: func(ctx context.Context, name string, cfg registry.Config) (destination.Destination, error) {
-				return repo, nil // a real driver would connect with cfg.(registry.GitHubRepository)
+			registry.TypeGitHubRepository: func(ctx context.Context, t registry.Target) (destination.Destination, error) {
+				return repo, nil // a real driver would connect with t.Config.(registry.GitHubRepository)
 			},
 		},
 		Source: func(ctx context.Context, mount, name string) (destination.Reader, error) {

@@ -92,11 +92,29 @@ func (e *InUseError) Error() string {
 // Is reports whether target is ErrInUse.
 func (e *InUseError) Is(target error) bool { return target == ErrInUse }
 
-// Driver opens a destination from its Config. name is the destination's
-// name in the registry. The registry calls it when an association of the
-// destination first needs it, and again after the destination's Config
-// changed.
-type Driver func(ctx context.Context, name string, cfg Config) (destination.Destination, error)
+// Target is what a Driver opens: one destination of the registry, for one
+// association (or for Registry.Open, for none).
+type Target struct {
+	// Name is the destination's name in the registry.
+	Name string
+	// Config is the destination's Config, of the Driver's type.
+	Config Config
+	// Owner identifies the association whose sync will use the
+	// destination ("" for Registry.Open). Where the store can keep a
+	// marker on an entry (a tag, a label, a comment), the destination
+	// marks every entry it creates with Owner, lists only entries so
+	// marked, and neither overwrites nor deletes an entry without the
+	// marker: it reports destination.ErrNotOwned. With Owner "" it marks
+	// entries as the library's without naming an association.
+	Owner string
+}
+
+// Driver opens a destination from its Target. The registry calls it when
+// an association of the destination first needs it, and again after the
+// destination's Config changed. A destination that implements io.Closer
+// is closed by the registry when it is replaced or its association
+// removed.
+type Driver func(ctx context.Context, t Target) (destination.Destination, error)
 
 // SourceFunc opens the KV v2 secret an association names, as the source of
 // its sync. With package vaultkv:
@@ -303,17 +321,18 @@ func (r *Registry) Open(ctx context.Context, typ, name string) (destination.Dest
 	if d == nil {
 		return nil, notFound(typ, name)
 	}
-	return r.open(ctx, typ, name, cfg)
+	return r.open(ctx, Target{Name: name, Config: cfg})
 }
 
-func (r *Registry) open(ctx context.Context, typ, name string, cfg Config) (destination.Destination, error) {
+func (r *Registry) open(ctx context.Context, t Target) (destination.Destination, error) {
+	typ := t.Config.Type()
 	drv := r.opts.Drivers[typ]
 	if drv == nil {
-		return nil, fmt.Errorf("%w: %q (destination %s)", ErrNoDriver, typ, name)
+		return nil, fmt.Errorf("%w: %q (destination %s)", ErrNoDriver, typ, t.Name)
 	}
-	dst, err := drv(ctx, name, cfg)
+	dst, err := drv(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("registry: open destination %s/%s: %w", typ, name, err)
+		return nil, fmt.Errorf("registry: open destination %s/%s: %w", typ, t.Name, err)
 	}
 	return dst, nil
 }

@@ -219,7 +219,8 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 	var mu gosync.Mutex
 	f.reg = registry.New(registry.Options{
 		Drivers: map[string]registry.Driver{
-			registry.TypeGitHubRepository: func(ctx context.Context, name string, cfg registry.Config) (destination.Destination, error) {
+			registry.TypeGitHubRepository: func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
+				name, cfg := tg.Name, tg.Config
 				f.opens.Add(1)
 				if f.failOn.Load() {
 					return nil, errors.New("github: 401 bad credentials")

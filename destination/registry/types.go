@@ -100,6 +100,65 @@ func (c VaultKV) Validate() error {
 	return nil
 }
 
+// Granularities of an external destination.
+const (
+	// GranularitySecretPath writes the whole KV secret as one entry, a JSON
+	// object of its keys.
+	GranularitySecretPath = "secret-path"
+	// GranularitySecretKey writes one entry per key of the KV secret.
+	GranularitySecretKey = "secret-key"
+)
+
+// SyncOptions are the settings of an external destination that shape the
+// entries its associations write, as in Vault's Secrets Sync. The built-in
+// external types embed it; a program's own Config can embed it too, and
+// its associations are then named by template rather than by key schema.
+type SyncOptions struct {
+	// Granularity is GranularitySecretPath or GranularitySecretKey; empty
+	// means the type's default (secret-path for aws-sm, azure-kv and
+	// gcp-sm, secret-key for gh and vercel-project and other types).
+	Granularity string `json:"granularity,omitempty"`
+	// SecretNameTemplate names each entry (see NameTemplate); empty means
+	// DefaultNameTemplate of the granularity.
+	SecretNameTemplate string `json:"secret_name_template,omitempty"`
+	// CustomTags are set on every entry that an association writes, for
+	// the stores that have tags or labels (aws-sm, azure-kv, gcp-sm).
+	CustomTags map[string]string `json:"custom_tags,omitempty"`
+}
+
+// SyncSettings returns o; a Config that embeds SyncOptions gets the
+// method, and with it naming by template.
+func (o SyncOptions) SyncSettings() SyncOptions { return o }
+
+// SyncConfig is a Config whose associations are named by template: one
+// that embeds SyncOptions.
+type SyncConfig interface {
+	Config
+	SyncSettings() SyncOptions
+}
+
+func (o SyncOptions) validate(c Config, tags bool) error {
+	switch o.Granularity {
+	case "", GranularitySecretPath, GranularitySecretKey:
+	default:
+		return invalid(c, "granularity", fmt.Sprintf("%q is neither %s nor %s", o.Granularity, GranularitySecretPath, GranularitySecretKey))
+	}
+	if o.SecretNameTemplate != "" {
+		if _, err := ParseNameTemplate(o.SecretNameTemplate); err != nil {
+			return invalid(c, "secret_name_template", err.Error())
+		}
+	}
+	if len(o.CustomTags) > 0 && !tags {
+		return invalid(c, "custom_tags", "this store has no tags")
+	}
+	for k := range o.CustomTags {
+		if k == "" {
+			return invalid(c, "custom_tags", "a tag has an empty name")
+		}
+	}
+	return nil
+}
+
 // AWSSecretsManager is an AWS Secrets Manager destination. With no access
 // key, the driver uses the AWS default credential chain; with one, both
 // parts must be set.
@@ -107,6 +166,12 @@ type AWSSecretsManager struct {
 	AccessKeyID     Credential `json:"access_key_id,omitempty"`
 	SecretAccessKey Credential `json:"secret_access_key,omitempty"`
 	Region          string     `json:"region,omitempty"`
+	// RecoveryWindowDays is how long a deleted secret can be restored, 7
+	// to 30 days; 0 means 30, AWS's default.
+	RecoveryWindowDays int `json:"recovery_window_days,omitempty"`
+	// ForceDelete deletes secrets at once, with no recovery window.
+	ForceDelete bool `json:"force_delete,omitempty"`
+	SyncOptions
 }
 
 // Type returns TypeAWSSecretsManager.
@@ -124,8 +189,12 @@ func (c AWSSecretsManager) Validate() error {
 		return invalid(c, "access_key_id", "missing while secret_access_key is set")
 	case c.Region != "" && !awsRegion.MatchString(c.Region):
 		return invalid(c, "region", fmt.Sprintf("%q is not an AWS region name", c.Region))
+	case c.RecoveryWindowDays != 0 && (c.RecoveryWindowDays < 7 || c.RecoveryWindowDays > 30):
+		return invalid(c, "recovery_window_days", fmt.Sprintf("%d is not between 7 and 30", c.RecoveryWindowDays))
+	case c.RecoveryWindowDays != 0 && c.ForceDelete:
+		return invalid(c, "force_delete", "set together with recovery_window_days")
 	}
-	return nil
+	return c.SyncOptions.validate(c, true)
 }
 
 // AzureKeyVault is an Azure Key Vault destination, reached with an app
@@ -137,6 +206,10 @@ type AzureKeyVault struct {
 	ClientSecret Credential `json:"client_secret"`
 	// Cloud is the Azure cloud; empty means the public cloud.
 	Cloud string `json:"cloud,omitempty"`
+	// Purge purges deleted secrets after the soft delete, so that nothing
+	// can be recovered (the vault must allow purging).
+	Purge bool `json:"purge,omitempty"`
+	SyncOptions
 }
 
 // Type returns TypeAzureKeyVault.
@@ -157,55 +230,116 @@ func (c AzureKeyVault) Validate() error {
 	case c.ClientSecret == "":
 		return missing(c, "client_secret")
 	}
-	return nil
+	return c.SyncOptions.validate(c, true)
 }
 
 // GCPSecretManager is a Google Cloud Secret Manager destination.
 type GCPSecretManager struct {
-	// Credentials is a service account's JSON key.
+	// Credentials is a service account's JSON key, or "@" and the path of
+	// a file that holds it.
 	Credentials Credential `json:"credentials"`
 	// ProjectID overrides the project of the credentials.
 	ProjectID string `json:"project_id,omitempty"`
+	SyncOptions
 }
 
 // Type returns TypeGCPSecretManager.
 func (GCPSecretManager) Type() string { return TypeGCPSecretManager }
 
-// Validate checks that Credentials holds a JSON object.
+// Validate checks that Credentials holds a JSON object or names a file.
 func (c GCPSecretManager) Validate() error {
 	if c.Credentials == "" {
 		return missing(c, "credentials")
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal([]byte(c.Credentials), &obj) != nil {
-		return invalid(c, "credentials", "not a JSON object")
+	if path, ok := strings.CutPrefix(c.Credentials.Reveal(), "@"); ok {
+		if path == "" {
+			return invalid(c, "credentials", "'@' names no file")
+		}
+	} else {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(c.Credentials), &obj) != nil {
+			return invalid(c, "credentials", "neither a JSON object nor '@' and a file")
+		}
 	}
-	return nil
+	return c.SyncOptions.validate(c, true)
 }
 
-// GitHubRepository is a GitHub repository's Actions secrets.
+// Where a GitHubRepository destination keeps its secrets.
+const (
+	GitHubRepositorySecrets   = "repository"
+	GitHubEnvironmentSecrets  = "environment"
+	GitHubOrganizationSecrets = "organization"
+)
+
+// GitHubRepository is GitHub Actions secrets: a repository's (the
+// default), one of its environments', or an organization's.
 type GitHubRepository struct {
 	AccessToken     Credential `json:"access_token"`
-	RepositoryOwner string     `json:"repository_owner"`
-	RepositoryName  string     `json:"repository_name"`
+	RepositoryOwner string     `json:"repository_owner,omitempty"`
+	RepositoryName  string     `json:"repository_name,omitempty"`
+	// SecretsLocation is "repository" (the default), "environment" or
+	// "organization".
+	SecretsLocation string `json:"secrets_location,omitempty"`
+	// EnvironmentName is the repository's environment, for "environment".
+	EnvironmentName string `json:"environment_name,omitempty"`
+	// OrganizationName is the organization, for "organization".
+	OrganizationName string `json:"organization_name,omitempty"`
+	// OrganizationVisibility is "all", "private" (the default) or
+	// "selected", for "organization".
+	OrganizationVisibility string `json:"organization_visibility,omitempty"`
+	// SelectedRepositoryIDs are the repositories that may use the
+	// secrets, with visibility "selected".
+	SelectedRepositoryIDs []int64 `json:"selected_repository_ids,omitempty"`
+	SyncOptions
 }
 
 // Type returns TypeGitHubRepository.
 func (GitHubRepository) Type() string { return TypeGitHubRepository }
 
-// Validate checks that every field is set.
+// Validate checks that the fields of the secrets' location are set, and
+// only those.
 func (c GitHubRepository) Validate() error {
-	switch {
-	case c.AccessToken == "":
+	if c.AccessToken == "" {
 		return missing(c, "access_token")
-	case c.RepositoryOwner == "":
-		return missing(c, "repository_owner")
-	case c.RepositoryName == "":
-		return missing(c, "repository_name")
-	case strings.Contains(c.RepositoryOwner, "/") || strings.Contains(c.RepositoryName, "/"):
-		return invalid(c, "repository_name", "owner and name are separate fields and hold no '/'")
 	}
-	return nil
+	switch c.SecretsLocation {
+	case "", GitHubRepositorySecrets, GitHubEnvironmentSecrets:
+		switch {
+		case c.RepositoryOwner == "":
+			return missing(c, "repository_owner")
+		case c.RepositoryName == "":
+			return missing(c, "repository_name")
+		case strings.Contains(c.RepositoryOwner, "/") || strings.Contains(c.RepositoryName, "/"):
+			return invalid(c, "repository_name", "owner and name are separate fields and hold no '/'")
+		case c.SecretsLocation == GitHubEnvironmentSecrets && c.EnvironmentName == "":
+			return missing(c, "environment_name")
+		case c.SecretsLocation != GitHubEnvironmentSecrets && c.EnvironmentName != "":
+			return invalid(c, "environment_name", "set while secrets_location is not environment")
+		case c.OrganizationName != "" || c.OrganizationVisibility != "" || len(c.SelectedRepositoryIDs) > 0:
+			return invalid(c, "organization_name", "organization fields set while secrets_location is not organization")
+		}
+	case GitHubOrganizationSecrets:
+		switch {
+		case c.OrganizationName == "":
+			return missing(c, "organization_name")
+		case strings.Contains(c.OrganizationName, "/"):
+			return invalid(c, "organization_name", "holds a '/'")
+		case c.RepositoryName != "" || c.EnvironmentName != "":
+			return invalid(c, "repository_name", "repository fields set while secrets_location is organization")
+		}
+		switch c.OrganizationVisibility {
+		case "", "all", "private":
+			if len(c.SelectedRepositoryIDs) > 0 {
+				return invalid(c, "selected_repository_ids", "set while organization_visibility is not selected")
+			}
+		case "selected":
+		default:
+			return invalid(c, "organization_visibility", fmt.Sprintf("%q is none of all, private, selected", c.OrganizationVisibility))
+		}
+	default:
+		return invalid(c, "secrets_location", fmt.Sprintf("%q is none of repository, environment, organization", c.SecretsLocation))
+	}
+	return c.SyncOptions.validate(c, false)
 }
 
 // VercelProject is a Vercel project's environment variables.
@@ -216,6 +350,10 @@ type VercelProject struct {
 	// DeploymentEnvironments are some of "development", "preview" and
 	// "production".
 	DeploymentEnvironments []string `json:"deployment_environments"`
+	// VariableType is "encrypted" (the default: values can be read back)
+	// or "sensitive" (values cannot be read back once written).
+	VariableType string `json:"variable_type,omitempty"`
+	SyncOptions
 }
 
 // Type returns TypeVercelProject.
@@ -236,7 +374,10 @@ func (c VercelProject) Validate() error {
 			return invalid(c, "deployment_environments", fmt.Sprintf("%q is none of development, preview, production", e))
 		}
 	}
-	return nil
+	if c.VariableType != "" && c.VariableType != "encrypted" && c.VariableType != "sensitive" {
+		return invalid(c, "variable_type", fmt.Sprintf("%q is neither encrypted nor sensitive", c.VariableType))
+	}
+	return c.SyncOptions.validate(c, false)
 }
 
 func isHTTPS(s string) bool {
@@ -267,10 +408,19 @@ func details(c Config) map[string]any {
 	if v.Kind() != reflect.Struct {
 		return out
 	}
+	addFields(out, v)
+	return out
+}
+
+func addFields(out map[string]any, v reflect.Value) {
 	t := v.Type()
 	credType := reflect.TypeFor[Credential]()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			addFields(out, v.Field(i)) // as encoding/json flattens it
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}
@@ -296,5 +446,4 @@ func details(c Config) map[string]any {
 			out[name] = fv.Interface()
 		}
 	}
-	return out
 }
