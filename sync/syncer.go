@@ -37,8 +37,8 @@ const (
 type Syncer struct {
 	cfg     Config
 	schema  keyschema.Bound
-	namer   KeyNamer // cfg.KeyNamer; schema is unused when set
-	wo      bool     // the destination is write-only
+	namer   KeyNamer    // cfg.KeyNamer; schema is unused when set
+	wo      bool        // the destination is write-only
 	initial InitialSync // cfg.InitialSync with Auto resolved for the mode
 	src     destination.Reader
 	srcW    destination.Destination // nil when the source is read-only
