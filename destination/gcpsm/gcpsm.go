@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"hash/fnv"
 	"maps"
 	"net/http"
 	"strconv"
@@ -75,8 +76,22 @@ type Destination struct {
 	pageSize int32
 	conc     int
 
+	// locks serialize the writes of one key through this Destination
+	// (striped by a hash of the key), so that writers sharing it never
+	// race each other between their read and their write.
+	locks [64]gosync.Mutex
+
 	closeOnce gosync.Once
 	closeErr  error
+}
+
+// lock locks the stripe of key and returns its unlock.
+func (d *Destination) lock(key string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	m := &d.locks[h.Sum32()%uint32(len(d.locks))]
+	m.Lock()
+	return m.Unlock
 }
 
 var (
@@ -394,12 +409,14 @@ func (d *Destination) Apply(ctx context.Context, changes []destination.Change) (
 		if err := ctx.Err(); err != nil {
 			return stopped(errs, changes, i, err), err
 		}
+		unlock := d.lock(c.Key)
 		var err error
 		if c.Delete {
 			err = d.remove(ctx, c)
 		} else {
 			err = d.put(ctx, c)
 		}
+		unlock()
 		if err == nil {
 			continue
 		}
