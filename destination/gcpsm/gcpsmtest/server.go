@@ -60,6 +60,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
 )
 
 // Options configures a Server. The zero value is usable.
@@ -95,6 +96,8 @@ type Server struct {
 	tokFault []int // HTTP statuses for the next token requests
 	delay    time.Duration
 	log      []Call
+	before   func(method string, req proto.Message)
+	corrupt  int // AccessSecretVersion answers to send with a wrong checksum
 }
 
 // Call is one RPC the server received, for tests that assert the
@@ -287,6 +290,25 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.delay = d
 }
 
+// BeforeRPC sets a function that the server calls with every
+// authenticated and authorized RPC just before serving it (nil removes
+// it), so that a test can act as another writer at that instant. The
+// request must not be modified.
+func (s *Server) BeforeRPC(fn func(method string, req proto.Message)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = fn
+}
+
+// CorruptChecksums makes the next n AccessSecretVersion answers carry a
+// data_crc32c that does not match their data, as a payload corrupted in
+// transit would.
+func (s *Server) CorruptChecksums(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.corrupt += n
+}
+
 // intercept authenticates, authorizes, counts and logs every RPC, and
 // applies the injected faults and delay.
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -327,6 +349,12 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 		}
 		if err := s.authorize(principal, method, req); err != nil {
 			return nil, err
+		}
+		s.mu.Lock()
+		before := s.before
+		s.mu.Unlock()
+		if m, ok := req.(proto.Message); ok && before != nil {
+			before(method, m)
 		}
 		return handler(ctx, req)
 	}()

@@ -534,6 +534,10 @@ func (x *service) AccessSecretVersion(_ context.Context, req *secretmanagerpb.Ac
 		return nil, statusErr(codes.FailedPrecondition, fmt.Sprintf("Secret Version [%s] is in %s state.", s.versionName(id, v.n), v.state))
 	}
 	crc := int64(v.crc)
+	if s.corrupt > 0 {
+		s.corrupt--
+		crc ^= 1
+	}
 	return &secretmanagerpb.AccessSecretVersionResponse{
 		Name:    s.versionName(sec.id, v.n),
 		Payload: &secretmanagerpb.SecretPayload{Data: slices.Clone(v.data), DataCrc32C: &crc},
