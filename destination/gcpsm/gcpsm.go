@@ -65,6 +65,20 @@ type Options struct {
 	Concurrency int
 }
 
+// String describes the options with the credentials shown as "*****",
+// so that printing them (%v, %+v, %s) never shows the key.
+func (o Options) String() string {
+	creds := ""
+	if len(o.Credentials) > 0 {
+		creds = "*****"
+	}
+	return fmt.Sprintf("{Credentials:%s ProjectID:%q Owner:%q Labels:%v Endpoint:%q PageSize:%d Concurrency:%d}",
+		creds, o.ProjectID, o.Owner, o.Labels, o.Endpoint, o.PageSize, o.Concurrency)
+}
+
+// GoString is like String, so that %#v does not show the key either.
+func (o Options) GoString() string { return "gcpsm.Options" + o.String() }
+
 // Destination is Google Cloud Secret Manager as a
 // destination.Destination: one secret per key, in one project. It is
 // safe for concurrent use. Close it when done.

@@ -3,6 +3,7 @@ package gcpsm_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -584,5 +585,34 @@ func TestOwnerLabel(t *testing.T) {
 		if !strings.HasPrefix(got, "h-") || len(got) != 18 || got != gcpsm.OwnerLabel(in) {
 			t.Errorf("OwnerLabel(%q) = %q, want a short hash", in, got)
 		}
+	}
+}
+
+// TestNoKeyInOutput: printing Options, and the errors of a destination
+// whose key is refused, never show the key.
+func TestNoKeyInOutput(t *testing.T) {
+	srv := newServer(t, gcpsmtest.Options{})
+	key := srv.ServiceAccountKey("sync")
+	var kf struct {
+		PrivateKey string `json:"private_key"`
+	}
+	if err := json.Unmarshal(key, &kf); err != nil {
+		t.Fatal(err)
+	}
+	canary := strings.Split(kf.PrivateKey, "\n")[1] // a line of the key's base64
+	opts := gcpsm.Options{Credentials: key, Owner: "o"}
+	for _, s := range []string{fmt.Sprint(opts), fmt.Sprintf("%+v", opts), fmt.Sprintf("%#v", opts), fmt.Sprintf("%s", opts)} {
+		if strings.Contains(s, canary) || strings.Contains(s, "PRIVATE KEY") {
+			t.Fatalf("printed options show the key: %s", s)
+		}
+	}
+	broken := bytes.Replace(key, []byte(canary), []byte(strings.Repeat("A", len(canary))), 1)
+	d, err := gcpsm.New(context.Background(), gcpsm.Options{Credentials: broken, HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions()})
+	if err == nil {
+		_, err = d.List(context.Background())
+		_ = d.Close()
+	}
+	if err == nil || strings.Contains(err.Error(), canary) || strings.Contains(err.Error(), strings.Repeat("A", 20)) {
+		t.Fatalf("a broken key: %v", err)
 	}
 }

@@ -245,8 +245,11 @@ func (s *Server) ResetCounts() {
 	s.log = nil
 }
 
+// maxLog is how many calls the log keeps (the latest).
+const maxLog = 10000
+
 // Calls returns the RPCs received since the start or the last
-// ResetCounts, in order.
+// ResetCounts, in order (at most the latest 10000).
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -360,6 +363,9 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	}()
 	call.Code = codeOf(err)
 	s.mu.Lock()
+	if len(s.log) >= maxLog {
+		s.log = slices.Delete(s.log, 0, len(s.log)-maxLog+1)
+	}
 	s.log = append(s.log, call)
 	s.mu.Unlock()
 	return resp, err
