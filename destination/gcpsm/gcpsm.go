@@ -249,6 +249,17 @@ func idOf(name string) string { return name[strings.LastIndex(name, "/")+1:] }
 // credentials are refused); otherwise the error, wrapped with what was
 // done.
 func fail(ctx context.Context, what string, err error) error {
+	if dl, ok := ctx.Deadline(); ok && status.Code(err) == codes.DeadlineExceeded && time.Until(dl) < time.Second {
+		// The server propagates the caller's deadline and may answer
+		// DEADLINE_EXCEEDED a moment before ctx expires here: it is the
+		// caller's deadline that cut the request.
+		t := time.NewTimer(time.Until(dl) + 100*time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}

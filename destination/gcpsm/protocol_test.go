@@ -341,7 +341,8 @@ func TestLatestDisabled(t *testing.T) {
 	}
 }
 
-// TestUnavailable: UNAVAILABLE, RESOURCE_EXHAUSTED and INTERNAL answers
+// TestUnavailable: UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL and
+// DEADLINE_EXCEEDED (the server's, not the caller's) answers
 // stop Apply with ErrUnavailable; PERMISSION_DENIED is the key's own
 // error. AccessSecretVersion is retried by the SDK, as its retry settings
 // say.
@@ -350,7 +351,7 @@ func TestUnavailable(t *testing.T) {
 	d := open(t, srv, gcpsm.Options{Owner: "o"})
 	mustApply(t, d, put("A", "1", ""))
 	v := mustList(t, d)["A"].Version
-	for _, code := range []codes.Code{codes.Unavailable, codes.ResourceExhausted, codes.Internal} {
+	for _, code := range []codes.Code{codes.Unavailable, codes.ResourceExhausted, codes.Internal, codes.DeadlineExceeded} {
 		srv.FailNext("GetSecret", 1, code)
 		errs, err := d.Apply(context.Background(), []destination.Change{put("A", "2", v), put("B", "1", "")})
 		if !errors.Is(err, destination.ErrUnavailable) || !errors.Is(errs[0], destination.ErrUnavailable) || !errors.Is(errs[1], destination.ErrUnavailable) {
