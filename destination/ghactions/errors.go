@@ -76,7 +76,9 @@ type opError struct {
 	err         error
 }
 
-func (e *opError) Error() string { return "ghactions: " + e.dest + ": " + e.what + ": " + e.err.Error() }
+func (e *opError) Error() string {
+	return "ghactions: " + e.dest + ": " + e.what + ": " + e.err.Error()
+}
 
 func (e *opError) Unwrap() []error {
 	if e.unavailable {
