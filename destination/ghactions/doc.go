@@ -44,16 +44,20 @@
 //
 //   - Two writes of one secret within the same second leave the same
 //     updated_at. A write by someone else in the same second as the sync's
-//     own (just before or just after it) is not seen as a change: the sync
-//     takes the marker as its own, and the other writer's value stays
-//     until the sync next writes the key.
-//   - A delete and a re-creation within one second look like no change.
+//     own write is not seen as a change: the sync takes the marker for its
+//     own, and the other writer's value stays unnoticed until the sync
+//     next writes the key.
+//   - Likewise, a write by someone else in the same second as the write
+//     whose marker the sync read is not refused by the next put, which
+//     replaces it (a lost update); nor is a delete and re-creation within
+//     one second seen at all.
 //   - Between the sync's write and the List that reads its marker (the
 //     rest of the round's writes, typically well under a second per key),
 //     a write by someone else is taken for the sync's own.
 //
 // Writes more than a second apart, with no List in between, are always
-// told apart.
+// told apart. ghactionstest models this resolution; its TickingClock
+// makes every write a second apart for tests that need distinct markers.
 //
 // # No check-and-set
 //
@@ -82,20 +86,22 @@
 // others': List returns them all, Apply never reports
 // destination.ErrNotOwned, and registry.Target.Owner is not used.
 // Ownership rests on the sync's own state instead: the engine knows which
-// keys it wrote (its baseline), manages only the names its naming
-// produces, and updates or deletes only keys it has a baseline for. What
-// that means:
+// keys it wrote (its baseline), manages only the names its naming (key
+// schema or name template) produces, and keeps its hands off every other
+// name. What that means:
 //
-//   - A create never replaces a secret of the same name that someone else
-//     made: it finds the secret and gets ErrConflict.
-//   - A secret that someone else created under a name the sync manages,
-//     before the sync first wrote it, is a conflict for the engine, which
-//     flags it and leaves it unless a policy says to overwrite.
-//   - Removing an association deletes the secrets of its baseline only.
+//   - Secrets under other names are never touched, whoever wrote them.
+//   - A create (Change.Expect "") never replaces a secret of the same name:
+//     Apply finds it and reports ErrConflict.
+//   - But a secret that someone else created under a name the sync
+//     manages, before the sync first wrote it, cannot be told from one of
+//     the sync's: the first round of a push (the engine's default
+//     overwrite-destination) replaces it, and from then on it is the
+//     sync's, which removing the association deletes. Choose names that
+//     nobody else writes: the default name template prefixes them with the
+//     mount and the secret path (VAULT_<MOUNT>_<PATH>_<KEY>).
 //   - Losing the sync's state (a deleted state file) loses the knowledge
-//     of what it wrote: the secrets then look like someone else's.
-//     Choose names that nobody else writes (the default name template
-//     prefixes them with the mount accessor and the secret path).
+//     of what it wrote: the next round starts as a first round.
 //
 // # Names
 //
