@@ -61,8 +61,8 @@
 //
 // # No check-and-set
 //
-// GitHub cannot make a write conditional (destination.Capabilities.
-// NoCheckAndSet). Apply narrows the race as far as the API allows:
+// GitHub cannot make a write conditional (the NoCheckAndSet capability).
+// Apply narrows the race as far as the API allows:
 //
 //   - Before a put or a delete it reads the secret (GET, one request) and
 //     refuses with destination.ErrConflict when its updated_at is not
@@ -142,7 +142,9 @@
 //
 // Through the engine, a round that creates N keys or updates N keys
 // lists the place twice (before, and after the writes to read the
-// markers) and sends 2N requests more; an idle round lists once.
+// markers) and sends 2N requests more; an idle round lists once. For 60
+// repository secrets: 123 requests to create them (2.05 per key), 122 to
+// update them, 1 for an idle round.
 //
 // # Errors
 //

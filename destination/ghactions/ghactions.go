@@ -132,6 +132,9 @@ func (o *Options) check() error {
 			return bad("Repository %q is not a GitHub repository name", o.Repository)
 		case o.Location == EnvironmentSecrets && o.Environment == "":
 			return bad("Environment is missing")
+		case o.Location == EnvironmentSecrets && (o.Environment == "." || o.Environment == ".." || len(o.Environment) > 255):
+			// "." and ".." would be resolved away in the request path.
+			return bad("Environment %q is not an environment name GitHub allows", o.Environment)
 		case o.Location == RepositorySecrets && o.Environment != "":
 			return bad("Environment is set for repository secrets")
 		case o.Organization != "" || o.Visibility != "" || len(o.SelectedRepositoryIDs) > 0:
@@ -264,8 +267,9 @@ func Version(s *github.Secret) string { return s.UpdatedAt.UTC().Format(time.RFC
 // perPage is GitHub's largest page.
 const perPage = 100
 
-// List returns every secret of the place, organization-wide ones
-// included, each with an empty Value and its updated_at as Version.
+// List returns every secret of the place (for organization secrets, all
+// of the organization's, whatever their visibility), each with an empty
+// Value and its updated_at as Version.
 // GitHub keeps no marker of who wrote a secret, so List cannot tell the
 // sync's own secrets from others': the engine manages only the names its
 // naming produces (see the package documentation).

@@ -667,6 +667,7 @@ func TestCloseAndOptions(t *testing.T) {
 		{Token: "t", Owner: "o", Repository: ".."},
 		{Token: "t", Owner: "o", Repository: "r", Environment: "e"},
 		{Token: "t", Location: ghactions.EnvironmentSecrets, Owner: "o", Repository: "r"},
+		{Token: "t", Location: ghactions.EnvironmentSecrets, Owner: "o", Repository: "r", Environment: ".."},
 		{Token: "t", Location: ghactions.OrganizationSecrets},
 		{Token: "t", Location: ghactions.OrganizationSecrets, Organization: "o", Visibility: "public"},
 		{Token: "t", Location: ghactions.OrganizationSecrets, Organization: "o", SelectedRepositoryIDs: []int64{1}},
@@ -693,5 +694,26 @@ func TestCloseAndOptions(t *testing.T) {
 	cancel()
 	if _, err := ghactions.New(cctx, ghactions.Options{Token: "t", Owner: "o", Repository: "r"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("New with a cancelled context = %v", err)
+	}
+}
+
+// Environment names are escaped in the path, whatever they hold.
+func TestEnvironmentNames(t *testing.T) {
+	srv := newServer(t, ghactionstest.Options{})
+	repo := srv.AddRepository("acme", "envs")
+	for _, env := range []string{"eu/prod", "a b?c#d", "staging%2F", "Prod"} {
+		sc := repo.AddEnvironment(env)
+		d, err := ghactions.New(context.Background(), ghactions.Options{Token: srv.Token, BaseURL: srv.URL, Location: ghactions.EnvironmentSecrets, Owner: "acme", Repository: "envs", Environment: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustApply(t, d, put("X", env, ""))
+		if s, ok := sc.Get("X"); !ok || s.Value != env {
+			t.Fatalf("environment %q: X = %v, %v", env, s, ok)
+		}
+		if m := mustList(t, d); len(m) != 1 {
+			t.Fatalf("environment %q lists %v", env, m)
+		}
+		d.Close()
 	}
 }
