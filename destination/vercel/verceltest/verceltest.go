@@ -178,13 +178,13 @@ func (v Var) GoString() string { return v.String() }
 
 // Request is one request as the server saw it.
 type Request struct {
-	Op     string // one of the Op constants, or "" for an unknown route
-	Method string
-	Path   string
-	TeamID string // the teamId query parameter ("" when absent)
+	Op        string // one of the Op constants, or "" for an unknown route
+	Method    string
+	Path      string
+	TeamID    string // the teamId query parameter ("" when absent)
 	HasTeamID bool
-	Upsert bool
-	Status int // the status answered
+	Upsert    bool
+	Status    int // the status answered
 }
 
 // Server is a running fake. Close it when done (New does that at the end
