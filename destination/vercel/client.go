@@ -81,7 +81,7 @@ type ClientOptions struct {
 // Errors of the API are *APIError; errors never hold a value, and the
 // token is never printed. A Client is safe for concurrent use.
 type Client struct {
-	token     string
+	token     registry.Credential // prints as *****
 	teamID    string
 	base      *url.URL
 	hc        *http.Client
@@ -108,7 +108,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("vercel: ClientOptions.BaseURL %q is not an http(s) URL", base)
 	}
 	c := &Client{
-		token: opts.Token.Reveal(), teamID: opts.TeamID, base: u, hc: opts.HTTPClient,
+		token: opts.Token, teamID: opts.TeamID, base: u, hc: opts.HTTPClient,
 		retries: opts.MaxRetries, minWait: opts.MinBackoff, maxWait: opts.MaxBackoff,
 		maxReset: opts.MaxWait, userAgent: opts.UserAgent, now: time.Now,
 	}
@@ -140,6 +140,9 @@ func NewClient(opts ClientOptions) (*Client, error) {
 func (c *Client) String() string {
 	return fmt.Sprintf("vercel.Client{BaseURL:%s TeamID:%q Token:*****}", c.base, c.teamID)
 }
+
+// GoString is like String, so that %#v does not print the token either.
+func (c *Client) GoString() string { return c.String() }
 
 // CloseIdleConnections closes the idle connections of the client's
 // http.Client.
@@ -500,7 +503,7 @@ func (c *Client) once(ctx context.Context, op, method, target string, body []byt
 	if err != nil {
 		return 0, fmt.Errorf("vercel: %s env: %w", op, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if body != nil {
