@@ -270,3 +270,24 @@ func TestNewRefusesOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Vercel answers an overlapping create with 400 ENV_CONFLICT; older API
+// versions answered 409 ENV_ALREADY_EXISTS. Both are conflicts.
+func TestAPIErrorClasses(t *testing.T) {
+	for _, tc := range []struct {
+		e                             vercel.APIError
+		conflict, notFound, temporary bool
+	}{
+		{vercel.APIError{Status: 400, Code: "ENV_CONFLICT"}, true, false, false},
+		{vercel.APIError{Status: 409, Code: "ENV_ALREADY_EXISTS"}, true, false, false},
+		{vercel.APIError{Status: 400, Code: "bad_request"}, false, false, false},
+		{vercel.APIError{Status: 404, Code: "not_found"}, false, true, false},
+		{vercel.APIError{Status: 429, Code: "rate_limited"}, false, false, true},
+		{vercel.APIError{Status: 503}, false, false, true},
+		{vercel.APIError{Status: 403, Code: "forbidden"}, false, false, false},
+	} {
+		if tc.e.Conflict() != tc.conflict || tc.e.NotFound() != tc.notFound || tc.e.Temporary() != tc.temporary {
+			t.Errorf("%v: conflict %v, not found %v, temporary %v", &tc.e, tc.e.Conflict(), tc.e.NotFound(), tc.e.Temporary())
+		}
+	}
+}

@@ -19,7 +19,9 @@
 // token, or a team the token cannot reach), 404 (not_found: no such
 // project, or no such variable), 429 (rate_limited, with
 // X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset in epoch
-// seconds) and 500.
+// seconds) and 500. (An overlapping create is 400 ENV_CONFLICT, as
+// Vercel answers today; older API versions answered 409
+// ENV_ALREADY_EXISTS, which clients should take alike.)
 //
 // # Semantics
 //
