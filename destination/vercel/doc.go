@@ -81,8 +81,9 @@
 //
 // Options.Type (variable_type) is the type of the variables created:
 // "encrypted" (the default) can be read back; the destination lists
-// values, asking the list to decrypt them and reading by id any that it
-// did not decrypt (Vercel has deprecated decrypt on list). "sensitive"
+// values, asking the list to decrypt them and reading by id (four at a
+// time) any that it did not decrypt (Vercel has deprecated decrypt on
+// list). "sensitive"
 // values can never be read back, through any endpoint: the destination is
 // then write-only (destination.Capabilities.WriteOnly) and List returns
 // each entry with an empty value and, as its version, the variable's id

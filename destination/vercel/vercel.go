@@ -15,6 +15,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/registry"
 )
@@ -315,7 +317,7 @@ func (d *Destination) blocks(v EnvVar, key string) bool {
 // List returns every variable of the destination (see Destination), by
 // name, with its value (empty when write-only) and as Version its id and
 // updatedAt. Encrypted values that the list does not answer decrypted are
-// read one by one. Errors: destination.ErrUnavailable (429 after retries,
+// read by id, four at a time. Errors: destination.ErrUnavailable (429 after retries,
 // 5xx, no connection), a context error, or the API's *APIError.
 func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, error) {
 	if err := ctx.Err(); err != nil {
@@ -327,6 +329,7 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 		return nil, d.wrap(ctx, err)
 	}
 	out := make(map[string]destination.Secret)
+	var unread []EnvVar // encrypted values the list did not decrypt
 	for _, v := range vars {
 		if !d.ours(v) {
 			continue
@@ -338,23 +341,46 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 		case v.Decrypted || v.Type == TypePlain:
 			s.Value = v.Value
 		default:
-			full, err := d.c.GetEnv(ctx, d.project, v.ID)
-			var ae *APIError
-			if errors.As(err, &ae) && ae.NotFound() {
-				continue // deleted since the list
-			}
-			if err != nil {
-				return nil, d.wrap(ctx, err)
-			}
-			if !d.ours(full) || !full.Decrypted && full.Type != TypePlain {
-				continue
-			}
-			s = destination.Secret{Value: full.Value, Version: version(full)}
+			unread = append(unread, v)
+			continue
 		}
 		out[v.Key] = s
 	}
+	if len(unread) == 0 {
+		return out, nil
+	}
+	read := make([]*destination.Secret, len(unread))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listReaders)
+	for i, v := range unread {
+		g.Go(func() error {
+			full, err := d.c.GetEnv(gctx, d.project, v.ID)
+			var ae *APIError
+			switch {
+			case errors.As(err, &ae) && ae.NotFound():
+				return nil // deleted since the list
+			case err != nil:
+				return err
+			case !d.ours(full) || !full.Decrypted && full.Type != TypePlain:
+				return nil
+			}
+			read[i] = &destination.Secret{Value: full.Value, Version: version(full)}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, d.wrap(ctx, err)
+	}
+	for i, s := range read {
+		if s != nil {
+			out[unread[i].Key] = *s
+		}
+	}
 	return out, nil
 }
+
+// listReaders bounds the reads by id that List makes at once.
+const listReaders = 4
 
 // Apply applies each change, in order, and returns one result per change:
 // nil, or a *destination.KeyError wrapping destination.ErrConflict (the
