@@ -317,8 +317,9 @@ func (d *Destination) blocks(v EnvVar, key string) bool {
 // List returns every variable of the destination (see Destination), by
 // name, with its value (empty when write-only) and as Version its id and
 // updatedAt. Encrypted values that the list does not answer decrypted are
-// read by id, four at a time. Errors: destination.ErrUnavailable (429 after retries,
-// 5xx, no connection), a context error, or the API's *APIError.
+// read by id, four at a time. Errors: destination.ErrUnavailable (429
+// after retries, 5xx, no connection), a context error, or the API's
+// *APIError.
 func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
