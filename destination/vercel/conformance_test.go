@@ -2,7 +2,6 @@ package vercel_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -88,5 +87,3 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
-
-var _ = errors.Is
