@@ -260,9 +260,9 @@ func (d *Destination) String() string {
 	}
 }
 
-// Version returns the version marker of a secret as GitHub lists it: its
+// markerOf returns the version marker of a secret as GitHub lists it: its
 // updated_at in RFC 3339, as GitHub sends it ("2024-05-01T12:00:00Z").
-func Version(s *github.Secret) string { return s.UpdatedAt.UTC().Format(time.RFC3339) }
+func markerOf(s *github.Secret) string { return s.UpdatedAt.UTC().Format(time.RFC3339) }
 
 // perPage is GitHub's largest page.
 const perPage = 100
@@ -289,7 +289,7 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 		}
 		for _, s := range page.Secrets {
 			if s != nil {
-				out[s.Name] = destination.Secret{Version: Version(s)}
+				out[s.Name] = destination.Secret{Version: markerOf(s)}
 			}
 		}
 		if resp.NextPage == 0 || resp.NextPage <= opt.Page {
@@ -468,19 +468,17 @@ func (d *Destination) delete(ctx context.Context, c destination.Change) error {
 	case version != c.Expect:
 		return fmt.Errorf("%w: %s was updated %s, not %q", destination.ErrConflict, c.Key, version, c.Expect)
 	}
-	var resp *github.Response
 	switch d.opts.Location {
 	case OrganizationSecrets:
-		resp, err = d.gh.Actions.DeleteOrgSecret(ctx, d.opts.Organization, c.Key)
+		_, err = d.gh.Actions.DeleteOrgSecret(ctx, d.opts.Organization, c.Key)
 	case EnvironmentSecrets:
 		var id int64
 		if id, err = d.repositoryID(ctx); err == nil {
-			resp, err = d.gh.Actions.DeleteEnvSecret(ctx, int(id), url.PathEscape(d.opts.Environment), c.Key)
+			_, err = d.gh.Actions.DeleteEnvSecret(ctx, int(id), url.PathEscape(d.opts.Environment), c.Key)
 		}
 	default:
-		resp, err = d.gh.Actions.DeleteRepoSecret(ctx, d.opts.Owner, d.opts.Repository, c.Key)
+		_, err = d.gh.Actions.DeleteRepoSecret(ctx, d.opts.Owner, d.opts.Repository, c.Key)
 	}
-	_ = resp
 	if status(err) == http.StatusNotFound {
 		return nil // deleted meanwhile: gone is gone
 	}
@@ -492,7 +490,7 @@ func (d *Destination) delete(ctx context.Context, c destination.Change) error {
 
 // read returns the version of secret name, or exists false when GitHub
 // answers 404.
-func (d *Destination) read(ctx context.Context, name string) (version string, exists bool, err error) {
+func (d *Destination) read(ctx context.Context, name string) (marker string, exists bool, err error) {
 	var s *github.Secret
 	switch d.opts.Location {
 	case OrganizationSecrets:
@@ -511,7 +509,7 @@ func (d *Destination) read(ctx context.Context, name string) (version string, ex
 	if err != nil {
 		return "", false, d.wrap(ctx, "read", err)
 	}
-	return Version(s), true, nil
+	return markerOf(s), true, nil
 }
 
 func (d *Destination) listPage(ctx context.Context, opt *github.ListOptions) (*github.Secrets, *github.Response, error) {

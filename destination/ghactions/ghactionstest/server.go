@@ -514,8 +514,8 @@ func open(encryptedValue string, pub, priv *[32]byte) (string, error) {
 	return string(pt), nil
 }
 
-// Received returns the body of every PUT received for these secrets, in
-// order, including refused ones.
+// Received returns the body of every PUT received for these secrets whose
+// JSON parsed, in order, including the ones refused.
 func (sc *Secrets) Received() []Put {
 	sc.srv.mu.Lock()
 	defer sc.srv.mu.Unlock()
