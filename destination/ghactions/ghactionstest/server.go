@@ -251,7 +251,9 @@ func (s *Server) Close() { s.hs.Close() }
 type Repository struct {
 	// ID is the repository's id, as GET /repos/{owner}/{repo} reports it
 	// and environment secrets' paths use it.
-	ID          int64
+	ID int64
+	// Owner and Name are as AddRepository was given them; GitHub compares
+	// them case-insensitively.
 	Owner, Name string
 
 	secrets *Secrets
