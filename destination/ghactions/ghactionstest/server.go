@@ -1090,6 +1090,10 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, in *reqInfo) 
 		}
 	}
 	s.mu.Lock()
+	if status == 0 && put.KeyID != sc.keyID {
+		// Rotated while the value was being opened.
+		status, msg = http.StatusUnprocessableEntity, "Bad request - validation failed due to an improperly encrypted secret"
+	}
 	if status == 0 {
 		vis, ids := "", []int64(nil)
 		if sc.isOrg {
