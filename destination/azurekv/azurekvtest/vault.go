@@ -207,7 +207,9 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, op, name, ve
 	if hook != nil {
 		hook(op, name)
 	}
-	base := "https://" + r.Host
+	// Ids name the vault without the default port, even when the request
+	// (a nextLink) named it.
+	base := "https://" + strings.TrimSuffix(r.Host, ":443")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch op {
