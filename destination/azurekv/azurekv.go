@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -720,7 +721,7 @@ func (d *Destination) check(ctx context.Context, name string, ours *azsecrets.Se
 	if err != nil {
 		return fmt.Errorf("written as version %s, but the versions could not be checked: %w", ours.ID.Version(), err)
 	}
-	var created int64
+	created := int64(math.MaxInt64) // unknown: every new version counts
 	if ours.Attributes != nil && ours.Attributes.Created != nil {
 		created = ours.Attributes.Created.Unix()
 	}

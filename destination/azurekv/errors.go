@@ -25,7 +25,16 @@ func isNotFound(err error) bool {
 // ObjectIsBeingRecovered), or "".
 func innerCode(err error) string {
 	var re *azcore.ResponseError
-	if !errors.As(err, &re) || re.StatusCode != http.StatusConflict || re.RawResponse == nil {
+	if !errors.As(err, &re) || re.StatusCode != http.StatusConflict {
+		return ""
+	}
+	return innerErrorCode(re)
+}
+
+// innerErrorCode returns the code of the innererror of a Key Vault error
+// body, or "".
+func innerErrorCode(re *azcore.ResponseError) string {
+	if re.RawResponse == nil {
 		return ""
 	}
 	body, err := runtime.Payload(re.RawResponse)
@@ -89,6 +98,9 @@ func (d *Destination) wrap(ctx context.Context, err error) error {
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+		if innerErrorCode(re) == "SecretDisabled" {
+			return fmt.Errorf("the secret is disabled in Key Vault, so its value and version cannot be read: %w", err)
+		}
 		return fmt.Errorf("forbidden (the credentials need the Key Vault Secrets Officer role, or the access-policy permissions get, list, set, delete, recover and purge): %w", err)
 	}
 	if unavailable(err) {

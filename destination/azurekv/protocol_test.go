@@ -660,3 +660,55 @@ func FuzzNormalizeKey(f *testing.F) {
 		}
 	})
 }
+
+// TestDisabledSecret: a disabled secret is not listed (Key Vault does not
+// return its value), and a write to it fails for that key alone.
+func TestDisabledSecret(t *testing.T) {
+	srv := azurekvtest.New(t, azurekvtest.Options{})
+	d := open(t, srv, "owner")
+	mustApply(t, d, put("k", "1", ""), put("other", "x", ""))
+	if err := srv.SetEnabled("k", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := list(t, d)["k"]; ok {
+		t.Fatal("a disabled secret is listed")
+	}
+	errs, err := d.Apply(bg, []destination.Change{put("k", "2", ""), put("other", "y", list(t, d)["other"].Version)})
+	if err != nil || errs[0] == nil || errors.Is(errs[0], destination.ErrUnavailable) || !strings.Contains(errs[0].Error(), "disabled") || errs[1] != nil {
+		t.Fatalf("Apply = %v, %v", errs, err)
+	}
+}
+
+// TestCanary: no error, listing or printed form holds a value or the
+// client secret.
+func TestCanary(t *testing.T) {
+	const canary = "canary-7f3a9c"
+	srv := azurekvtest.New(t, azurekvtest.Options{ClientSecret: canary + "-secret"})
+	opts := func(o *azurekv.Options) { o.ClientSecret = canary + "-secret" }
+	d := open(t, srv, "owner", opts)
+	var seen []string
+	note := func(v ...any) { seen = append(seen, fmt.Sprint(v...), fmt.Sprintf("%+v %#v", v, v)) }
+	errs, err := d.Apply(bg, []destination.Change{put("k", canary, ""), put("bad_key", canary, ""), put("big", strings.Repeat(canary, 3000), "")})
+	note(errs, err)
+	errs, err = d.Apply(bg, []destination.Change{put("k", canary+"2", ""), put("k", canary+"3", "stale"), del("k", "stale")})
+	note(errs, err)
+	srv.SetPermissions(azurekvtest.PermGet, azurekvtest.PermList)
+	errs, err = d.Apply(bg, []destination.Change{put("k", canary+"4", list(t, d)["k"].Version)})
+	note(errs, err)
+	srv.SetPermissions()
+	srv.FailNext(10, azurekvtest.Fault{Status: http.StatusServiceUnavailable})
+	errs, err = d.Apply(bg, []destination.Change{put("k2", canary, "")})
+	note(errs, err)
+	_, err = d.List(bg)
+	note(err, d)
+	bad := open(t, srv, "owner", func(o *azurekv.Options) { o.ClientSecret = canary + "-wrong" })
+	_, err = bad.List(bg)
+	note(err, bad)
+	o := azurekv.Options{ClientSecret: canary}
+	note(o)
+	for _, s := range seen {
+		if strings.Contains(s, canary) {
+			t.Fatalf("the canary leaked: %s", s)
+		}
+	}
+}

@@ -167,7 +167,7 @@ func TestSDKChallengeAndToken(t *testing.T) {
 		t.Fatalf("first request %+v, want an unauthorized SetSecret", log[0])
 	}
 	for _, r := range log[1:] {
-		if r.Op == azurekvtest.OpSetSecret && (!r.Authorized || r.Status != http.StatusOK) {
+		if r.Op == azurekvtest.OpSetSecret && (!r.Authorized || r.Status != http.StatusOK || r.APIVersion != "2026-04-01") {
 			t.Fatalf("request %+v", r)
 		}
 	}

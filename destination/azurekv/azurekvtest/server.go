@@ -8,7 +8,8 @@
 // # What it speaks
 //
 // The server answers the requests the SDK sends, as Key Vault answers them
-// (REST API version 2025-07-01 and later; it accepts any api-version):
+// (azsecrets v1.5 sends api-version 2026-04-01; the server accepts any, and
+// Log shows which arrived):
 //
 //   - The bearer challenge. A request without a valid token gets 401 with
 //     WWW-Authenticate: Bearer authorization="<authority>/<tenant>",
@@ -199,6 +200,8 @@ type Request struct {
 	Path   string // the URL path, without the query
 	// Name is the secret's name in the path, if any.
 	Name string
+	// APIVersion is the api-version query parameter of a vault request.
+	APIVersion string
 	// Authorized reports whether a vault request carried a valid token
 	// (always false for Entra requests).
 	Authorized bool

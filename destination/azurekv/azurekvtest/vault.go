@@ -126,7 +126,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, name, ver := vaultRoute(r.Method, segs)
-	req.Op, req.Name = op, name
+	req.Op, req.Name, req.APIVersion = op, name, r.URL.Query().Get("api-version")
 	if !s.authorized(r) {
 		req.Status = s.challenge(w, r)
 		s.record(req, OpChallenge)
