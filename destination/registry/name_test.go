@@ -156,6 +156,7 @@ func TestNameTemplateValidation(t *testing.T) {
 		{registry.GitHubRepository{AccessToken: "t", SecretsLocation: "organization", OrganizationName: "acme", OrganizationVisibility: "selected", SelectedRepositoryIDs: []int64{1}}, ""},
 		{registry.GitHubRepository{AccessToken: "t", SecretsLocation: "environment", RepositoryOwner: "o", RepositoryName: "r"}, "environment_name"},
 		{registry.VercelProject{AccessToken: "t", ProjectID: "p", DeploymentEnvironments: []string{"production"}, VariableType: "plain"}, "variable_type"},
+		{registry.VercelProject{AccessToken: "t", ProjectID: "p", DeploymentEnvironments: []string{"production", "development"}, VariableType: "sensitive"}, "deployment_environments"},
 	} {
 		_, err := reg.Put(context.Background(), "d", c.cfg)
 		var ce *registry.ConfigError
