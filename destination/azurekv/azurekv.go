@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -137,14 +138,13 @@ type Destination struct {
 	conc     int
 	hc       *http.Client
 	closed   atomic.Bool
-	closeMu  gosync.Mutex
 }
 
 var (
-	_ destination.Destination    = (*Destination)(nil)
-	_ destination.Describer      = (*Destination)(nil)
-	_ destination.KeyNormalizer  = (*Destination)(nil)
-	_ interface{ Close() error } = (*Destination)(nil)
+	_ destination.Destination   = (*Destination)(nil)
+	_ destination.Describer     = (*Destination)(nil)
+	_ destination.KeyNormalizer = (*Destination)(nil)
+	_ io.Closer                 = (*Destination)(nil)
 )
 
 // New opens the vault of opts. It checks opts and builds the SDK's client
@@ -352,8 +352,6 @@ func checkValue(v string) error {
 // ErrClosed. It closes the idle connections of Options.HTTPClient. It
 // always returns nil.
 func (d *Destination) Close() error {
-	d.closeMu.Lock()
-	defer d.closeMu.Unlock()
 	if !d.closed.Swap(true) && d.hc != nil {
 		d.hc.CloseIdleConnections()
 	}
