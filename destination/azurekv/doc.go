@@ -122,9 +122,9 @@
 // plus one per poll. Measured through a sync.Syncer over 20 keys: 3.1
 // requests per key to create them, 5.05 to update them (the round's List
 // included), 1.05 for an idle round; the first request of a Destination
-// also costs the challenge and Entra's discovery and token requests. The SDK
-// retries 408, 429, 500, 502, 503 and 504 answers (3 times by default, with exponential
-// backoff honouring Retry-After; Options.Retry).
+// also costs the challenge and Entra's discovery and token requests. The
+// SDK retries 408, 429, 500, 502, 503 and 504 answers (3 times by default,
+// with exponential backoff honouring Retry-After; Options.Retry).
 //
 // # Errors
 //
