@@ -92,6 +92,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	var resp any
+	if aerr == nil && fault != nil && fault.Hook != nil {
+		fault.Hook()
+	}
 	if aerr == nil && fault != nil && fault.Delay > 0 {
 		wait(r.Context(), fault.Delay)
 	}

@@ -57,7 +57,7 @@
 // writer would; Count and Requests tell which operations the server
 // served (with the ClientRequestToken each carried); Inject makes the next
 // requests fail (500, throttling, a response lost after the change was
-// made) or wait.
+// made), wait, or meet a change made by another writer just before them.
 //
 // A Server is safe for concurrent use.
 package awssmtest
@@ -291,6 +291,12 @@ type Fault struct {
 	// gives up) before it is served or failed. With Delay set and Status
 	// 0, the request is only delayed.
 	Delay time.Duration
+	// Hook, when set, is called for each matching request before it is
+	// served (and before Delay), without the server's lock held: it may
+	// change the server with Put, Delete or SetTags, as another writer
+	// racing the request would. With Hook set and Status 0, the request
+	// is then served normally.
+	Hook func()
 }
 
 // Inject adds a fault for the next matching requests. Faults apply in the
@@ -299,7 +305,7 @@ func (s *Server) Inject(f Fault) {
 	if f.Times <= 0 {
 		f.Times = 1
 	}
-	if f.Status == 0 && f.Delay == 0 {
+	if f.Status == 0 && f.Delay == 0 && f.Hook == nil {
 		f.Status = http.StatusInternalServerError
 	}
 	s.mu.Lock()
