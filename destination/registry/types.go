@@ -377,6 +377,9 @@ func (c VercelProject) Validate() error {
 	if c.VariableType != "" && c.VariableType != "encrypted" && c.VariableType != "sensitive" {
 		return invalid(c, "variable_type", fmt.Sprintf("%q is neither encrypted nor sensitive", c.VariableType))
 	}
+	if c.VariableType == "sensitive" && slices.Contains(c.DeploymentEnvironments, "development") {
+		return invalid(c, "deployment_environments", "sensitive variables cannot target development (Vercel refuses it)")
+	}
 	return c.SyncOptions.validate(c, false)
 }
 
