@@ -2,6 +2,7 @@ package awssm_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -17,12 +18,11 @@ import (
 )
 
 // TestRegistryAssociationFromVault associates a KV v2 secret of a real
-// Vault with an aws-sm destination on the local server: Set syncs it, a
-// change in Vault arrives with the next Set, and Remove schedules the
-// entries for deletion with the default recovery window. The test reads
-// the server as AWS users would, through the entries the association
-// tagged with its owner, so it holds whatever the registry's naming and
-// granularity make of the secret.
+// Vault with an aws-sm destination on the local server: Set syncs it (one
+// JSON entry, secret-path granularity), a change in Vault arrives with the
+// next Set, an idle Set writes nothing, and Remove schedules the entry for
+// deletion with the default recovery window. Then the same with
+// secret-key granularity, a name template and force_delete.
 func TestRegistryAssociationFromVault(t *testing.T) {
 	ctx := context.Background()
 	vs := vaulttest.Get(t)
@@ -48,6 +48,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := registry.SecretRef{Mount: mount, Name: "app/prod"}
+	srv.ResetCounts()
 	a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, registry.AssociationOptions{})
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created == 0 {
 		t.Fatalf("Set = %+v, %v", a, err)
@@ -81,32 +82,62 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 			}
 		}
 	}
-	if len(entries()) == 0 {
-		t.Fatal("Set made no entry")
+	// secret-path granularity, the default of aws-sm: the whole secret is
+	// one entry, a JSON object, named by the default template.
+	one := func() (string, map[string]string) {
+		t.Helper()
+		es := entries()
+		if len(es) != 1 {
+			t.Fatalf("entries: %v, want one", names(es))
+		}
+		for name, s := range es {
+			if !strings.HasPrefix(name, "vault/") || !strings.HasSuffix(name, "/app/prod") {
+				t.Fatalf("entry named %q, want vault/<mount accessor>/app/prod", name)
+			}
+			var obj map[string]string
+			if err := json.Unmarshal([]byte(s.Value), &obj); err != nil {
+				t.Fatalf("%s does not hold a JSON object: %v", name, err)
+			}
+			return name, obj
+		}
+		return "", nil
 	}
 	holds("db-1", "k-1")
-	t.Logf("entries after Set: %v", names(entries()))
+	if name, obj := one(); obj["DB"] != "db-1" || obj["KEY"] != "k-1" || len(obj) != 2 {
+		t.Fatalf("%s holds the wrong keys (%d)", name, len(obj))
+	}
+
+	t.Logf("Set (create): %s", fmtCounts(srv.Counts()))
 
 	if _, err := c.KVv2(mount).Patch(ctx, "app/prod", map[string]any{"DB": "db-2"}); err != nil {
 		t.Fatal(err)
 	}
+	srv.ResetCounts()
 	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || a.Totals.Updated != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	holds("db-2", "k-1")
-	for _, s := range entries() {
-		if strings.Contains(s.Value, "db-1") {
-			t.Fatal("the old value is still current")
-		}
+	if name, obj := one(); obj["DB"] != "db-2" || obj["KEY"] != "k-1" {
+		t.Fatalf("%s was not updated", name)
+	}
+	t.Logf("Set (update): %s", fmtCounts(srv.Counts()))
+	srv.ResetCounts()
+	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, registry.AssociationOptions{}); err != nil || a.Totals.Changed() != 0 {
+		t.Fatalf("idle Set = %+v, %v", a, err)
+	}
+	if c := srv.Counts(); len(c) != 2 || c["ListSecrets"] != 1 || c["BatchGetSecretValue"] != 1 {
+		t.Fatalf("idle Set: %v, want one ListSecrets and one BatchGetSecretValue", c)
 	}
 	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws"); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete while associated = %v", err)
 	}
 
 	before := names(entries())
+	srv.ResetCounts()
 	if a, err = reg.Remove(ctx, registry.TypeAWSSecretsManager, "aws", ref); err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != len(before) {
 		t.Fatalf("Remove = %+v, %v", a, err)
 	}
+	t.Logf("Remove: %s", fmtCounts(srv.Counts()))
 	if len(entries()) != 0 {
 		t.Fatalf("entries left after Remove: %v", names(entries()))
 	}
@@ -121,6 +152,36 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	}
 	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws"); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
+	}
+
+	// secret-key granularity: one entry per key, the rendered names
+	// normalized to AWS's rules; deletion without recovery.
+	if _, err := c.KVv2(mount).Put(ctx, "app/keys", map[string]any{"API KEY": "a-1", "token": "t-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Put(ctx, "aws-keys", registry.AWSSecretsManager{
+		AccessKeyID: registry.Credential(id), SecretAccessKey: registry.Credential(key), Region: srv.Region(), ForceDelete: true,
+		SyncOptions: registry.SyncOptions{Granularity: registry.GranularitySecretKey, SecretNameTemplate: "{{ .SecretPath }}/{{ .SecretKey | uppercase }}"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ref = registry.SecretRef{Mount: mount, Name: "app/keys"}
+	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws-keys", ref, registry.AssociationOptions{}); err != nil || a.Totals.Created != 2 {
+		t.Fatalf("Set with secret-key granularity = %+v, %v", a, err)
+	}
+	if s, _ := srv.Get("app/keys/API_KEY"); s.Value != "a-1" || s.Tags[awssm.TagOwner] != a.SyncName {
+		t.Fatalf("app/keys/API_KEY = %+v", s)
+	}
+	if s, _ := srv.Get("app/keys/TOKEN"); s.Value != "t-1" {
+		t.Fatalf("app/keys/TOKEN = %+v", s)
+	}
+	if a, err = reg.Remove(ctx, registry.TypeAWSSecretsManager, "aws-keys", ref); err != nil || a.Totals.Deleted != 2 {
+		t.Fatalf("Remove = %+v, %v", a, err)
+	}
+	for _, n := range []string{"app/keys/API_KEY", "app/keys/TOKEN"} {
+		if _, ok := srv.Get(n); ok {
+			t.Errorf("%s is left after a Remove with force_delete", n)
+		}
 	}
 }
 
