@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -226,7 +227,9 @@ func (d *Destination) create(ctx context.Context, c destination.Change) error {
 		// Schedule it for deletion again rather than leave the old value
 		// visible; best effort (see the package documentation).
 		if !errors.Is(err, destination.ErrConflict) {
-			_, _ = d.client.DeleteSecret(context.WithoutCancel(ctx), d.deleteInput(c.Key))
+			cctx, cancel := cleanupContext(ctx)
+			defer cancel()
+			_, _ = d.client.DeleteSecret(cctx, d.deleteInput(c.Key))
 		}
 		return err
 	}
@@ -349,13 +352,24 @@ func (d *Destination) delete(ctx context.Context, c destination.Change) error {
 		return nil // the deletion is done; nothing to compare with
 	}
 	if current(after.VersionIdsToStages, stageCurrent) != c.Expect {
-		if _, err := d.client.RestoreSecret(context.WithoutCancel(ctx), &secretsmanager.RestoreSecretInput{SecretId: aws.String(c.Key)}); err != nil {
-			return fmt.Errorf("%w: another writer wrote the secret just before its deletion, and restoring it failed: %w", destination.ErrConflict, d.fail(ctx, "restore", err))
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if _, err := d.client.RestoreSecret(cctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String(c.Key)}); err != nil {
+			return fmt.Errorf("%w: another writer wrote the secret just before its deletion, and restoring it failed: %w", destination.ErrConflict, d.fail(cctx, "restore", err))
 		}
 		return fmt.Errorf("%w: another writer wrote the secret just before its deletion; it was restored", destination.ErrConflict)
 	}
 	return nil
 }
+
+// cleanupContext is the context of a request that undoes part of a
+// change: it runs even when ctx was cancelled meanwhile, for at most
+// cleanupTimeout.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+const cleanupTimeout = 30 * time.Second
 
 func (d *Destination) deleteInput(key string) *secretsmanager.DeleteSecretInput {
 	in := &secretsmanager.DeleteSecretInput{SecretId: aws.String(key)}

@@ -7,6 +7,6 @@ import (
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
-// TestRegistryAssociationFromVault runs against a real Vault server,
-// started on first use and shared by the package's tests.
+// The tests that need Vault (TestRegistryAssociationFromVault) share one
+// real server, started on first use.
 func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }

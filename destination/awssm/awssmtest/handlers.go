@@ -190,6 +190,7 @@ func cmpOr(a, b string) string {
 // epoch, with milliseconds.
 type epoch time.Time
 
+// MarshalJSON writes seconds with three decimals.
 func (t epoch) MarshalJSON() ([]byte, error) {
 	ms := time.Time(t).UnixMilli()
 	return []byte(strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64)), nil
