@@ -492,3 +492,75 @@ func TestOptions(t *testing.T) {
 		t.Fatal("List after Close succeeded")
 	}
 }
+
+// A write that fails after its name was restored schedules the secret for
+// deletion again, rather than leave the old value current.
+func TestRestoreThenFailedWrite(t *testing.T) {
+	srv := newServer(t, awssmtest.Options{})
+	d := open(t, options(srv, "o"))
+	mustApply(t, d, put("r", "old", ""))
+	mustApply(t, d, del("r", list(t, d)["r"].Version))
+	srv.Inject(awssmtest.Fault{Op: "PutSecretValue", Times: 3})
+	errs, err := d.Apply(context.Background(), []destination.Change{put("r", "new", "")})
+	if !errors.Is(err, destination.ErrUnavailable) || !errors.Is(errs[0], destination.ErrUnavailable) {
+		t.Fatalf("Apply = %v, %v; want ErrUnavailable", errs, err)
+	}
+	if got, _ := srv.Get("r"); !got.Deleted || got.Value != "old" {
+		t.Fatalf("after the failed write: deleted %v, old value %v", got.Deleted, got.Value == "old")
+	}
+	if srv.Count("RestoreSecret") != 1 || srv.Count("DeleteSecret") != 2 {
+		t.Fatalf("requests: %v", srv.Counts())
+	}
+	// The next round gets it right.
+	mustApply(t, d, put("r", "new", ""))
+	if got, _ := srv.Get("r"); got.Deleted || got.Value != "new" {
+		t.Fatalf("after the retry: deleted %v, new value %v", got.Deleted, got.Value == "new")
+	}
+}
+
+// A deadline that passes while AWS does not answer ends Apply and List
+// promptly, with the context's error.
+func TestDeadline(t *testing.T) {
+	srv := newServer(t, awssmtest.Options{})
+	d := open(t, options(srv, "o"))
+	srv.Inject(awssmtest.Fault{Delay: time.Minute, Times: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	errs, err := d.Apply(ctx, []destination.Change{put("a", "1", ""), put("b", "1", "")})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(errs[0], context.DeadlineExceeded) || !errors.Is(errs[1], context.DeadlineExceeded) {
+		t.Fatalf("Apply = %v, %v", errs, err)
+	}
+	if _, err := d.List(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("List = %v", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %v", el)
+	}
+}
+
+// No value reaches an error, whatever the change's fate.
+func TestValuesNotInErrors(t *testing.T) {
+	const canary = "canary-2b9d41"
+	srv := newServer(t, awssmtest.Options{})
+	d := open(t, options(srv, "o"))
+	srv.Put("theirs", "x", nil)
+	mustApply(t, d, put("mine", canary, ""))
+	v := list(t, d)["mine"].Version
+	srv.Inject(awssmtest.Fault{Op: "PutSecretValue", Hook: func() { srv.Put("mine", "other", nil) }})
+	var all []error
+	for _, c := range []destination.Change{put("theirs", canary, ""), put("mine", canary, ""), put("mine", canary+"2", v), put("bad key", canary, "")} {
+		all = append(all, applyOne(t, d, c))
+	}
+	srv.Inject(awssmtest.Fault{Times: 3})
+	errs, err := d.Apply(context.Background(), []destination.Change{put("x", canary, "")})
+	all = append(all, err, errs[0])
+	for i, e := range all {
+		if e == nil {
+			t.Fatalf("error %d is nil", i)
+		}
+		if strings.Contains(e.Error(), canary) || strings.Contains(fmt.Sprintf("%#v", e), canary) {
+			t.Fatalf("error %d holds the value: %v", i, e)
+		}
+	}
+}
