@@ -187,6 +187,8 @@ func (c AWSSecretsManager) Validate() error {
 		return invalid(c, "secret_access_key", "missing while access_key_id is set")
 	case c.AccessKeyID == "" && c.SecretAccessKey != "":
 		return invalid(c, "access_key_id", "missing while secret_access_key is set")
+	case c.AccessKeyID != "" && c.Region == "":
+		return invalid(c, "region", "missing while access_key_id is set (with explicit credentials nothing is read from the environment)")
 	case c.Region != "" && !awsRegion.MatchString(c.Region):
 		return invalid(c, "region", fmt.Sprintf("%q is not an AWS region name", c.Region))
 	case c.RecoveryWindowDays != 0 && (c.RecoveryWindowDays < 7 || c.RecoveryWindowDays > 30):
