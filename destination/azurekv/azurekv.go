@@ -138,6 +138,43 @@ type Destination struct {
 	conc     int
 	hc       *http.Client
 	closed   atomic.Bool
+
+	locksMu gosync.Mutex
+	locks   map[string]*nameLock // by lower-case name
+}
+
+// nameLock serializes the changes of one Destination to one name.
+type nameLock struct {
+	sem   chan struct{}
+	users int
+}
+
+// lock waits for the name's lock, or for ctx to end. Key Vault names ignore
+// case, and so does the lock.
+func (d *Destination) lock(ctx context.Context, name string) (unlock func(), err error) {
+	key := strings.ToLower(name)
+	d.locksMu.Lock()
+	l := d.locks[key]
+	if l == nil {
+		l = &nameLock{sem: make(chan struct{}, 1)}
+		d.locks[key] = l
+	}
+	l.users++
+	d.locksMu.Unlock()
+	release := func() {
+		d.locksMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(d.locks, key)
+		}
+		d.locksMu.Unlock()
+	}
+	select {
+	case l.sem <- struct{}{}:
+		return func() { <-l.sem; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
 }
 
 var (
@@ -220,6 +257,7 @@ func New(ctx context.Context, opts Options) (*Destination, error) {
 		wait:     opts.WaitTimeout,
 		conc:     opts.Concurrency,
 		hc:       opts.HTTPClient,
+		locks:    map[string]*nameLock{},
 	}
 	if d.poll == 0 {
 		d.poll = DefaultPollInterval
@@ -448,14 +486,11 @@ func (d *Destination) Apply(ctx context.Context, changes []destination.Change) (
 			return stopped(errs, changes, i, err), err
 		}
 		err := checkName(c.Key)
-		switch {
-		case err != nil:
-		case c.Delete:
-			err = d.delete(ctx, c)
-		default:
-			if err = checkValue(c.Value); err == nil {
-				err = d.put(ctx, c)
-			}
+		if err == nil && !c.Delete {
+			err = checkValue(c.Value)
+		}
+		if err == nil {
+			err = d.applyOne(ctx, c)
 		}
 		if err == nil {
 			continue
@@ -469,6 +504,21 @@ func (d *Destination) Apply(ctx context.Context, changes []destination.Change) (
 		}
 	}
 	return errs, nil
+}
+
+// applyOne applies c while holding its name's lock, so that the changes
+// of this Destination to one name never overlap: each sees the versions
+// of the one before.
+func (d *Destination) applyOne(ctx context.Context, c destination.Change) error {
+	unlock, err := d.lock(ctx, c.Key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if c.Delete {
+		return d.delete(ctx, c)
+	}
+	return d.put(ctx, c)
 }
 
 func stopped(errs []error, changes []destination.Change, from int, err error) []error {

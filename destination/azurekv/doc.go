@@ -88,10 +88,14 @@
 // report comes after the fact: our value was written and may have replaced
 // the other writer's, which stays in the version history; the engine reads
 // the key again next round. Two writers racing within one second may
-// therefore both be told of a conflict, and neither wins; a lost update is
-// never reported as a success, except when the other writer's version
-// lands after our version check (it then sees ours, and reports the
-// conflict itself). A delete reads the version first and compares the
+// therefore both be told of a conflict, and neither wins. Of two
+// overlapping writes at least one is reported as a conflict: when the
+// other writer's version lands after our check, ours is reported as a
+// success and theirs, which replaced it, as the conflict. The changes of
+// one Destination to one name are serialized (names compared without
+// regard to case), so that its concurrent callers always see each other's
+// versions: the window is between processes, or Destinations, writing one
+// secret. A delete reads the version first and compares the
 // version that the delete removed with Expect: when another writer wrote
 // in between, the secret is recovered at once (so its write stands) and
 // the change fails with ErrConflict.
