@@ -48,8 +48,9 @@ func ours(owner string) map[string]string {
 
 func TestConformance(t *testing.T) {
 	destinationtest.Run(t, destinationtest.Harness{
-		Keys:         []string{"DB-URL", "api-key-v2", "nested-path-KEY"},
-		Capabilities: destination.Capabilities{NoCheckAndSet: true},
+		Keys:          []string{"DB-URL", "api-key-v2", "nested-path-KEY"},
+		Capabilities:  destination.Capabilities{NoCheckAndSet: true},
+		MaxValueBytes: azurekv.MaxValueBytes,
 		New: func(t *testing.T) destinationtest.Fixture {
 			srv := azurekvtest.New(t, azurekvtest.Options{})
 			const owner = "conformance"
