@@ -52,8 +52,9 @@ func TestConformance(t *testing.T) {
 			srv := ghactionstest.NewServer(ghactionstest.Options{Clock: ghactionstest.TickingClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
 			t.Cleanup(srv.Close)
 			destinationtest.Run(t, destinationtest.Harness{
-				Keys:         keys,
-				Capabilities: destination.Capabilities{WriteOnly: true, NoCheckAndSet: true},
+				Keys:          keys,
+				MaxValueBytes: ghactions.MaxValueSize,
+				Capabilities:  destination.Capabilities{WriteOnly: true, NoCheckAndSet: true},
 				New: func(t *testing.T) destinationtest.Fixture {
 					d, sc := fixture(t, srv, loc)
 					return destinationtest.Fixture{
