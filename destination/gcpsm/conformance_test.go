@@ -12,8 +12,9 @@ import (
 
 func TestConformance(t *testing.T) {
 	destinationtest.Run(t, destinationtest.Harness{
-		Capabilities: destination.Capabilities{NoCheckAndSet: true},
-		Keys:         []string{"DB_URL", "api-key_v2", "nested_path_KEY"},
+		Capabilities:  destination.Capabilities{NoCheckAndSet: true},
+		Keys:          []string{"DB_URL", "api-key_v2", "nested_path_KEY"},
+		MaxValueBytes: gcpsm.MaxPayload,
 		New: func(t *testing.T) destinationtest.Fixture {
 			srv := newServer(t, gcpsmtest.Options{MaxPageSize: 3})
 			const owner = "assoc-conformance"
