@@ -26,10 +26,17 @@
 // soft-deletes the current version; Options.Destroy destroys it and
 // Options.DeleteMetadata removes the secret's metadata and every version.
 //
-// Both layouts work on KV v1 too, with what KV v1 lacks: no check-and-set,
-// no versions, no custom_metadata and no undelete. In the SecretKey layout
-// the ownership marker is then a field of each secret, beside the value;
-// deletion is permanent. See "KV version 1".
+// On a KV v1 mount both layouts work, as a store without check-and-set
+// (destination.Capabilities.NoCheckAndSet). What they can do: create,
+// update and delete keys; keep the fields and secrets the sync does not
+// manage; catch a change made out of band since List, by reading each key
+// again just before writing it; keep the ownership marker (SecretKey) as
+// a field of each secret, beside the value; be polled; serve as a source.
+// What they cannot: make a write conditional, so a write by another client
+// in the round trip between that read and the write is lost; keep
+// versions (a version is a salted fingerprint of the value) or undelete
+// (every delete is permanent); hold the state Store; hold a key with ".."
+// in it (SecretKey). See "KV version 1" for each.
 //
 // # KV version 1
 //
@@ -83,18 +90,21 @@
 //
 // Requests on KV v1: SecretPath: List is one read; Apply is one read and
 // one write (a delete when the last field goes), or the read alone when
-// nothing changes. SecretKey: List is one LIST per folder and one read
-// per secret; a create, an update and a delete are each one read and one
-// write; an idle round writes nothing.
+// nothing changes; a round with changes thus costs three requests, an
+// idle round one. SecretKey: List is one LIST per folder and one read per
+// secret; Apply's create, update and delete are each one read and one
+// write (with the round's List: 2 requests per created key, 3 per updated
+// or deleted key, 1 per key in an idle round, which writes nothing).
 //
 // # Check-and-set
 //
-// On KV v2, every write carries the version that was read (cas=0 to create, or the
-// current version of a deleted secret), so mounts with cas_required work and
-// a concurrent write is never overwritten: a mismatch is reported as
-// destination.ErrConflict and the engine reads the key again next round.
-// Deletion checks the version right before deleting exactly that version,
-// which never touches a newer one.
+// On KV v2, every write carries the version that was read (cas=0 to
+// create, or the current version of a deleted secret), so mounts with
+// cas_required work and a concurrent write is never overwritten: a
+// mismatch is reported as destination.ErrConflict and the engine reads the
+// key again next round. Deletion checks the version right before deleting
+// exactly that version, which never touches a newer one. KV v1 has no
+// check-and-set: see "KV version 1".
 //
 // # Values
 //
@@ -119,7 +129,10 @@
 // change is refused with a destination.KeyError wrapping
 // destination.ErrInvalidKey, and the rest of the call goes on. In the
 // SecretPath layout a key is a field of the secret and may be any
-// non-empty valid UTF-8 text. Options.Mount and Options.Path (and
+// non-empty valid UTF-8 text. On KV v1, whose secrets are stored under
+// their own paths, Vault refuses a path with ".." anywhere in it ("a..b"),
+// so such a key is refused too (SecretKey layout), and such a Path by New.
+// Options.Mount and Options.Path (and
 // StoreOptions', and the sync names given to Store and Lock) are checked
 // the same way: New and NewStore refuse them with ErrInvalidOptions.
 //
@@ -164,7 +177,9 @@
 // per folder plus one metadata read per secret in the SecretKey layout
 // (1,001 requests for 1,000 keys in one folder). A poll that sees a new
 // version, a deletion or a destruction announces a change, and a watching
-// sync.Syncer runs a round.
+// sync.Syncer runs a round. On KV v1, which has no metadata, a poll costs
+// as many reads of the secrets themselves and compares salted
+// fingerprints of their data: any change of a field announces a change.
 //
 // # Shared state and locks
 //
