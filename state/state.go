@@ -106,6 +106,13 @@ type State struct {
 	// key whose written sides all hold the pending value gets that value as
 	// its baseline, instead of being taken for a conflict.
 	Pending map[string]PendingWrite `json:"pending,omitempty"`
+	// Markers maps each source key to the version marker its destination
+	// listed after the sync's own last write, for a destination that
+	// cannot be read back (destination.Capabilities.WriteOnly): the same
+	// marker later means the value is still the baseline, another one a
+	// change made at the destination. Markers are update times or ids,
+	// never values.
+	Markers map[string]string `json:"markers,omitempty"`
 	// Initialized is set once a first round has completed without a failed
 	// key; until then the engine applies the initial-sync behaviour to keys
 	// without a baseline. Remove clears it.
@@ -128,6 +135,12 @@ func (st *State) Clone() *State {
 		c.Conflicts = make(map[string]FlaggedConflict, len(st.Conflicts))
 		for k, v := range st.Conflicts {
 			c.Conflicts[k] = v
+		}
+	}
+	if st.Markers != nil {
+		c.Markers = make(map[string]string, len(st.Markers))
+		for k, v := range st.Markers {
+			c.Markers[k] = v
 		}
 	}
 	if st.Pending != nil {

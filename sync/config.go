@@ -147,6 +147,12 @@ type Config struct {
 	// never touched. Empty means "{{secretKey}}".
 	KeySchema   string
 	Environment string
+	// KeyNamer, when set, names destination keys instead of KeySchema
+	// (which must then be empty, as must Environment). It need not be
+	// invertible: the sync manages the destination keys it names from the
+	// source's keys and from the keys it already synced, and no others.
+	// Package registry names the entries of external stores with it.
+	KeyNamer KeyNamer
 
 	// DisableDeletion stops the sync from deleting anything, at the
 	// destination and, in Pull and Bidirectional, at the source. Remove is
@@ -303,3 +309,20 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // ValidName reports whether name is a valid sync name.
 func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+// KeyNamer names the destination key of each source key, for a sync whose
+// destination keys come from a function rather than a key schema (see
+// Config.KeyNamer).
+type KeyNamer interface {
+	// DestinationKey returns the destination key of sourceKey, or an error
+	// when it has none the destination can hold (one wrapping
+	// destination.ErrInvalidKey, say); the key then fails alone. It must
+	// be deterministic.
+	DestinationKey(sourceKey string) (string, error)
+}
+
+// KeyNamerFunc turns a function into a KeyNamer.
+type KeyNamerFunc func(sourceKey string) (string, error)
+
+// DestinationKey returns f(sourceKey).
+func (f KeyNamerFunc) DestinationKey(sourceKey string) (string, error) { return f(sourceKey) }

@@ -59,6 +59,28 @@
 // when conflicts are flagged; "pending" when keys changed during the round
 // and are read again next round. Its message is one line ([OneLine]).
 //
+// # Stores without check-and-set, and stores that cannot be read back
+//
+// A destination whose store cannot make a write conditional
+// (destination.Capabilities.NoCheckAndSet: KV v1, AWS, Azure, GCP, Vercel)
+// checks the version just before each write; a write by someone else in
+// the short window between that check and the write can be overwritten,
+// which each such destination documents. A write-only destination
+// (Capabilities.WriteOnly: GitHub Actions secrets, Vercel sensitive
+// variables) lists version markers instead of values. The sync keeps, per
+// key, the marker listed after its own write (it lists the destination
+// once more after a round's puts); the same marker later means the value
+// is still the sync's, another one a change made at the destination,
+// handled as drift. A write-only destination can only be pushed to: Pull,
+// Bidirectional, the import behaviours and Import are refused with
+// [ErrWriteOnly], as is resolving a conflict by keeping its value.
+//
+// Config.KeyNamer names destination keys with a function instead of a key
+// schema, for stores whose names follow their own rules (package
+// destination/registry renders Vault-style name templates with it). The
+// sync then manages exactly the names it renders from the source's keys
+// and from its baseline; two keys given one name both fail.
+//
 // # Safety
 //
 // A plan that deletes more than Config.MaxDeleteFraction (default half) of a

@@ -22,6 +22,11 @@ var (
 	// ErrReadOnlySource: the operation needs to write the source, which is
 	// not a destination.Destination.
 	ErrReadOnlySource = errors.New("sync: source is read-only")
+	// ErrWriteOnly: the operation needs to read values from a destination
+	// that cannot be read back (destination.Capabilities.WriteOnly): an
+	// import, or a resolution that keeps or copies the destination's
+	// value.
+	ErrWriteOnly = errors.New("sync: destination is write-only")
 	// ErrNoConflict: Resolve was called for a key that is not flagged.
 	ErrNoConflict = errors.New("sync: key has no flagged conflict")
 	// ErrAudit: the Auditor failed and the sync fails closed.

@@ -3,6 +3,7 @@ package sync
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -68,6 +69,13 @@ type item struct {
 	// round found applied.
 	confirmed *state.PendingWrite
 	class     conflict.Class
+	// adopt: a write-only destination's marker is taken as the sync's own
+	// (see read).
+	adopt bool
+	// marker is the version marker a write-only destination listed after
+	// this round's put of the key; hasMarker says whether it listed one.
+	marker    string
+	hasMarker bool
 
 	res     KeyResult
 	writes  [2]write
@@ -357,11 +365,15 @@ func (r *round) read(ctx context.Context) error {
 	index := make(map[string]int, len(srcMap)+len(dstMap)/4)
 	refusedKeys := make(map[string]struct{})
 	r.refused = refusedKeys
+	render, match := r.s.schema.Render, r.s.schema.Match
+	if r.s.namer != nil {
+		render, match = r.nameKeys(srcMap)
+	}
 	for k, sec := range srcMap {
 		if only != "" && k != only {
 			continue
 		}
-		dk, err := r.s.schema.Render(k)
+		dk, err := render(k)
 		if err != nil {
 			r.fail(KeyResult{Key: k, Action: Failed, Reason: "key not valid under the key schema"},
 				&KeyError{Key: k, Op: "render", Side: sideSrc, Err: err})
@@ -374,7 +386,7 @@ func (r *round) read(ctx context.Context) error {
 		items = append(items, item{key: k, dkey: dk, src: sec, srcSide: conflict.Present(r.h.Sum(sec.Value))})
 	}
 	for dk, sec := range dstMap {
-		k, ok := r.s.schema.Match(dk)
+		k, ok := match(dk)
 		if !ok {
 			if only == "" {
 				r.unmgd = append(r.unmgd, KeyResult{DestinationKey: dk, Action: Unmanaged})
@@ -395,6 +407,9 @@ func (r *round) read(ctx context.Context) error {
 		}
 		items[i].dst = sec
 		items[i].dstSide = conflict.Present(r.h.Sum(sec.Value))
+		if r.s.wo {
+			items[i].dstSide = r.writeOnlySide(k, sec.Version)
+		}
 	}
 	for k := range r.st.Baseline {
 		if _, ok := index[k]; ok || (only != "" && k != only) {
@@ -403,7 +418,7 @@ func (r *round) read(ctx context.Context) error {
 		if _, bad := refusedKeys[k]; bad {
 			continue
 		}
-		dk, err := r.s.schema.Render(k)
+		dk, err := render(k)
 		if err != nil || destination.CheckKey(k) != nil || destination.CheckKey(dk) != nil {
 			continue // reported with the source keys, or no longer usable
 		}
@@ -425,9 +440,22 @@ func (r *round) read(ctx context.Context) error {
 			}
 		}
 		if pw, ok := r.st.Pending[it.key]; ok {
+			if r.s.wo && it.dstSide.Exists && pw.Destination && pw.Value.Exists {
+				if m, ok := r.st.Markers[it.key]; !ok || m != it.dst.Version {
+					// A write-only destination holds a value written after
+					// the sync's last known one, and a write of the sync's
+					// own was cut short with its outcome unknown: the write
+					// is taken to have landed, and the marker as ours.
+					it.dstSide = pw.Value
+					it.adopt = true
+				}
+			}
 			if w, ok := landed(pw, it); ok {
 				v := w.Value
 				it.confirmed = &w
+				if it.adopt {
+					r.setMarker(it.key, it.dst.Version)
+				}
 				// The writes of a round that was cut short reached every
 				// side they were for: that value is what both sides agreed
 				// on. It becomes the baseline now, saved with this round's
@@ -719,6 +747,9 @@ func (r *round) apply(ctx context.Context) error {
 	if err := r.applySide(ctx, r.s.dst, dst); err != nil {
 		return err
 	}
+	if r.s.wo {
+		r.readMarkers(ctx, dst)
+	}
 	if len(src) == 0 {
 		return nil
 	}
@@ -783,6 +814,33 @@ func (r *round) applySide(ctx context.Context, d destination.Destination, refs [
 		return firstErr
 	}
 	return context.Cause(ctx) // nil unless the caller's context ended
+}
+
+// readMarkers lists a write-only destination after the round's puts to it,
+// and keeps the marker of each key put, which the commit records as the
+// sync's own. When the listing fails the markers stay unknown; the commit
+// then keeps the intents, and the next round takes the markers it lists as
+// the sync's own (see read).
+func (r *round) readMarkers(ctx context.Context, refs []ref) {
+	put := false
+	for _, rf := range refs {
+		w := &r.items[rf.item].writes[rf.write]
+		put = put || (!w.change.Delete && w.outcome() == applied)
+	}
+	if !put {
+		return
+	}
+	listed, err := r.s.dst.List(ctx)
+	if err != nil {
+		r.s.log.DebugContext(ctx, "secretsync: listing write-only destination markers failed", "sync", r.s.cfg.Name, "error", OneLine(err))
+		return
+	}
+	for _, rf := range refs {
+		it := &r.items[rf.item]
+		if sec, ok := listed[it.dkey]; ok {
+			it.marker, it.hasMarker = sec.Version, true
+		}
+	}
 }
 
 // maxBatch bounds the changes of one Apply call on a non-atomic side, and
@@ -1011,18 +1069,24 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 		if it.res.Action == Failed || it.res.Action == Retry {
 			clean = false
 		}
-		allApplied, anyUnknown := true, false
+		allApplied, anyUnknown, putDst := true, false, false
 		for j := range it.writes[:it.nw] {
-			switch it.writes[j].outcome() {
+			w := &it.writes[j]
+			switch w.outcome() {
 			case applied:
+				putDst = putDst || (!w.toSrc && !w.change.Delete)
 			case unknown:
 				anyUnknown, allApplied = true, false
 			default:
 				allApplied = false
 			}
 		}
+		// A put to a write-only destination whose marker is unknown keeps
+		// its intent, for the next round to take the marker as the sync's.
+		markerUnknown := r.s.wo && putDst && !it.hasMarker
 		if it.nw > 0 {
 			switch {
+			case allApplied && markerUnknown:
 			case allApplied:
 				delete(st.Pending, it.key)
 			case anyUnknown:
@@ -1052,6 +1116,24 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 		} else {
 			delete(st.Baseline, it.key)
 		}
+		if r.s.wo {
+			switch {
+			case !it.newBase.Exists:
+				delete(st.Markers, it.key)
+			case putDst && it.hasMarker:
+				r.setMarker(it.key, it.marker)
+			case !putDst && it.dstSide.Exists:
+				r.setMarker(it.key, it.dst.Version)
+			}
+		}
+	}
+	for k := range st.Markers {
+		if _, ok := st.Baseline[k]; !ok {
+			delete(st.Markers, k)
+		}
+	}
+	if len(st.Markers) == 0 {
+		st.Markers = nil
 	}
 	if r.errs != nil {
 		clean = false
@@ -1198,4 +1280,76 @@ func opName(c destination.Change) string {
 
 func sortFlagged(fs []FlaggedConflict) {
 	slices.SortFunc(fs, func(a, b FlaggedConflict) int { return cmp.Compare(a.Key, b.Key) })
+}
+
+// nameKeys returns the render and match functions of a round of a sync
+// with a KeyNamer: the destination keys it manages are those named from
+// the source's keys and from the baseline's. Two keys named alike both
+// fail to render, so that neither is written over the other.
+func (r *round) nameKeys(srcMap map[string]destination.Secret) (render func(string) (string, error), match func(string) (string, bool)) {
+	type named struct {
+		dk  string
+		err error
+	}
+	fwd := make(map[string]named, len(srcMap)+len(r.st.Baseline))
+	rev := make(map[string]string, len(srcMap)+len(r.st.Baseline))
+	name := func(k string) {
+		if _, ok := fwd[k]; ok {
+			return
+		}
+		dk, err := r.s.namer.DestinationKey(k)
+		fwd[k] = named{dk, err}
+		if err != nil {
+			return
+		}
+		if other, ok := rev[dk]; ok {
+			collide := fmt.Errorf("%w: %q and %q are both named %q at the destination", destination.ErrInvalidKey, min(k, other), max(k, other), dk)
+			fwd[k], fwd[other] = named{err: collide}, named{err: collide}
+			return
+		}
+		rev[dk] = k
+	}
+	for k := range srcMap {
+		name(k)
+	}
+	for k := range r.st.Baseline {
+		name(k)
+	}
+	render = func(k string) (string, error) {
+		n, ok := fwd[k]
+		if !ok {
+			return r.s.namer.DestinationKey(k)
+		}
+		return n.dk, n.err
+	}
+	match = func(dk string) (string, bool) {
+		k, ok := rev[dk]
+		if ok && fwd[k].err != nil {
+			return "", false
+		}
+		return k, ok
+	}
+	return render, match
+}
+
+// writeOnlySide returns the side of key k at a write-only destination that
+// lists it with marker m: the baseline's value while m is the marker the
+// sync recorded after its own write, and otherwise a value nobody can
+// know, which differs from every other.
+func (r *round) writeOnlySide(k, m string) conflict.Side {
+	if stored, ok := r.st.Markers[k]; ok && stored == m {
+		if fp, ok := r.st.Baseline[k]; ok {
+			return conflict.Present(fp)
+		}
+	}
+	return conflict.Present(sha256.Sum256([]byte("secretsync: write-only marker\x00" + m)))
+}
+
+// setMarker records m as the marker of k's own value at a write-only
+// destination.
+func (r *round) setMarker(k, m string) {
+	if r.st.Markers == nil {
+		r.st.Markers = make(map[string]string)
+	}
+	r.st.Markers[k] = m
 }

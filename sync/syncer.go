@@ -37,6 +37,8 @@ const (
 type Syncer struct {
 	cfg     Config
 	schema  keyschema.Bound
+	namer   KeyNamer    // cfg.KeyNamer; schema is unused when set
+	wo      bool        // the destination is write-only
 	initial InitialSync // cfg.InitialSync with Auto resolved for the mode
 	src     destination.Reader
 	srcW    destination.Destination // nil when the source is read-only
@@ -103,7 +105,21 @@ func New(cfg Config) (*Syncer, error) {
 	default:
 		return bad("InitialSync", fmt.Sprintf("unknown behaviour %d", cfg.InitialSync), nil)
 	}
+	wo := destination.CapabilitiesOf(cfg.Destination).WriteOnly
+	if wo {
+		if cfg.Mode != Push {
+			return bad("Mode", fmt.Sprintf("%s reads values from the destination, which is write-only (its values cannot be read back): only push can sync to it", cfg.Mode), ErrWriteOnly)
+		}
+		if initial == ImportPreferSource || initial == ImportPreferDestination {
+			return bad("InitialSync", fmt.Sprintf("%s imports values from the destination, which is write-only", cfg.InitialSync), ErrWriteOnly)
+		}
+	}
 	tmpl := cfg.KeySchema
+	if cfg.KeyNamer != nil {
+		if cfg.KeySchema != "" || cfg.Environment != "" {
+			return bad("KeySchema", "set together with KeyNamer, which names the destination keys instead", nil)
+		}
+	}
 	if tmpl == "" {
 		tmpl = DefaultKeySchema
 	}
@@ -134,7 +150,7 @@ func New(cfg Config) (*Syncer, error) {
 		return nil, aerr
 	}
 	s := &Syncer{
-		cfg: cfg, schema: bound, src: cfg.Source, srcW: srcW, dst: cfg.Destination,
+		cfg: cfg, schema: bound, namer: cfg.KeyNamer, wo: wo, src: cfg.Source, srcW: srcW, dst: cfg.Destination,
 		store: cfg.Store, auditor: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
 		frac: frac, conc: conc, initial: initial, auto: auto,
 		trigger: make(chan struct{}, 1),
@@ -228,6 +244,9 @@ func (s *Syncer) Import(ctx context.Context, opts ...Option) (*Report, error) {
 	if s.srcW == nil {
 		return nil, ErrReadOnlySource
 	}
+	if s.wo {
+		return nil, ErrWriteOnly
+	}
 	return s.operate(ctx, OpImport, collect(opts), nil)
 }
 
@@ -256,6 +275,9 @@ func (s *Syncer) Remove(ctx context.Context, opts ...Option) (*Report, error) {
 func (s *Syncer) Resolve(ctx context.Context, key string, r conflict.Resolution) error {
 	if r.Kind() == conflict.KindFlag {
 		return nil
+	}
+	if s.wo && r.Kind() == conflict.KindKeepDestination {
+		return fmt.Errorf("%w: resolving %q with %s needs the destination's value", ErrWriteOnly, key, r)
 	}
 	_, err := s.operate(ctx, OpResolve, options{}, &resolveReq{key: key, res: r})
 	return err
@@ -296,7 +318,7 @@ func (s *Syncer) Status(ctx context.Context) (*Status, error) {
 	}
 	out := &Status{Sync: st.Sync, Import: st.Import, Remove: st.Remove}
 	for k, c := range st.Conflicts {
-		dk, _ := s.schema.Render(k)
+		dk, _ := s.destKey(k)
 		out.Conflicts = append(out.Conflicts, FlaggedConflict{Key: k, DestinationKey: dk, Class: c.Class, RunID: c.RunID, Time: c.Time})
 	}
 	sortFlagged(out.Conflicts)
@@ -336,4 +358,12 @@ func record(st *state.State, op string) **state.Record {
 	default:
 		return &st.Sync
 	}
+}
+
+// destKey returns the destination key of source key k.
+func (s *Syncer) destKey(k string) (string, error) {
+	if s.namer != nil {
+		return s.namer.DestinationKey(k)
+	}
+	return s.schema.Render(k)
 }

@@ -102,6 +102,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CancelledContext", s.cancelled)
 	t.Run("ConcurrentDistinctKeys", s.concurrentDistinct)
 	t.Run("ConcurrentSameKey", s.concurrentSame)
+	if h.Capabilities.WriteOnly {
+		t.Run("WriteOnlyMarkers", s.writeOnlyMarkers)
+	}
 }
 
 type suite struct{ h Harness }
@@ -111,6 +114,13 @@ func (s *suite) fixture(t *testing.T) Fixture {
 	f := s.h.New(t)
 	if f.Destination == nil || f.Set == nil || f.Delete == nil {
 		t.Fatal("destinationtest: Fixture needs Destination, Set and Delete")
+	}
+	if s.h.Capabilities.WriteOnly && f.Get == nil {
+		t.Fatal("destinationtest: a WriteOnly store's Fixture needs Get")
+	}
+	got, want := destination.CapabilitiesOf(f.Destination), s.h.Capabilities
+	if got.NoCheckAndSet != want.NoCheckAndSet || got.WriteOnly != want.WriteOnly {
+		t.Fatalf("the destination reports %+v, the harness declares %+v", got, want)
 	}
 	return f
 }
@@ -153,19 +163,40 @@ func wantConflict(t *testing.T, what string, err error) {
 	}
 }
 
-func wantValue(t *testing.T, d destination.Destination, key, value string) destination.Secret {
+// wantValue checks that key is listed with value and a version, and
+// returns what was listed. For a write-only store, the value is read out
+// of band (Fixture.Get) and the listed value must be empty.
+func (s *suite) wantValue(t *testing.T, f Fixture, key, value string) destination.Secret {
 	t.Helper()
-	got, ok := list(t, d)[key]
+	got, ok := list(t, f.Destination)[key]
 	if !ok {
 		t.Fatalf("%q is not listed, want it with value of %d bytes", key, len(value))
-	}
-	if got.Value != value {
-		t.Fatalf("%q has the wrong value (%d bytes, want %d)", key, len(got.Value), len(value))
 	}
 	if got.Version == "" {
 		t.Fatalf("%q has an empty version", key)
 	}
+	if v := s.valueOf(t, f, key, got); v != value {
+		t.Fatalf("%q has the wrong value (%d bytes, want %d)", key, len(v), len(value))
+	}
 	return got
+}
+
+// valueOf returns the value of a listed key: as listed, or for a
+// write-only store, read out of band after checking that the listing holds
+// no value.
+func (s *suite) valueOf(t *testing.T, f Fixture, key string, listed destination.Secret) string {
+	t.Helper()
+	if !s.h.Capabilities.WriteOnly {
+		return listed.Value
+	}
+	if listed.Value != "" {
+		t.Fatalf("a write-only store listed a value for %q", key)
+	}
+	v, ok, err := f.Get(context.Background(), key)
+	if err != nil || !ok {
+		t.Fatalf("Fixture.Get(%q) = %v, %v for a listed key", key, ok, err)
+	}
+	return v
 }
 
 func wantAbsent(t *testing.T, d destination.Destination, key string) {
@@ -197,15 +228,15 @@ func (s *suite) crud(t *testing.T) {
 	f := s.fixture(t)
 	d, k := f.Destination, s.h.Keys[0]
 	mustApply(t, d, put(k, "v1", ""))
-	v1 := wantValue(t, d, k, "v1")
+	v1 := s.wantValue(t, f, k, "v1")
 	mustApply(t, d, put(k, "v2", v1.Version))
-	v2 := wantValue(t, d, k, "v2")
+	v2 := s.wantValue(t, f, k, "v2")
 	if v2.Version == v1.Version {
 		t.Fatalf("version did not change on update: %q", v2.Version)
 	}
 	// Writing the same value again is still a write with check-and-set.
 	mustApply(t, d, put(k, "v2", v2.Version))
-	v3 := wantValue(t, d, k, "v2")
+	v3 := s.wantValue(t, f, k, "v2")
 	mustApply(t, d, del(k, v3.Version))
 	wantAbsent(t, d, k)
 	// Deleting what is already gone succeeds.
@@ -216,16 +247,16 @@ func (s *suite) preconditions(t *testing.T) {
 	f := s.fixture(t)
 	d, k, absent := f.Destination, s.h.Keys[0], s.h.Keys[1]
 	mustApply(t, d, put(k, "v1", ""))
-	v1 := wantValue(t, d, k, "v1")
+	v1 := s.wantValue(t, f, k, "v1")
 	mustApply(t, d, put(k, "v2", v1.Version))
-	v2 := wantValue(t, d, k, "v2")
+	v2 := s.wantValue(t, f, k, "v2")
 
 	wantConflict(t, "create over an existing key", apply(t, d, put(k, "x", ""))[0])
 	wantConflict(t, "update with a stale version", apply(t, d, put(k, "x", v1.Version))[0])
 	wantConflict(t, "delete with a stale version", apply(t, d, del(k, v1.Version))[0])
 	wantConflict(t, "delete with an empty version", apply(t, d, del(k, ""))[0])
 	wantConflict(t, "update of an absent key", apply(t, d, put(absent, "x", v2.Version))[0])
-	if got := wantValue(t, d, k, "v2"); got.Version != v2.Version {
+	if got := s.wantValue(t, f, k, "v2"); got.Version != v2.Version {
 		t.Fatalf("failed writes changed the version: %q, was %q", got.Version, v2.Version)
 	}
 	wantAbsent(t, d, absent)
@@ -235,16 +266,16 @@ func (s *suite) recreate(t *testing.T) {
 	f := s.fixture(t)
 	d, k := f.Destination, s.h.Keys[2]
 	mustApply(t, d, put(k, "first", ""))
-	old := wantValue(t, d, k, "first")
+	old := s.wantValue(t, f, k, "first")
 	mustApply(t, d, del(k, old.Version))
 	wantAbsent(t, d, k)
 	mustApply(t, d, put(k, "second", ""))
-	now := wantValue(t, d, k, "second")
+	now := s.wantValue(t, f, k, "second")
 	// A writer that read the key before it was deleted must not win.
 	wantConflict(t, "update with a version from before the delete", apply(t, d, put(k, "stale", old.Version))[0])
-	wantValue(t, d, k, "second")
+	s.wantValue(t, f, k, "second")
 	mustApply(t, d, put(k, "third", now.Version))
-	wantValue(t, d, k, "third")
+	s.wantValue(t, f, k, "third")
 }
 
 func (s *suite) batch(t *testing.T) {
@@ -252,15 +283,15 @@ func (s *suite) batch(t *testing.T) {
 	d := f.Destination
 	a, b, c := s.h.Keys[0], s.h.Keys[1], s.h.Keys[2]
 	mustApply(t, d, put(a, "a1", ""))
-	va := wantValue(t, d, a, "a1")
+	va := s.wantValue(t, f, a, "a1")
 	errs := apply(t, d, put(a, "a2", va.Version), put(b, "b1", "no-such-version"), put(c, "c1", ""))
 	if errs[0] != nil || errs[2] != nil {
 		t.Fatalf("valid changes failed: %v", errs)
 	}
 	wantConflict(t, "second change of the batch", errs[1])
-	wantValue(t, d, a, "a2")
+	s.wantValue(t, f, a, "a2")
 	wantAbsent(t, d, b)
-	wantValue(t, d, c, "c1")
+	s.wantValue(t, f, c, "c1")
 }
 
 func (s *suite) untouched(t *testing.T) {
@@ -270,13 +301,13 @@ func (s *suite) untouched(t *testing.T) {
 	if err := f.Set(ctx, other, "someone else's"); err != nil {
 		t.Fatal(err)
 	}
-	before := wantValue(t, d, other, "someone else's")
+	before := s.wantValue(t, f, other, "someone else's")
 	mustApply(t, d, put(k, "v1", ""))
-	v := wantValue(t, d, k, "v1")
+	v := s.wantValue(t, f, k, "v1")
 	mustApply(t, d, put(k, "v2", v.Version))
-	v = wantValue(t, d, k, "v2")
+	v = s.wantValue(t, f, k, "v2")
 	mustApply(t, d, del(k, v.Version))
-	after := wantValue(t, d, other, "someone else's")
+	after := s.wantValue(t, f, other, "someone else's")
 	// A destination that writes its keys as one unit has one version for
 	// all of them; otherwise the other key's version must not move.
 	if !destination.CapabilitiesOf(d).Atomic && after.Version != before.Version {
@@ -289,14 +320,14 @@ func (s *suite) outOfBand(t *testing.T) {
 	d, k := f.Destination, s.h.Keys[0]
 	ctx := context.Background()
 	mustApply(t, d, put(k, "ours", ""))
-	read := wantValue(t, d, k, "ours")
+	read := s.wantValue(t, f, k, "ours")
 	// Another writer changes the key after we read it.
 	if err := f.Set(ctx, k, "theirs"); err != nil {
 		t.Fatal(err)
 	}
 	wantConflict(t, "update after an out-of-band update", apply(t, d, put(k, "ours-2", read.Version))[0])
 	wantConflict(t, "delete after an out-of-band update", apply(t, d, del(k, read.Version))[0])
-	theirs := wantValue(t, d, k, "theirs")
+	theirs := s.wantValue(t, f, k, "theirs")
 	// And deletes it.
 	if err := f.Delete(ctx, k); err != nil {
 		t.Fatal(err)
@@ -322,9 +353,8 @@ func (s *suite) values(t *testing.T) {
 		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
 		i++
 		mustApply(t, d, put(k, v, ""))
-		if got := wantValue(t, d, k, v); got.Value != v {
-			t.Fatalf("%s value changed in a round trip", name)
-		}
+		s.wantValue(t, f, k, v)
+		_ = name
 	}
 }
 
@@ -357,9 +387,13 @@ func (s *suite) valuesExactOrRefused(t *testing.T) {
 			t.Errorf("%s: the plain change of the call failed: %v", name, errs[1])
 		}
 		got, ok := list(t, d)[k]
+		value := ""
+		if ok {
+			value = s.valueOf(t, f, k, got)
+		}
 		switch {
-		case errs[0] == nil && (!ok || got.Value != v):
-			t.Errorf("%s: put succeeded, but the value is listed as %d bytes that differ from the %d put (listed: %v)", name, len(got.Value), len(v), ok)
+		case errs[0] == nil && (!ok || value != v):
+			t.Errorf("%s: put succeeded, but the value is listed as %d bytes that differ from the %d put (listed: %v)", name, len(value), len(v), ok)
 		case errs[0] != nil && !errors.Is(errs[0], destination.ErrInvalidValue):
 			t.Errorf("%s: put = %v, want success or ErrInvalidValue", name, errs[0])
 		case errs[0] != nil && ok:
@@ -395,7 +429,7 @@ func (s *suite) hostileKeys(t *testing.T) {
 		after := list(t, d)
 		if err == nil {
 			got, ok := after[k]
-			if !ok || got.Value != "hostile" {
+			if !ok || s.valueOf(t, f, k, got) != "hostile" {
 				t.Errorf("put %q succeeded, but the key is not listed back exactly (listed: %v)", k, ok)
 				continue
 			}
@@ -407,7 +441,7 @@ func (s *suite) hostileKeys(t *testing.T) {
 			switch {
 			case !ok:
 				t.Errorf("put %q removed %q", k, key)
-			case now.Value != was.Value:
+			case s.valueOf(t, f, key, now) != s.valueOf(t, f, key, was):
 				t.Errorf("put %q changed the value of %q", k, key)
 			case !atomic && now.Version != was.Version:
 				t.Errorf("put %q changed the version of %q", k, key)
@@ -535,19 +569,26 @@ func (s *suite) concurrentDistinct(t *testing.T) {
 	m := list(t, d)
 	for i := range n {
 		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
-		if m[k].Value != fmt.Sprint(i) {
-			t.Errorf("%s = %q after concurrent creates, want %q", k, m[k].Value, fmt.Sprint(i))
+		sec, ok := m[k]
+		if !ok {
+			t.Errorf("%s is not listed after concurrent creates", k)
+			continue
+		}
+		if v := s.valueOf(t, f, k, sec); v != fmt.Sprint(i) {
+			t.Errorf("%s = %q after concurrent creates, want %q", k, v, fmt.Sprint(i))
 		}
 	}
 }
 
 // concurrentSame has goroutines update one key from the same read: exactly
-// one may win, the others get ErrConflict.
+// one may win, the others get ErrConflict. A store without check-and-set
+// may let several win (the window it documents), but each writer still
+// gets success or ErrConflict, and the key ends with one writer's value.
 func (s *suite) concurrentSame(t *testing.T) {
 	f := s.fixture(t)
 	d, k := f.Destination, s.h.Keys[1]
 	mustApply(t, d, put(k, "base", ""))
-	read := wantValue(t, d, k, "base")
+	read := s.wantValue(t, f, k, "base")
 	n := s.h.Concurrency
 	var wg gosync.WaitGroup
 	results := make([]error, n)
@@ -567,8 +608,10 @@ func (s *suite) concurrentSame(t *testing.T) {
 	winner := -1
 	for i, err := range results {
 		switch {
-		case err == nil && winner >= 0:
+		case err == nil && winner >= 0 && !s.h.Capabilities.NoCheckAndSet:
 			t.Fatalf("writers %d and %d both won a check-and-set on one version (a lost update)", winner, i)
+		case err == nil && winner >= 0:
+			// The window a store without check-and-set leaves.
 		case err == nil:
 			winner = i
 		case !errors.Is(err, destination.ErrConflict):
@@ -578,5 +621,54 @@ func (s *suite) concurrentSame(t *testing.T) {
 	if winner < 0 {
 		t.Fatal("no writer won")
 	}
-	wantValue(t, d, k, fmt.Sprint("writer-", winner))
+	if !s.h.Capabilities.NoCheckAndSet {
+		s.wantValue(t, f, k, fmt.Sprint("writer-", winner))
+		return
+	}
+	sec, ok := list(t, d)[k]
+	v := ""
+	if ok {
+		v = s.valueOf(t, f, k, sec)
+	}
+	if !ok || !strings.HasPrefix(v, "writer-") || results[mustAtoi(t, strings.TrimPrefix(v, "writer-"))] != nil {
+		t.Fatalf("after concurrent updates the key holds %d bytes that no winning writer wrote", len(v))
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatalf("not a writer number: %q", s)
+	}
+	return n
+}
+
+// writeOnlyMarkers tests what a write-only store promises: List shows no
+// value; the marker of a key stays while nobody writes it, and changes
+// when anyone does, the store's own writes and another writer's alike; a
+// write that expects a marker that is no longer the key's is refused.
+func (s *suite) writeOnlyMarkers(t *testing.T) {
+	f := s.fixture(t)
+	d, k := f.Destination, s.h.Keys[0]
+	ctx := context.Background()
+	mustApply(t, d, put(k, "ours", ""))
+	m1 := s.wantValue(t, f, k, "ours")
+	if again := s.wantValue(t, f, k, "ours"); again.Version != m1.Version {
+		t.Fatalf("the marker moved with nobody writing: %q, was %q", again.Version, m1.Version)
+	}
+	mustApply(t, d, put(k, "ours-2", m1.Version))
+	m2 := s.wantValue(t, f, k, "ours-2")
+	if m2.Version == m1.Version {
+		t.Fatalf("the marker did not change on our write: %q", m2.Version)
+	}
+	if err := f.Set(ctx, k, "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	m3 := s.wantValue(t, f, k, "theirs")
+	if m3.Version == m2.Version {
+		t.Fatalf("the marker did not change on another writer's write: %q", m3.Version)
+	}
+	wantConflict(t, "put expecting the marker from before another writer's write", apply(t, d, put(k, "ours-3", m2.Version))[0])
+	s.wantValue(t, f, k, "theirs")
 }

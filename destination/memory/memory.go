@@ -25,6 +25,12 @@ type Options struct {
 	// BeforeList, when set, is called at the start of List; a non-nil error
 	// is returned by List.
 	BeforeList func(ctx context.Context) error
+	// WriteOnly makes the destination behave as a store whose values
+	// cannot be read back (destination.Capabilities.WriteOnly), such as
+	// GitHub Actions secrets: List returns every key with an empty value
+	// and its version as the marker of its last write. Get and Snapshot
+	// still show the values, for tests.
+	WriteOnly bool
 }
 
 // Stats counts calls and writes, so tests can assert that an idle round
@@ -122,7 +128,11 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 	d.stats.Lists++
 	out := make(map[string]destination.Secret, len(d.data))
 	for k, e := range d.data {
-		out[k] = destination.Secret{Value: e.value, Version: version(e.version)}
+		v := e.value
+		if d.opts.WriteOnly {
+			v = ""
+		}
+		out[k] = destination.Secret{Value: v, Version: version(e.version)}
 	}
 	return out, nil
 }
@@ -195,9 +205,11 @@ func (d *Destination) apply(c destination.Change) error {
 	return nil
 }
 
-// Capabilities reports that Apply is not atomic: concurrent calls with
-// disjoint keys are fine.
-func (d *Destination) Capabilities() destination.Capabilities { return destination.Capabilities{} }
+// Capabilities reports that Apply is not atomic (concurrent calls with
+// disjoint keys are fine), and WriteOnly when Options say so.
+func (d *Destination) Capabilities() destination.Capabilities {
+	return destination.Capabilities{WriteOnly: d.opts.WriteOnly}
+}
 
 // Set writes a value out of band, as another writer would, and returns the
 // new version. It is not counted in Stats.

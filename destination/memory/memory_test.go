@@ -25,6 +25,24 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestConformanceWriteOnly(t *testing.T) {
+	destinationtest.Run(t, destinationtest.Harness{
+		Capabilities: destination.Capabilities{WriteOnly: true},
+		New: func(t *testing.T) destinationtest.Fixture {
+			d := memory.NewWithOptions(nil, memory.Options{WriteOnly: true})
+			return destinationtest.Fixture{
+				Destination: d,
+				Set:         func(_ context.Context, k, v string) error { d.Set(k, v); return nil },
+				Delete:      func(_ context.Context, k string) error { d.Delete(k); return nil },
+				Get: func(_ context.Context, k string) (string, bool, error) {
+					sec, ok := d.Get(k)
+					return sec.Value, ok, nil
+				},
+			}
+		},
+	})
+}
+
 func TestStatsAndHooks(t *testing.T) {
 	ctx := context.Background()
 	var hooked []string

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -114,22 +115,35 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	if r.opts.Source == nil {
 		return Association{}, ErrNoSource
 	}
-	schema := opts.KeySchema
-	if schema == "" {
-		schema = DefaultKeySchema(ref)
-	}
-	if _, err := keyschema.Parse(schema); err != nil {
-		return Association{}, &ConfigError{Field: "key_schema", Reason: err.Error()}
-	}
-
 	r.mu.Lock()
 	d := r.dests[destKey{typ, name}]
 	if d == nil {
 		r.mu.Unlock()
 		return Association{}, notFound(typ, name)
 	}
+	_, named := d.cfg.(SyncConfig)
+	r.mu.Unlock()
+	schema := opts.KeySchema
+	switch {
+	case named && schema != "":
+		return Association{}, &ConfigError{Type: typ, Field: "key_schema",
+			Reason: "this destination names its entries by template (secret_name_template), not by key schema"}
+	case !named && schema == "":
+		schema = DefaultKeySchema(ref)
+	}
+	if !named {
+		if _, err := keyschema.Parse(schema); err != nil {
+			return Association{}, &ConfigError{Field: "key_schema", Reason: err.Error()}
+		}
+	}
+
+	r.mu.Lock()
+	if r.dests[destKey{typ, name}] != d {
+		r.mu.Unlock()
+		return r.Set(ctx, typ, name, ref, opts) // replaced or deleted meanwhile
+	}
 	for other, o := range d.assocs {
-		if other != ref && o.a.KeySchema == schema {
+		if other != ref && !named && o.a.KeySchema == schema {
 			r.mu.Unlock()
 			return Association{}, &ConfigError{Type: typ, Field: "key_schema",
 				Reason: fmt.Sprintf("%q is the key schema of %s on this destination", schema, other)}
@@ -177,9 +191,10 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	}
 	dst, err := r.open(ctx, Target{Name: want.Destination, Config: cfg, Owner: want.SyncName})
 	if err != nil {
+		closeIfCloser(src)
 		return nil, err
 	}
-	s, err := sync.New(sync.Config{
+	sc := sync.Config{
 		Name:            want.SyncName,
 		Description:     fmt.Sprintf("%s to %s/%s", want.Secret, want.Type, want.Destination),
 		Source:          src,
@@ -191,12 +206,38 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 		Auditor:         r.opts.Auditor,
 		AutoSync:        sync.AutoSync{Interval: -1},
 		Now:             r.opts.Now,
-	})
+	}
+	if c, ok := cfg.(SyncConfig); ok {
+		sc.Source, sc.KeyNamer, err = entryNaming(c, want, src, dst)
+	}
+	var s *sync.Syncer
+	if err == nil {
+		s, err = sync.New(sc)
+	}
 	if err != nil {
+		closeIfCloser(src)
+		closeIfCloser(dst)
 		return nil, err
 	}
+	a.closeSides()
 	a.syncer, a.gen = s, gen
+	a.sides = []any{src, dst}
 	return s, nil
+}
+
+// closeSides closes the sides of the association's Syncer that hold
+// resources (io.Closer), once it is replaced or removed. a.mu is held.
+func (a *assoc) closeSides() {
+	for _, c := range a.sides {
+		closeIfCloser(c)
+	}
+	a.sides = nil
+}
+
+func closeIfCloser(v any) {
+	if c, ok := v.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // record sets the association's status from an operation's outcome and
@@ -272,6 +313,8 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 		}
 	}
 	a.removed = true
+	a.closeSides()
+	a.syncer = nil
 	r.mu.Lock()
 	if d.assocs[ref] == a {
 		delete(d.assocs, ref)

@@ -33,6 +33,8 @@ func Example() {
 
 	info, err := reg.Put(ctx, "my-repo", registry.GitHubRepository{
 		AccessToken: "github_pat_example", RepositoryOwner: "acme", RepositoryName: "api",
+		// One GitHub secret per key of the Vault secret, named by template.
+		SyncOptions: registry.SyncOptions{SecretNameTemplate: "APP_{{ .SecretKey }}"},
 	})
 	if err != nil {
 		panic(err)
@@ -40,7 +42,7 @@ func Example() {
 	fmt.Println(info.Type, info.Name, info.ConnectionDetails["access_token"])
 
 	ref := registry.SecretRef{Mount: "kv", Name: "app/prod"}
-	a, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", ref, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"})
+	a, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", ref, registry.AssociationOptions{})
 	if err != nil {
 		panic(err)
 	}

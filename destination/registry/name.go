@@ -1,10 +1,17 @@
 package registry
 
 import (
+	"cmp"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"text/template"
+
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/sync"
 )
 
 // NameFields are what a name template can use, as in Vault's Secrets Sync:
@@ -97,4 +104,106 @@ func (n *NameTemplate) Render(f NameFields) (string, error) {
 		return "", ErrEmptyName
 	}
 	return b.String(), nil
+}
+
+// DefaultGranularity returns the granularity of a destination type whose
+// SyncOptions leave it empty: secret-path for aws-sm, azure-kv and gcp-sm,
+// as in Vault; secret-key for every other type.
+func DefaultGranularity(typ string) string {
+	switch typ {
+	case TypeAWSSecretsManager, TypeAzureKeyVault, TypeGCPSecretManager:
+		return GranularitySecretPath
+	}
+	return GranularitySecretKey
+}
+
+// nameTemplate returns the parsed name template of c, checking that with
+// secret-key granularity it names each key of a secret apart.
+func nameTemplate(c SyncConfig) (*NameTemplate, error) {
+	o := c.SyncSettings()
+	gran := cmp.Or(o.Granularity, DefaultGranularity(c.Type()))
+	t, err := ParseNameTemplate(cmp.Or(o.SecretNameTemplate, DefaultNameTemplate(gran)))
+	if err != nil {
+		return nil, &ConfigError{Type: c.Type(), Field: "secret_name_template", Reason: err.Error()}
+	}
+	if gran == GranularitySecretKey && !t.usesSecretKey() {
+		return nil, &ConfigError{Type: c.Type(), Field: "secret_name_template",
+			Reason: "with secret-key granularity the template must use {{ .SecretKey }}, or every key of a secret gets one name"}
+	}
+	return t, nil
+}
+
+// MountAccessor is implemented by a source that knows the accessor of its
+// KV mount (vaultkv does), for the {{ .MountAccessor }} of name templates.
+type MountAccessor interface {
+	MountAccessor() string
+}
+
+// naming returns the source and the KeyNamer of an association whose
+// destination is named by template. With secret-path granularity the
+// source becomes one key, the secret's name, whose value is the JSON
+// object of the secret's keys.
+func entryNaming(c SyncConfig, a Association, src destination.Reader, dst destination.Destination) (destination.Reader, sync.KeyNamer, error) {
+	t, err := nameTemplate(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := NameFields{
+		DestinationType: a.Type, DestinationName: a.Destination,
+		MountAccessor: a.Secret.Mount, MountPath: a.Secret.Mount,
+		SecretPath: a.Secret.Name, SecretBaseName: path.Base(a.Secret.Name),
+	}
+	if m, ok := src.(MountAccessor); ok && m.MountAccessor() != "" {
+		f.MountAccessor = m.MountAccessor()
+	}
+	norm, _ := dst.(destination.KeyNormalizer)
+	perKey := cmp.Or(c.SyncSettings().Granularity, DefaultGranularity(c.Type())) == GranularitySecretKey
+	namer := sync.KeyNamerFunc(func(k string) (string, error) {
+		f := f
+		if perKey {
+			f.SecretKey = k
+		}
+		name, err := t.Render(f)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", destination.ErrInvalidKey, err)
+		}
+		if norm != nil {
+			return norm.NormalizeKey(name)
+		}
+		return name, nil
+	})
+	if perKey {
+		return src, namer, nil
+	}
+	return &wholeSecret{r: src, key: a.Secret.Name}, namer, nil
+}
+
+// wholeSecret is a secret read as one key, its name, whose value is the
+// JSON object of its keys (secret-path granularity). A secret with no keys
+// (deleted) has no key.
+type wholeSecret struct {
+	r   destination.Reader
+	key string
+}
+
+func (w *wholeSecret) List(ctx context.Context) (map[string]destination.Secret, error) {
+	m, err := w.r.List(ctx)
+	if err != nil || len(m) == 0 {
+		return map[string]destination.Secret{}, err
+	}
+	obj := make(map[string]string, len(m))
+	for k, s := range m {
+		obj[k] = s.Value
+	}
+	b, err := json.Marshal(obj) // keys sorted: one secret, one text
+	if err != nil {
+		return nil, err
+	}
+	return map[string]destination.Secret{w.key: {Value: string(b)}}, nil
+}
+
+// Close closes the secret's reader when it holds resources.
+func (w *wholeSecret) Close() error {
+	closeIfCloser(w.r)
+	return nil
 }

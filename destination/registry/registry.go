@@ -11,6 +11,26 @@
 // (Vault's "set" also syncs at once) and runs as a removal (unsync) when it
 // is removed.
 //
+// # Names of entries
+//
+// The external types (aws-sm, azure-kv, gcp-sm, gh, vercel-project, and a
+// program's own types that embed SyncOptions) name their entries as Vault's
+// Secrets Sync does. Granularity secret-path writes the whole secret as one
+// entry, a JSON object of its keys (the default for aws-sm, azure-kv and
+// gcp-sm); secret-key writes one entry per key (the default for gh and
+// vercel-project). A name template (NameTemplate, with Vault's fields and
+// the filters uppercase, lowercase and replace) renders each name, which
+// the destination then fits to its store's rules (destination.KeyNormalizer);
+// a name that still breaks them fails that key alone, and two keys given
+// one name both fail. Each association's sync manages the names it rendered
+// and no others, and the driver marks the entries it creates with the
+// association (Target.Owner) where the store can hold a marker. Other
+// types (vault-kv, and a program's own types without SyncOptions) map keys
+// with an association's key schema instead.
+//
+// Destinations and sources that hold resources (io.Closer) are closed when
+// the association's Config changes, when it is removed, and by Close.
+//
 // This package holds no SDK for any external store. A destination type is
 // usable once the program registers a Driver for it in Options.Drivers;
 // opening a destination of a type with no driver fails with ErrNoDriver.
@@ -25,6 +45,7 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -162,8 +183,9 @@ type assoc struct {
 
 	mu      gosync.Mutex // serializes the association's operations; guards the rest
 	syncer  *sync.Syncer
-	gen     int  // the destination's gen when syncer was built
-	removed bool // unlinked by Remove
+	gen     int   // the destination's gen when syncer was built
+	sides   []any // the source and destination of syncer, closed with it
+	removed bool  // unlinked by Remove
 }
 
 // New returns an empty Registry.
@@ -227,6 +249,11 @@ func (r *Registry) Put(ctx context.Context, name string, cfg Config) (Info, erro
 		}
 		return Info{}, err
 	}
+	if c, ok := cfg.(SyncConfig); ok {
+		if _, err := nameTemplate(c); err != nil {
+			return Info{}, err
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := destKey{typ, name}
@@ -234,6 +261,10 @@ func (r *Registry) Put(ctx context.Context, name string, cfg Config) (Info, erro
 	if d == nil {
 		d = &dest{assocs: map[SecretRef]*assoc{}}
 		r.dests[k] = d
+	}
+	if len(d.assocs) > 0 && naming(d.cfg) != naming(cfg) {
+		return Info{}, &ConfigError{Type: typ, Field: "secret_name_template",
+			Reason: "granularity and name template cannot change while the destination has associations (their entries have the old names); remove them first"}
 	}
 	d.cfg = cfg
 	d.gen++
@@ -342,4 +373,37 @@ func (r *Registry) open(ctx context.Context, t Target) (destination.Destination,
 func syncName(typ, name string, ref SecretRef) string {
 	h := sha256.Sum256([]byte(typ + "\x00" + name + "\x00" + ref.Mount + "\x00" + ref.Name))
 	return "assoc-" + hex.EncodeToString(h[:8])
+}
+
+// Close closes every destination and source that the registry opened for
+// its associations and that holds resources (an io.Closer). The registry
+// stays usable: associations open their sides again when next used.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	var as []*assoc
+	for _, d := range r.dests {
+		for _, a := range d.assocs {
+			as = append(as, a)
+		}
+	}
+	r.mu.Unlock()
+	for _, a := range as {
+		a.mu.Lock()
+		a.closeSides()
+		a.syncer = nil
+		a.mu.Unlock()
+	}
+	return nil
+}
+
+// naming returns what names a Config's entries: its effective granularity
+// and name template, or "" for a Config named by key schema.
+func naming(c Config) string {
+	sc, ok := c.(SyncConfig)
+	if !ok || c == nil {
+		return ""
+	}
+	o := sc.SyncSettings()
+	g := cmp.Or(o.Granularity, DefaultGranularity(c.Type()))
+	return g + "\x00" + cmp.Or(o.SecretNameTemplate, DefaultNameTemplate(g))
 }

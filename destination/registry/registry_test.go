@@ -214,18 +214,26 @@ type fixture struct {
 	events  *audit.Recorder
 }
 
+// testKV is a program's own destination type, named by key schema.
+type testKV struct {
+	Token registry.Credential `json:"token"`
+}
+
+func (testKV) Type() string    { return "test-kv" }
+func (testKV) Validate() error { return nil }
+
 func newFixture(t *testing.T, store state.Store) *fixture {
 	f := &fixture{secrets: map[registry.SecretRef]*memory.Destination{}, dests: map[string]*memory.Destination{}, store: store, events: audit.NewRecorder()}
 	var mu gosync.Mutex
 	f.reg = registry.New(registry.Options{
 		Drivers: map[string]registry.Driver{
-			registry.TypeGitHubRepository: func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
+			"test-kv": func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
 				name, cfg := tg.Name, tg.Config
 				f.opens.Add(1)
 				if f.failOn.Load() {
 					return nil, errors.New("github: 401 bad credentials")
 				}
-				if _, ok := cfg.(registry.GitHubRepository); !ok {
+				if _, ok := cfg.(testKV); !ok {
 					t.Errorf("driver got %T", cfg)
 				}
 				mu.Lock()
@@ -250,7 +258,7 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 		Store:   store,
 		Auditor: f.events,
 	})
-	if _, err := f.reg.Put(context.Background(), "repo", registry.GitHubRepository{AccessToken: "t", RepositoryOwner: "o", RepositoryName: "r"}); err != nil {
+	if _, err := f.reg.Put(context.Background(), "repo", testKV{Token: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -279,7 +287,7 @@ func TestSetSyncsAndRefreshes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
 	prod := f.secret("kv", "app/prod", map[string]string{"DB": "db-1", "KEY": "k-1"})
-	a, err := f.reg.Set(ctx, "gh", "repo", prod, registry.AssociationOptions{})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", prod, registry.AssociationOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,44 +300,44 @@ func TestSetSyncsAndRefreshes(t *testing.T) {
 
 	// A second secret on the same destination manages its own keys.
 	dev := f.secret("kv", "app/dev", map[string]string{"DB": "db-dev"})
-	if _, err := f.reg.Set(ctx, "gh", "repo", dev, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", dev, registry.AssociationOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// Set again: a refresh that picks up the change.
 	f.secrets[prod].Set("DB", "db-2")
-	a, err = f.reg.Set(ctx, "gh", "repo", prod, registry.AssociationOptions{})
+	a, err = f.reg.Set(ctx, "test-kv", "repo", prod, registry.AssociationOptions{})
 	if err != nil || a.Totals.Updated != 1 || a.Totals.Unchanged != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	if got := values(t, f.dests["repo"]); got["kv_app_prod_DB"] != "db-2" || got["kv_app_dev_DB"] != "db-dev" || len(got) != 3 {
 		t.Fatalf("destination holds %v", got)
 	}
-	list, err := f.reg.Associations(ctx, "gh", "repo")
+	list, err := f.reg.Associations(ctx, "test-kv", "repo")
 	if err != nil || len(list) != 2 || list[0].Secret != dev || list[1].Secret != prod {
 		t.Fatalf("Associations = %+v, %v", list, err)
 	}
-	if info, _ := f.reg.Get(ctx, "gh", "repo"); info.Associations != 2 {
+	if info, _ := f.reg.Get(ctx, "test-kv", "repo"); info.Associations != 2 {
 		t.Errorf("Info.Associations = %d", info.Associations)
 	}
 
 	// Another association with a schema in use is refused, and nothing changes.
 	other := f.secret("kv", "other", map[string]string{"DB": "x"})
-	_, err = f.reg.Set(ctx, "gh", "repo", other, registry.AssociationOptions{KeySchema: "kv_app_dev_{{secretKey}}"})
+	_, err = f.reg.Set(ctx, "test-kv", "repo", other, registry.AssociationOptions{KeySchema: "kv_app_dev_{{secretKey}}"})
 	var ce *registry.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "key_schema" {
 		t.Fatalf("Set with a schema in use = %v", err)
 	}
 	for _, bad := range []registry.AssociationOptions{{KeySchema: "{{nope}}"}, {KeySchema: "NO_PLACEHOLDER"}} {
-		if _, err := f.reg.Set(ctx, "gh", "repo", other, bad); !errors.Is(err, registry.ErrInvalidConfig) {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", other, bad); !errors.Is(err, registry.ErrInvalidConfig) {
 			t.Errorf("Set with schema %q = %v", bad.KeySchema, err)
 		}
 	}
 	for _, ref := range []registry.SecretRef{{Mount: "", Name: "x"}, {Mount: "kv", Name: ""}, {Mount: "kv/", Name: "x"}, {Mount: "kv", Name: "/x"}} {
-		if _, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); !errors.Is(err, registry.ErrInvalidConfig) {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); !errors.Is(err, registry.ErrInvalidConfig) {
 			t.Errorf("Set(%+v) = %v", ref, err)
 		}
 	}
-	if list, _ := f.reg.Associations(ctx, "gh", "repo"); len(list) != 2 {
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 2 {
 		t.Fatalf("refused Sets left %d associations", len(list))
 	}
 	if _, err := f.reg.Set(ctx, "gh", "nope", prod, registry.AssociationOptions{}); !errors.Is(err, registry.ErrNotFound) {
@@ -356,7 +364,7 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": canary})
 	f.failOn.Store(true)
-	a, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
 	if err == nil || a.Status != registry.StatusFailed || !strings.Contains(a.Message, "bad credentials") {
 		t.Fatalf("Set with a failing driver = %+v, %v", a, err)
 	}
@@ -365,21 +373,21 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	}
 	// The link is kept, so that the failure shows, and blocks Delete.
 	var inUse *registry.InUseError
-	if err := f.reg.Delete(ctx, "gh", "repo"); !errors.As(err, &inUse) || inUse.Associations != 1 {
+	if err := f.reg.Delete(ctx, "test-kv", "repo"); !errors.As(err, &inUse) || inUse.Associations != 1 {
 		t.Fatalf("Delete = %v", err)
 	}
 	f.failOn.Store(false)
-	if a, err = f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || a.Message != "" {
+	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || a.Message != "" {
 		t.Fatalf("retry = %+v, %v", a, err)
 	}
 
 	// A secret that cannot be opened.
 	missing := registry.SecretRef{Mount: "kv", Name: "missing"}
-	if a, err := f.reg.Set(ctx, "gh", "repo", missing, registry.AssociationOptions{}); err == nil || a.Status != registry.StatusFailed {
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", missing, registry.AssociationOptions{}); err == nil || a.Status != registry.StatusFailed {
 		t.Fatalf("Set of a missing secret = %+v, %v", a, err)
 	}
 
-	if _, err := registry.New(registry.Options{}).Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); !errors.Is(err, registry.ErrNoSource) {
+	if _, err := registry.New(registry.Options{}).Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); !errors.Is(err, registry.ErrNoSource) {
 		t.Errorf("Set with no Source = %v", err)
 	}
 }
@@ -388,7 +396,7 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": "1", "B": "2"})
-	if _, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
 		t.Fatal(err)
 	}
 	dst := f.dests["repo"]
@@ -398,36 +406,36 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	// A new config makes the association open the destination again; the
 	// driver now fails, and the association stays, marked failed.
 	f.failOn.Store(true)
-	if _, err := f.reg.Put(ctx, "repo", registry.GitHubRepository{AccessToken: "t2", RepositoryOwner: "o", RepositoryName: "r"}); err != nil {
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t2"}); err != nil {
 		t.Fatal(err)
 	}
 	opens := f.opens.Load()
-	a, err := f.reg.Remove(ctx, "gh", "repo", ref)
+	a, err := f.reg.Remove(ctx, "test-kv", "repo", ref)
 	if err == nil || a.Status != registry.StatusFailed || f.opens.Load() != opens+1 {
 		t.Fatalf("Remove with a failing driver = %+v, %v (opens %d -> %d)", a, err, opens, f.opens.Load())
 	}
-	if list, _ := f.reg.Associations(ctx, "gh", "repo"); len(list) != 1 || list[0].Status != registry.StatusFailed {
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 || list[0].Status != registry.StatusFailed {
 		t.Fatalf("after a failed Remove: %+v", list)
 	}
 	f.failOn.Store(false)
-	a, err = f.reg.Remove(ctx, "gh", "repo", ref)
+	a, err = f.reg.Remove(ctx, "test-kv", "repo", ref)
 	if err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != 2 {
 		t.Fatalf("Remove = %+v, %v", a, err)
 	}
 	if got := fmt.Sprint(values(t, dst)); got != "map[APP_LATE:x OTHER:kept]" {
 		t.Fatalf("after Remove the destination holds %s", got)
 	}
-	if list, _ := f.reg.Associations(ctx, "gh", "repo"); len(list) != 0 {
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 0 {
 		t.Fatalf("after Remove: %+v", list)
 	}
 	// Removing again, or removing what never was, succeeds.
-	if a, err := f.reg.Remove(ctx, "gh", "repo", ref); err != nil || a.Status != registry.StatusUnsynced {
+	if a, err := f.reg.Remove(ctx, "test-kv", "repo", ref); err != nil || a.Status != registry.StatusUnsynced {
 		t.Fatalf("second Remove = %+v, %v", a, err)
 	}
-	if err := f.reg.Delete(ctx, "gh", "repo"); err != nil {
+	if err := f.reg.Delete(ctx, "test-kv", "repo"); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
-	if _, err := f.reg.Remove(ctx, "gh", "repo", ref); !errors.Is(err, registry.ErrNotFound) {
+	if _, err := f.reg.Remove(ctx, "test-kv", "repo", ref); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("Remove on a deleted destination = %v", err)
 	}
 }
@@ -437,21 +445,21 @@ func TestDisableDeletion(t *testing.T) {
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": "1", "B": "2"})
 	opts := registry.AssociationOptions{KeySchema: "{{secretKey}}", DisableDeletion: true}
-	if _, err := f.reg.Set(ctx, "gh", "repo", ref, opts); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, opts); err != nil {
 		t.Fatal(err)
 	}
 	f.secrets[ref].Delete("B")
-	if a, err := f.reg.Set(ctx, "gh", "repo", ref, opts); err != nil || a.Totals.Deleted != 0 || !a.DisableDeletion {
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, opts); err != nil || a.Totals.Deleted != 0 || !a.DisableDeletion {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
-	a, err := f.reg.Remove(ctx, "gh", "repo", ref)
+	a, err := f.reg.Remove(ctx, "test-kv", "repo", ref)
 	if err != nil || a.Status != registry.StatusUnsynced {
 		t.Fatalf("Remove = %+v, %v", a, err)
 	}
 	if got := fmt.Sprint(values(t, f.dests["repo"])); got != "map[A:1 B:2]" {
 		t.Fatalf("with deletion disabled the destination holds %s", got)
 	}
-	if list, _ := f.reg.Associations(ctx, "gh", "repo"); len(list) != 0 {
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 0 {
 		t.Fatalf("the link stays: %+v", list)
 	}
 }
@@ -463,14 +471,14 @@ func TestStateOutlivesTheRegistry(t *testing.T) {
 	store := state.NewMemory()
 	f := newFixture(t, store)
 	ref := f.secret("kv", "app", map[string]string{"A": "1"})
-	if _, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	g := newFixture(t, store)
 	g.secrets[ref] = f.secrets[ref]
 	g.dests["repo"] = f.dests["repo"]
 	f.dests["repo"].Set("kv_app_A", "changed at the destination")
-	a, err := g.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{})
+	a, err := g.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +487,7 @@ func TestStateOutlivesTheRegistry(t *testing.T) {
 	if a.Status != registry.StatusConflict || a.Totals.Conflicts != 1 {
 		t.Fatalf("Set after restart = %+v", a)
 	}
-	s, err := g.reg.Syncer(ctx, "gh", "repo", ref)
+	s, err := g.reg.Syncer(ctx, "test-kv", "repo", ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,10 +497,10 @@ func TestStateOutlivesTheRegistry(t *testing.T) {
 	if got := values(t, g.dests["repo"])["kv_app_A"]; got != "1" {
 		t.Fatalf("after Resolve: %q", got)
 	}
-	if a, err := g.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced {
+	if a, err := g.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced {
 		t.Fatalf("Set after Resolve = %+v, %v", a, err)
 	}
-	if _, err := g.reg.Syncer(ctx, "gh", "repo", registry.SecretRef{Mount: "kv", Name: "none"}); !errors.Is(err, registry.ErrNotFound) {
+	if _, err := g.reg.Syncer(ctx, "test-kv", "repo", registry.SecretRef{Mount: "kv", Name: "none"}); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("Syncer of no association = %v", err)
 	}
 }
@@ -510,12 +518,12 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5 {
-				if _, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); err != nil {
+				if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
 					t.Error(err)
 				}
-				_, _ = f.reg.Associations(ctx, "gh", "repo")
+				_, _ = f.reg.Associations(ctx, "test-kv", "repo")
 				if i%2 == 0 {
-					if _, err := f.reg.Remove(ctx, "gh", "repo", ref); err != nil {
+					if _, err := f.reg.Remove(ctx, "test-kv", "repo", ref); err != nil {
 						t.Error(err)
 					}
 				}
@@ -523,7 +531,7 @@ func TestConcurrentUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	list, _ := f.reg.Associations(ctx, "gh", "repo")
+	list, _ := f.reg.Associations(ctx, "test-kv", "repo")
 	if len(list) != 4 {
 		t.Fatalf("%d associations, want the 4 odd ones", len(list))
 	}
@@ -544,18 +552,18 @@ func TestSetAndRemoveRace(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if _, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); err != nil {
+			if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
 				t.Error(err)
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			if _, err := f.reg.Remove(ctx, "gh", "repo", ref); err != nil {
+			if _, err := f.reg.Remove(ctx, "test-kv", "repo", ref); err != nil {
 				t.Error(err)
 			}
 		}()
 		wg.Wait()
-		list, _ := f.reg.Associations(ctx, "gh", "repo")
+		list, _ := f.reg.Associations(ctx, "test-kv", "repo")
 		_, held := values(t, f.dests["repo"])["kv_app_K"]
 		if (len(list) == 1) != held {
 			t.Fatalf("round %d: %d association(s), key at the destination: %v", i, len(list), held)
@@ -577,11 +585,11 @@ func TestListingDuringASync(t *testing.T) {
 	}})
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{})
+		_, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
 		done <- err
 	}()
 	<-entered
-	list, err := f.reg.Associations(ctx, "gh", "repo")
+	list, err := f.reg.Associations(ctx, "test-kv", "repo")
 	if err != nil || len(list) != 1 || list[0].Status != registry.StatusSyncing {
 		t.Fatalf("during the sync: %+v, %v", list, err)
 	}
@@ -589,7 +597,7 @@ func TestListingDuringASync(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if list, _ := f.reg.Associations(ctx, "gh", "repo"); list[0].Status != registry.StatusSynced {
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); list[0].Status != registry.StatusSynced {
 		t.Fatalf("after the sync: %+v", list)
 	}
 }
