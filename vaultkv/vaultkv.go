@@ -204,6 +204,7 @@ type MountError struct {
 	Need string
 }
 
+// Error says which mount, what it is, and what was needed.
 func (e *MountError) Error() string {
 	is := "is " + e.Type
 	switch {
