@@ -61,6 +61,10 @@ type Harness struct {
 	// Concurrency is how many goroutines the concurrency checks use;
 	// default 8.
 	Concurrency int
+	// MaxValueBytes is the largest value the store holds, when it holds
+	// less than 64 KiB (Azure Key Vault: 25 KiB). The suite then checks
+	// that a larger value is refused with destination.ErrInvalidValue.
+	MaxValueBytes int
 	// Capabilities are what the store under test can do; they must equal
 	// what the destination reports (destination.CapabilitiesOf). The
 	// suite tests each promise they make and no more: a NoCheckAndSet
@@ -97,6 +101,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("OutOfBandChanges", s.outOfBand)
 	t.Run("Values", s.values)
 	t.Run("ValuesExactOrRefused", s.valuesExactOrRefused)
+	if h.MaxValueBytes > 0 {
+		t.Run("ValueOverLimitRefused", s.valueOverLimit)
+	}
 	t.Run("HostileKeys", s.hostileKeys)
 	t.Run("Ownership", s.ownership)
 	t.Run("CancelledContext", s.cancelled)
@@ -346,11 +353,11 @@ func (s *suite) values(t *testing.T) {
 		"json-like": `{"user":"u","n":1}`,
 		"number":    "42",
 		"spaces":    "  padded  ",
-		"long":      strings.Repeat("0123456789abcdef", 4096), // 64 KiB
+		"long":      strings.Repeat("0123456789abcdef", 4096)[:s.maxValue()], // 64 KiB, or the store's limit
 	}
 	i := 0
 	for name, v := range values {
-		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+		k := s.derive(t, f.Destination, "%s_%d", s.h.Keys[0], i)
 		i++
 		mustApply(t, d, put(k, v, ""))
 		s.wantValue(t, f, k, v)
@@ -380,8 +387,8 @@ func (s *suite) valuesExactOrRefused(t *testing.T) {
 	sort.Strings(names)
 	for i, name := range names {
 		v := values[name]
-		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
-		plain := fmt.Sprintf("%s_plain_%d", s.h.Keys[0], i)
+		k := s.derive(t, d, "%s_%d", s.h.Keys[0], i)
+		plain := s.derive(t, d, "%s_plain_%d", s.h.Keys[0], i)
 		errs := apply(t, d, put(k, v, ""), put(plain, "plain", ""))
 		if errs[1] != nil {
 			t.Errorf("%s: the plain change of the call failed: %v", name, errs[1])
@@ -530,13 +537,17 @@ func (s *suite) concurrentDistinct(t *testing.T) {
 	f := s.fixture(t)
 	d := f.Destination
 	n := s.h.Concurrency
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = s.derive(t, d, "%s_%d", s.h.Keys[0], i)
+	}
 	var wg gosync.WaitGroup
 	failures := make(chan error, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+			k := keys[i]
 			for attempt := 0; attempt < 20*n; attempt++ {
 				errs, err := d.Apply(context.Background(), []destination.Change{put(k, fmt.Sprint(i), "")})
 				if err != nil {
@@ -568,7 +579,7 @@ func (s *suite) concurrentDistinct(t *testing.T) {
 	}
 	m := list(t, d)
 	for i := range n {
-		k := fmt.Sprintf("%s_%d", s.h.Keys[0], i)
+		k := keys[i]
 		sec, ok := m[k]
 		if !ok {
 			t.Errorf("%s is not listed after concurrent creates", k)
@@ -671,4 +682,47 @@ func (s *suite) writeOnlyMarkers(t *testing.T) {
 	}
 	wantConflict(t, "put expecting the marker from before another writer's write", apply(t, d, put(k, "ours-3", m2.Version))[0])
 	s.wantValue(t, f, k, "theirs")
+}
+
+const longValue = 64 << 10
+
+func (s *suite) maxValue() int {
+	if s.h.MaxValueBytes > 0 && s.h.MaxValueBytes < longValue {
+		return s.h.MaxValueBytes
+	}
+	return longValue
+}
+
+// derive returns a key made from a harness key, fitted to the store's
+// naming rules when the destination has them (destination.KeyNormalizer).
+func (s *suite) derive(t *testing.T, d destination.Destination, format string, args ...any) string {
+	t.Helper()
+	k := fmt.Sprintf(format, args...)
+	if n, ok := d.(destination.KeyNormalizer); ok {
+		nk, err := n.NormalizeKey(k)
+		if err != nil {
+			t.Fatalf("NormalizeKey(%q): %v", k, err)
+		}
+		if again, err := n.NormalizeKey(nk); err != nil || again != nk {
+			t.Fatalf("NormalizeKey is not idempotent: %q gives %q, then %q, %v", k, nk, again, err)
+		}
+		return nk
+	}
+	return k
+}
+
+// valueOverLimit puts a value one byte over Harness.MaxValueBytes: it is
+// refused with ErrInvalidValue and nothing is written; a value of exactly
+// the limit is kept.
+func (s *suite) valueOverLimit(t *testing.T) {
+	f := s.fixture(t)
+	d, k, other := f.Destination, s.h.Keys[0], s.h.Keys[1]
+	big := strings.Repeat("x", s.h.MaxValueBytes+1)
+	err := apply(t, d, put(k, big, ""))[0]
+	if !errors.Is(err, destination.ErrInvalidValue) {
+		t.Fatalf("put of %d bytes = %v, want ErrInvalidValue", len(big), err)
+	}
+	wantAbsent(t, d, k)
+	mustApply(t, d, put(other, big[1:], ""))
+	s.wantValue(t, f, other, big[1:])
 }

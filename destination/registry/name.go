@@ -195,11 +195,15 @@ func (w *wholeSecret) List(ctx context.Context) (map[string]destination.Secret, 
 	for k, s := range m {
 		obj[k] = s.Value
 	}
-	b, err := json.Marshal(obj) // keys sorted: one secret, one text
-	if err != nil {
+	// Keys sorted, and '<', '>' and '&' kept as they are: one secret, one
+	// text, with no escapes beyond what JSON needs.
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
 		return nil, err
 	}
-	return map[string]destination.Secret{w.key: {Value: string(b)}}, nil
+	return map[string]destination.Secret{w.key: {Value: strings.TrimSuffix(b.String(), "\n")}}, nil
 }
 
 // Close closes the secret's reader when it holds resources.

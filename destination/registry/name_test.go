@@ -46,7 +46,7 @@ func TestNamedByTemplate(t *testing.T) {
 	aws := memory.New(nil)
 	var closed atomic.Int32
 	var opened []registry.Target
-	secret := memory.New(map[string]string{"db-url": "u", "token": "t", "github-x": "refused"})
+	secret := memory.New(map[string]string{"db-url": "u&<v>", "token": "t", "github-x": "refused"})
 	reg := registry.New(registry.Options{
 		Drivers: map[string]registry.Driver{
 			registry.TypeGitHubRepository: func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
@@ -74,7 +74,7 @@ func TestNamedByTemplate(t *testing.T) {
 	if err == nil || a.Totals.Created != 2 || a.Totals.Failed != 1 || !errors.Is(err, destination.ErrInvalidKey) {
 		t.Fatalf("Set = %+v, %v; want 2 created and GITHUB_ refused", a, err)
 	}
-	want := map[string]string{"THEIRS": "kept", "DB_URL": "u", "TOKEN": "t"}
+	want := map[string]string{"THEIRS": "kept", "DB_URL": "u&<v>", "TOKEN": "t"}
 	if got := values(t, store); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("store holds %v, want %v", got, want)
 	}
@@ -128,6 +128,9 @@ func TestNamedByTemplate(t *testing.T) {
 	if len(got) != 1 || json.Unmarshal([]byte(got["vault/kv_1234abcd/app/prod"]), &obj) != nil || obj["token"] != "t2" || len(obj) != 2 {
 		t.Fatalf("aws-sm holds %v", got)
 	}
+	if v := got["vault/kv_1234abcd/app/prod"]; v != `{"db-url":"u&<v>","token":"t2"}` {
+		t.Fatalf("the secret as one entry is %s, want its keys in order with no escapes beyond JSON's", v)
+	}
 	secret.Set("db-url", "u2")
 	if a, err := reg.Set(ctx, "aws-sm", "sm", ref, registry.AssociationOptions{}); err != nil || a.Totals.Updated != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
@@ -151,11 +154,15 @@ func TestNameTemplateValidation(t *testing.T) {
 		{registry.AWSSecretsManager{SyncOptions: registry.SyncOptions{SecretNameTemplate: "{{ .SecretPath }}"}}, ""},
 		{registry.AWSSecretsManager{SyncOptions: registry.SyncOptions{Granularity: "secret-key", SecretNameTemplate: "{{ .SecretPath }}"}}, "secret_name_template"},
 		{registry.AWSSecretsManager{RecoveryWindowDays: 3}, "recovery_window_days"},
+		{registry.AWSSecretsManager{AccessKeyID: "a", SecretAccessKey: "s"}, "region"},
+		{registry.AzureKeyVault{KeyVaultURI: "https://v.vault.azure.net", TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "AzureChina"}, ""},
+		{registry.AzureKeyVault{KeyVaultURI: "https://v.vault.azure.net", TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "mars"}, "cloud"},
 		{registry.GCPSecretManager{Credentials: "@"}, "credentials"},
 		{registry.GCPSecretManager{Credentials: "@/etc/gcp.json"}, ""},
 		{registry.GitHubRepository{AccessToken: "t", SecretsLocation: "organization", OrganizationName: "acme", OrganizationVisibility: "selected", SelectedRepositoryIDs: []int64{1}}, ""},
 		{registry.GitHubRepository{AccessToken: "t", SecretsLocation: "environment", RepositoryOwner: "o", RepositoryName: "r"}, "environment_name"},
 		{registry.VercelProject{AccessToken: "t", ProjectID: "p", DeploymentEnvironments: []string{"production"}, VariableType: "plain"}, "variable_type"},
+		{registry.VercelProject{AccessToken: "t", ProjectID: "p", DeploymentEnvironments: []string{"production", "development"}, VariableType: "sensitive"}, "deployment_environments"},
 	} {
 		_, err := reg.Put(context.Background(), "d", c.cfg)
 		var ce *registry.ConfigError

@@ -187,6 +187,8 @@ func (c AWSSecretsManager) Validate() error {
 		return invalid(c, "secret_access_key", "missing while access_key_id is set")
 	case c.AccessKeyID == "" && c.SecretAccessKey != "":
 		return invalid(c, "access_key_id", "missing while secret_access_key is set")
+	case c.AccessKeyID != "" && c.Region == "":
+		return invalid(c, "region", "missing while access_key_id is set (with explicit credentials nothing is read from the environment)")
 	case c.Region != "" && !awsRegion.MatchString(c.Region):
 		return invalid(c, "region", fmt.Sprintf("%q is not an AWS region name", c.Region))
 	case c.RecoveryWindowDays != 0 && (c.RecoveryWindowDays < 7 || c.RecoveryWindowDays > 30):
@@ -212,6 +214,14 @@ type AzureKeyVault struct {
 	SyncOptions
 }
 
+// azureClouds are the names of the clouds AzureKeyVault.Cloud accepts, in
+// lower case ("" is the public cloud).
+var azureClouds = map[string]bool{
+	"": true, "azurepublic": true, "azurepubliccloud": true, "azurecloud": true, "public": true,
+	"azurechina": true, "azurechinacloud": true, "china": true,
+	"azureusgovernment": true, "azureusgovernmentcloud": true, "azuregovernment": true, "usgovernment": true,
+}
+
 // Type returns TypeAzureKeyVault.
 func (AzureKeyVault) Type() string { return TypeAzureKeyVault }
 
@@ -229,6 +239,15 @@ func (c AzureKeyVault) Validate() error {
 		return missing(c, "client_id")
 	case c.ClientSecret == "":
 		return missing(c, "client_secret")
+	case !azureClouds[strings.ToLower(c.Cloud)]:
+		return invalid(c, "cloud", fmt.Sprintf("%q is none of AzurePublic, AzureChina, AzureUSGovernment", c.Cloud))
+	case len(c.CustomTags) > 13:
+		return invalid(c, "custom_tags", fmt.Sprintf("%d tags; Key Vault keeps 15 per secret, 2 of them the ownership marker", len(c.CustomTags)))
+	}
+	for k, v := range c.CustomTags {
+		if len(k) > 512 || len(v) > 256 {
+			return invalid(c, "custom_tags", "a tag name over 512 or a value over 256 characters")
+		}
 	}
 	return c.SyncOptions.validate(c, true)
 }
@@ -376,6 +395,9 @@ func (c VercelProject) Validate() error {
 	}
 	if c.VariableType != "" && c.VariableType != "encrypted" && c.VariableType != "sensitive" {
 		return invalid(c, "variable_type", fmt.Sprintf("%q is neither encrypted nor sensitive", c.VariableType))
+	}
+	if c.VariableType == "sensitive" && slices.Contains(c.DeploymentEnvironments, "development") {
+		return invalid(c, "deployment_environments", "sensitive variables cannot target development (Vercel refuses it)")
 	}
 	return c.SyncOptions.validate(c, false)
 }
