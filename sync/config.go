@@ -72,7 +72,9 @@ const (
 	// OverwriteDestination makes the destination's managed keys what the
 	// source is: keys the source lacks are deleted (unless deletion is
 	// disabled) and differing values are overwritten. Push and
-	// Bidirectional only.
+	// Bidirectional only. A write-only destination's values cannot be
+	// compared: its keys that the sync never wrote are flagged as
+	// conflicts instead, neither overwritten nor deleted, until resolved.
 	OverwriteDestination
 	// ImportPreferSource first imports destination keys the source lacks
 	// into the source, and on a clash keeps the source's value. Needs a

@@ -429,6 +429,11 @@ func (r *round) read(ctx context.Context) error {
 		it := &items[i]
 		if fp, ok := r.st.Baseline[it.key]; ok {
 			it.base, it.hasBase = conflict.Present(fp), true
+		} else if r.initial && r.s.wo {
+			// A write-only destination's key that this sync never wrote
+			// cannot be compared with the source: it is someone else's,
+			// flagged rather than overwritten or deleted.
+			it.base = conflict.Absent
 		} else if r.initial {
 			switch {
 			case r.importInitial:

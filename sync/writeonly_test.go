@@ -93,17 +93,27 @@ func TestWriteOnlyDriftByMarker(t *testing.T) {
 	}
 }
 
-// The first round overwrites a key that exists at the destination: it
-// cannot be compared with the source.
-func TestWriteOnlyInitialOverwrite(t *testing.T) {
-	f, _ := writeOnly(t, map[string]string{"A": "1"}, map[string]string{"A": "old", "OTHER": "x"}, nil)
+// The first round does not take over a key that exists at the destination
+// and that the sync never wrote: its value cannot be compared with the
+// source, so it is flagged, until resolved.
+func TestWriteOnlyInitialRoundFlagsForeignKeys(t *testing.T) {
+	f, s := writeOnly(t, map[string]string{"A": "1", "B": "2"}, map[string]string{"A": "old", "OTHER": "x"}, nil)
 	rep := f.run()
-	wantAction(t, rep, "A", sync.Updated)
-	if v, _ := f.dst.Get("A"); v.Value != "1" {
-		t.Fatal("A not written")
-	}
-	if rep := f.run(); rep.Totals.Changed() != 0 || rep.Totals.Conflicts != 0 {
+	wantAction(t, rep, "A", sync.Conflict)
+	wantAction(t, rep, "B", sync.Created)
+	wantAction(t, rep, "OTHER", sync.Conflict)
+	wantSnapshot(t, "destination", f.dst, map[string]string{"A": "old", "B": "2", "OTHER": "x"})
+	if rep := f.run(); rep.Totals.Changed() != 0 || rep.Totals.Conflicts != 2 {
 		t.Fatalf("second round: %v", rep)
+	}
+	if err := s.Resolve(context.Background(), "A", conflict.KeepSource); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.dst.Get("A"); v.Value != "1" {
+		t.Fatal("A not taken over by resolving")
+	}
+	if rep := f.run(); rep.Totals.Changed() != 0 || rep.Totals.Conflicts != 1 {
+		t.Fatalf("round after resolving: %v", rep)
 	}
 }
 

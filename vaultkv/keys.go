@@ -66,9 +66,13 @@ func (kv *KV) each(ctx context.Context, keys []string, fn func(ctx context.Conte
 	return err
 }
 
-// walk lists the keys under dir (relative to the prefix), recursively.
+// walk lists the keys under dir (relative to the prefix), recursively:
+// LIST on the metadata (KV v2) or on the secrets' own paths (KV v1).
 func (kv *KV) walk(ctx context.Context, dir string) ([]string, error) {
 	p := kv.metaPath(dir)
+	if kv.v1() {
+		p = kv.v1Path(dir)
+	}
 	names, err := list(ctx, kv.conn, p)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -119,13 +123,20 @@ func (kv *KV) applyKeys(ctx context.Context, changes []destination.Change) ([]er
 		// Every key is checked before any path is built from it, so that
 		// no write lands outside Mount/Path (see keyPath).
 		err := checkName(c.Key)
+		if err == nil && kv.v1() {
+			err = checkNameV1(c.Key)
+		}
 		if err == nil {
 			err = checkValue(c)
 		}
 		switch {
 		case err != nil:
+		case c.Delete && kv.v1():
+			err = kv.deleteKeyV1(ctx, c)
 		case c.Delete:
 			err = kv.deleteKey(ctx, c)
+		case kv.v1():
+			err = kv.putKeyV1(ctx, c)
 		default:
 			err = kv.putKey(ctx, c)
 		}

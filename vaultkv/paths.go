@@ -90,6 +90,12 @@ func (opt Options) normalize() (Options, error) {
 	if opt.Owner == "" {
 		opt.Owner = "secretsync"
 	}
+	if opt.OwnerField == "" {
+		opt.OwnerField = OwnerKey
+	}
+	if err := checkField(opt.OwnerField); err != nil {
+		return opt, invalidOption("OwnerField", err)
+	}
 	// Vault's limit on a custom_metadata value.
 	if !utf8.ValidString(opt.Owner) || len(opt.Owner) > 512 {
 		return opt, fmt.Errorf("vaultkv: %w: Owner must be valid UTF-8 of at most 512 bytes", ErrInvalidOptions)
@@ -132,7 +138,7 @@ const (
 )
 
 // keyPath returns mount/<kind>/<Path>/<key>, or mount/<kind>/<Path> for
-// an empty key. A non-empty key must have passed checkName: with Mount and
+// an empty key; with an empty kind (KV v1), mount/<Path>/<key>. A non-empty key must have passed checkName: with Mount and
 // Path checked by normalize, the result is then clean and is exactly the
 // prefix followed by the key (FuzzKeyPath checks it).
 func (kv *KV) keyPath(kind, key string) string {

@@ -39,8 +39,9 @@ func TestOptionsRefuseEscapingPaths(t *testing.T) {
 
 // FuzzKeyPath checks, for any mount, path and key, that either the options
 // or the key are refused, or every path built for the key (data, metadata,
-// delete, destroy) is clean and is exactly mount/<kind>/<path>/ followed by
-// the key: no key makes a request leave its prefix.
+// delete, destroy, and KV v1's own) is clean and is exactly
+// mount/<kind>/<path>/ (mount/<path>/ for KV v1) followed by the key: no
+// key makes a request leave its prefix.
 func FuzzKeyPath(f *testing.F) {
 	for _, seed := range [][3]string{
 		{"secret", "team", "DB_PASSWORD"},
@@ -66,8 +67,12 @@ func FuzzKeyPath(f *testing.F) {
 			return
 		}
 		kv := &KV{opt: opt}
-		for _, kind := range []string{kindData, kindMetadata, kindDelete, kindDestroy} {
+		// "": KV v1, whose paths have no kind.
+		for _, kind := range []string{kindData, kindMetadata, kindDelete, kindDestroy, ""} {
 			prefix := opt.Mount + "/" + kind + "/"
+			if kind == "" {
+				prefix = opt.Mount + "/"
+			}
 			if opt.Path != "" {
 				prefix += opt.Path + "/"
 			}

@@ -34,6 +34,10 @@ type KVAccess struct {
 	// Layout, Destroy and DeleteMetadata decide the policy; the other
 	// fields do not.
 	Options Options
+	// Version is the KV version of the mount: 1 for KV v1, 0 or 2 for KV
+	// v2 (KV.KVVersion reports it). KV v1 paths have no data/ or
+	// metadata/ segment.
+	Version int
 	// Write says that the side is written (KV.Apply): it is the
 	// destination of a sync, or a side of a bidirectional one. Without it
 	// the side is only listed (a source).
@@ -73,6 +77,13 @@ var capOrder = []string{capCreate, capRead, capUpdate, capPatch, capDelete, capL
 //     secret/delete/app/* (or secret/destroy/app/* with Destroy, or delete
 //     on secret/metadata/app/* with DeleteMetadata); with Poll, read on
 //     secret/metadata/app/*. An empty Path gives secret/data/* and so on.
+//   - KV v1 (Version 1), SecretPath: read on secret/app; with Write,
+//     create, update and delete on secret/app (KV v1 refuses a secret
+//     without fields, so removing the last key deletes the secret).
+//     Poll needs nothing more.
+//   - KV v1, SecretKey: list and read on secret/app/*; with Write, create,
+//     update and delete on secret/app/* (every delete is permanent,
+//     whatever Destroy and DeleteMetadata say). Poll needs nothing more.
 //   - A Store (Path "secretsync"): create, read and update on
 //     secret/data/secretsync/state/*, create and read on
 //     secret/data/secretsync/fingerprint-key (the key is made once and
@@ -108,6 +119,24 @@ func Policy(spec PolicySpec) (string, error) {
 			return "", fmt.Errorf("vaultkv: policy: KV[%d]: %w", i, err)
 		}
 		kv := &KV{opt: opt}
+		switch side.Version {
+		case 0, 2:
+		case 1:
+			// KV v1: no data/, metadata/, delete/ or destroy/ paths, and
+			// polls read the secrets themselves.
+			p := kv.v1Path("")
+			if opt.Layout == SecretKey {
+				p += "/*"
+				add(p, capList)
+			}
+			add(p, capRead)
+			if side.Write {
+				add(p, capCreate, capUpdate, capDelete)
+			}
+			continue
+		default:
+			return "", fmt.Errorf("vaultkv: policy: KV[%d]: %w: KV version %d (want 1 or 2)", i, ErrInvalidOptions, side.Version)
+		}
 		if opt.Layout == SecretPath {
 			add(kv.keyPath(kindData, ""), capRead)
 			if side.Write {

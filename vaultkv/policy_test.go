@@ -29,10 +29,25 @@ func mustPolicy(t testing.TB, spec vaultkv.PolicySpec) string {
 }
 
 // A token holding exactly the policy that Policy returns passes the
-// conformance suite, in both layouts (issue #10, defect 12).
+// conformance suite, in both layouts (issue #10, defect 12), on KV v1 too.
 func TestPolicyConformance(t *testing.T) {
 	srv := vaulttest.Get(t)
 	for _, layout := range layouts {
+		t.Run("kv-v1/"+layout.String(), func(t *testing.T) {
+			destinationtest.Run(t, destinationtest.Harness{
+				Capabilities: destination.Capabilities{NoCheckAndSet: true, Atomic: layout == vaultkv.SecretPath},
+				New: func(t *testing.T) destinationtest.Fixture {
+					mount := v1Mount(t, srv)
+					opt := v1Options(mount, layout)
+					token := srv.NewToken(t, vaulttest.TokenOptions{}, mustPolicy(t, vaultkv.PolicySpec{KV: []vaultkv.KVAccess{{Options: opt, Write: true, Version: 1}}}))
+					kv, err := vaultkv.New(context.Background(), srv.TokenConn(t, token), opt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return v1Fixture(t, srv, mount, layout, kv)
+				},
+			})
+		})
 		t.Run(layout.String(), func(t *testing.T) {
 			destinationtest.Run(t, destinationtest.Harness{
 				New: func(t *testing.T) destinationtest.Fixture {
@@ -75,11 +90,43 @@ func policySpec(mount string) vaultkv.PolicySpec {
 	}
 }
 
-// exercise does, over conn, everything that policySpec(mount) allows, and
+// policySpecV1 is a configuration with every kind of access to a KV v1
+// mount: both layouts written and polled, and a read-only side. It has no
+// store: a Store needs KV v2.
+func policySpecV1(mount string) vaultkv.PolicySpec {
+	return vaultkv.PolicySpec{
+		KV: []vaultkv.KVAccess{
+			{Options: vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretPath}, Write: true, Poll: true, Version: 1},
+			{Options: vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey}, Write: true, Poll: true, Version: 1},
+			{Options: vaultkv.Options{Mount: mount, Path: "source", Layout: vaultkv.SecretKey}, Version: 1},
+		},
+	}
+}
+
+// policyCase is a configuration for TestPolicyExact.
+type policyCase struct {
+	name    string
+	version int // of the mount
+	spec    func(mount string) vaultkv.PolicySpec
+	min     int // capabilities the policy has at least
+}
+
+var policyCases = []policyCase{
+	{name: "kv-v2", version: 2, spec: policySpec, min: 20},
+	{name: "kv-v1", version: 1, spec: policySpecV1, min: 11},
+}
+
+// exercise does, over conn, everything that pc.spec(mount) allows, and
 // returns every error it met (none when the policy is complete).
-func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *connection.Conn, mount string) []error {
+func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *connection.Conn, mount string, pc policyCase) []error {
 	// The read-only side has something to read.
-	if _, err := srv.Client(t).KVv2(mount).Put(ctx, "source/K", map[string]any{"value": "v"}); err != nil {
+	var err error
+	if pc.version == 1 {
+		_, err = srv.Client(t).Logical().WriteWithContext(ctx, mount+"/source/K", map[string]any{"value": "v"})
+	} else {
+		_, err = srv.Client(t).KVv2(mount).Put(ctx, "source/K", map[string]any{"value": "v"})
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	var errs []error
@@ -100,10 +147,14 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 		fail(fmt.Sprint(kv, " list"), err)
 		return m[key].Version
 	}
-	for _, side := range policySpec(mount).KV {
+	spec := pc.spec(mount)
+	for _, side := range spec.KV {
 		kv, err := vaultkv.New(ctx, conn, side.Options)
 		if fail("New", err) {
 			continue
+		}
+		if kv.KVVersion() != pc.version {
+			t.Fatalf("%v: KV version %d, want %d", kv, kv.KVVersion(), pc.version)
 		}
 		if !side.Write {
 			version(kv, "K")
@@ -111,13 +162,17 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 		}
 		apply(kv, destination.Change{Key: "K", Value: "1", Expect: version(kv, "K")})
 		apply(kv, destination.Change{Key: "K", Value: "2", Expect: version(kv, "K")})
-		if side.Options.Layout == vaultkv.SecretKey {
+		// On KV v1 deleting the last field deletes the secret.
+		if side.Options.Layout == vaultkv.SecretKey || pc.version == 1 {
 			apply(kv, destination.Change{Key: "K", Delete: true, Expect: version(kv, "K")})
 		}
 		if side.Poll {
 			_, err := kv.Poll(ctx)
 			fail(fmt.Sprint(kv, " poll"), err)
 		}
+	}
+	if len(spec.Stores) == 0 {
+		return errs
 	}
 	store, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: mount})
 	if fail("NewStore", err) {
@@ -218,35 +273,68 @@ func names(err error, policyPath, capability string) bool {
 func TestPolicyExact(t *testing.T) {
 	srv := vaulttest.Get(t)
 	ctx := context.Background()
-	for _, opts := range []vaulttest.TokenOptions{{}, {NoDefaultPolicy: true}} {
-		mount := srv.NewMount(t)
-		policy := mustPolicy(t, policySpec(mount))
-		token := srv.NewToken(t, opts, policy)
-		if errs := exercise(ctx, t, srv, srv.TokenConn(t, token), mount); len(errs) > 0 {
-			t.Fatalf("with exactly the policy (%+v):\n%s\nerrors: %v", opts, policy, errs)
-		}
-	}
-	pairs := rules(t, mustPolicy(t, policySpec("m")))
-	if len(pairs) < 20 {
-		t.Fatalf("only %d capabilities in the policy", len(pairs))
-	}
-	for i, rule := range pairs {
-		t.Run(fmt.Sprintf("%d:%s:%s", i, rule[1], strings.TrimPrefix(rule[0], "m/")), func(t *testing.T) {
-			mount := srv.NewMount(t)
-			full := mustPolicy(t, policySpec(mount))
-			r := rules(t, full)[i]
-			lacking := without(t, full, r)
-			if len(rules(t, lacking)) != len(pairs)-1 {
-				t.Fatalf("removing %v left:\n%s", r, lacking)
-			}
-			errs := exercise(ctx, t, srv, srv.TokenConn(t, srv.NewToken(t, vaulttest.TokenOptions{}, lacking)), mount)
-			for _, err := range errs {
-				if names(err, r[0], r[1]) {
-					return
+	for _, pc := range policyCases {
+		t.Run(pc.name, func(t *testing.T) {
+			newMount := func(t *testing.T) string { return srv.NewMount(t, vaulttest.MountOptions{Version: pc.version}) }
+			for _, opts := range []vaulttest.TokenOptions{{}, {NoDefaultPolicy: true}} {
+				mount := newMount(t)
+				policy := mustPolicy(t, pc.spec(mount))
+				token := srv.NewToken(t, opts, policy)
+				if errs := exercise(ctx, t, srv, srv.TokenConn(t, token), mount, pc); len(errs) > 0 {
+					t.Fatalf("with exactly the policy (%+v):\n%s\nerrors: %v", opts, policy, errs)
 				}
 			}
-			t.Fatalf("without %q on %q, no error names them: %v", r[1], r[0], errs)
+			pairs := rules(t, mustPolicy(t, pc.spec("m")))
+			if len(pairs) < pc.min {
+				t.Fatalf("only %d capabilities in the policy", len(pairs))
+			}
+			for i, rule := range pairs {
+				t.Run(fmt.Sprintf("%d:%s:%s", i, rule[1], strings.TrimPrefix(rule[0], "m/")), func(t *testing.T) {
+					mount := newMount(t)
+					full := mustPolicy(t, pc.spec(mount))
+					r := rules(t, full)[i]
+					lacking := without(t, full, r)
+					if len(rules(t, lacking)) != len(pairs)-1 {
+						t.Fatalf("removing %v left:\n%s", r, lacking)
+					}
+					errs := exercise(ctx, t, srv, srv.TokenConn(t, srv.NewToken(t, vaulttest.TokenOptions{}, lacking)), mount, pc)
+					for _, err := range errs {
+						if names(err, r[0], r[1]) {
+							return
+						}
+					}
+					t.Fatalf("without %q on %q, no error names them: %v", r[1], r[0], errs)
+				})
+			}
 		})
+	}
+}
+
+// The KV v1 policy has no data/ or metadata/ path, and says exactly what
+// the package documentation of Policy says.
+func TestPolicyKVv1Text(t *testing.T) {
+	got := mustPolicy(t, vaultkv.PolicySpec{KV: []vaultkv.KVAccess{
+		{Options: vaultkv.Options{Mount: "secret", Path: "app", Layout: vaultkv.SecretPath}, Write: true, Poll: true, Version: 1},
+		{Options: vaultkv.Options{Mount: "secret", Path: "team", Layout: vaultkv.SecretKey, Destroy: true}, Write: true, Version: 1},
+		{Options: vaultkv.Options{Mount: "secret", Path: "src", Layout: vaultkv.SecretKey}, Poll: true, Version: 1},
+	}})
+	want := `path "secret/app" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+
+path "secret/src/*" {
+  capabilities = ["read", "list"]
+}
+
+path "secret/team/*" {
+  capabilities = ["create", "read", "update", "delete", "list"]
+}
+`
+	if got != want {
+		t.Fatalf("policy:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := vaultkv.Policy(vaultkv.PolicySpec{KV: []vaultkv.KVAccess{{Options: vaultkv.Options{Mount: "m", Path: "p"}, Version: 3}}}); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+		t.Fatalf("KV version 3: %v, want ErrInvalidOptions", err)
 	}
 }
 

@@ -18,7 +18,9 @@ var _ destination.Notifier = (*KV)(nil)
 // Cost of one poll: in the SecretPath layout one metadata read; in the
 // SecretKey layout one LIST per directory under the prefix plus one metadata
 // read per secret (current_version and the deletion state of the latest
-// version are only in each secret's metadata). Failed polls are skipped.
+// version are only in each secret's metadata). On KV v1, which has no
+// metadata, the same counts of reads of the secrets themselves. Failed
+// polls are skipped.
 func (kv *KV) Notify(ctx context.Context) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	go func() {
@@ -49,12 +51,19 @@ func (kv *KV) Notify(ctx context.Context) <-chan struct{} {
 }
 
 // Poll returns a signature of the versions Vault holds: it changes when a
-// secret is written, deleted, undeleted or destroyed. Notify compares
-// successive signatures; Poll is exported for callers that schedule polls
-// themselves.
+// secret is written, deleted, undeleted or destroyed. On KV v1 it holds a
+// salted fingerprint of each secret's data instead (never a value), which
+// changes when any field does; a write of the same data changes nothing.
+// Notify compares successive signatures; Poll is exported for callers that
+// schedule polls themselves.
 func (kv *KV) Poll(ctx context.Context) (string, error) {
+	signature := kv.metaSignature
+	at := kv.metaPath
+	if kv.v1() {
+		signature, at = kv.signatureV1, kv.v1Path
+	}
 	if kv.opt.Layout == SecretPath {
-		return kv.metaSignature(ctx, kv.metaPath(""))
+		return signature(ctx, at(""))
 	}
 	keys, err := kv.walk(ctx, "")
 	if err != nil {
@@ -62,7 +71,7 @@ func (kv *KV) Poll(ctx context.Context) (string, error) {
 	}
 	sigs := make([]string, len(keys))
 	if err := kv.each(ctx, keys, func(ctx context.Context, i int, k string) (err error) {
-		sigs[i], err = kv.metaSignature(ctx, kv.metaPath(k))
+		sigs[i], err = signature(ctx, at(k))
 		return err
 	}); err != nil {
 		return "", err

@@ -10,6 +10,9 @@ import (
 	"github.com/secretsync/secretsync/destination/registry"
 )
 
+// A KV names its mount's accessor for the registry's name templates.
+var _ registry.MountAccessor = (*KV)(nil)
+
 // Driver returns the registry.Driver of the vault-kv destination type
 // (registry.VaultKV): it opens the destination over the connection that
 // the Config names, one of conns, with owner as the ownership marker

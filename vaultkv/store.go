@@ -22,7 +22,8 @@ const StoreFormat = 1
 
 // StoreOptions configure a Store.
 type StoreOptions struct {
-	// Mount is the KV v2 mount; required.
+	// Mount is the KV v2 mount; required. KV v1 is refused (no
+	// check-and-set).
 	Mount string
 	// Path is the prefix under which the store keeps its secrets; default
 	// "secretsync". A sync's state is at <Path>/state/<sync name>, the
@@ -50,13 +51,21 @@ type Store struct {
 var _ state.Store = (*Store)(nil)
 
 // NewStore checks that opt.Mount is a KV v2 mount and returns the store.
+// Every save is check-and-set, which KV version 1 cannot do: a KV v1 mount
+// (or a mount that is not KV) is refused with a *MountError matching
+// ErrNotKVv2.
 func NewStore(ctx context.Context, conn *connection.Conn, opt StoreOptions) (*Store, error) {
 	opt, err := opt.normalize()
 	if err != nil {
 		return nil, err
 	}
-	if err := checkMount(ctx, conn, opt.Mount); err != nil {
+	m, err := readMount(ctx, conn, opt.Mount)
+	if err != nil {
 		return nil, err
+	}
+	if m.typ != "kv" || m.version != 2 {
+		return nil, &MountError{Mount: opt.Mount, Type: m.typ, Version: m.version,
+			Need: "a KV version 2 mount (the state store's saves and locks are check-and-set, which KV version 1 cannot do)"}
 	}
 	return &Store{conn: conn, mount: opt.Mount, path: opt.Path}, nil
 }

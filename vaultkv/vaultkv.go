@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"github.com/secretsync/secretsync/destination"
 )
 
-// Layout says how keys map onto KV v2 secrets.
+// Layout says how keys map onto KV secrets.
 type Layout uint8
 
 // Layouts. The zero value is SecretPath.
@@ -55,12 +56,16 @@ func (l *Layout) UnmarshalText(b []byte) error {
 }
 
 // OwnerKey is the custom_metadata key that marks a secret as owned by a
-// sync, in the SecretKey layout. Its value is Options.Owner.
+// sync, in the SecretKey layout on a KV v2 mount. Its value is
+// Options.Owner. On a KV v1 mount, which has no custom_metadata, the
+// marker is a field of the secret's data, named by Options.OwnerField
+// (default OwnerKey too).
 const OwnerKey = "secretsync-owner"
 
 // Options configure a KV. Mount is required, and Path for SecretPath.
 type Options struct {
-	// Mount is the KV v2 mount, for example "secret".
+	// Mount is the KV mount, for example "secret". New detects its
+	// version (1 or 2).
 	Mount string
 	// Path is the secret (SecretPath) or the prefix under which secrets
 	// live (SecretKey; empty means the whole mount).
@@ -71,15 +76,20 @@ type Options struct {
 	// Owner is the ownership marker's value; "" means "secretsync". Use the
 	// sync's name so that two syncs never take each other's secrets.
 	Owner string
+	// OwnerField is the data field that holds the ownership marker on a
+	// KV v1 mount in the SecretKey layout (KV v1 has no custom_metadata);
+	// "" means OwnerKey. It must differ from Field. Ignored on KV v2.
+	OwnerField string
 	// AdoptUnowned lets the sync overwrite and delete secrets that lack the
 	// ownership marker (SecretKey). Off by default.
 	AdoptUnowned bool
 	// Destroy destroys the deleted version instead of soft-deleting it
-	// (SecretKey).
+	// (SecretKey). On KV v1 every delete is permanent, with or without it.
 	Destroy bool
 	// DeleteMetadata deletes a secret's metadata and every version
 	// (SecretKey). It is not check-and-set: a write racing it between the
-	// version check and the delete is lost.
+	// version check and the delete is lost. On KV v1 every delete is
+	// permanent, with or without it.
 	DeleteMetadata bool
 	// Concurrency bounds the reads in flight while listing (SecretKey);
 	// 0 means 16.
@@ -89,11 +99,19 @@ type Options struct {
 	PollInterval time.Duration
 }
 
-// KV is a HashiCorp Vault KV v2 secret store used as a sync source or
-// destination. It is safe for concurrent use.
+// KV is a HashiCorp Vault KV secret store (a version 2 or a version 1
+// mount) used as a sync source or destination. It is safe for concurrent
+// use.
 type KV struct {
 	conn *connection.Conn
 	opt  Options
+	// mount is what New read of the mount.
+	mount mountInfo
+	// KV v1 only: salt keys the fingerprints listed as versions, and
+	// locks serialize the read-check-write of each key (see kv1.go).
+	salt  []byte
+	seed  maphash.Seed
+	locks []chan struct{}
 
 	mu sync_
 }
@@ -124,9 +142,11 @@ var (
 	_ destination.Describer   = (*KV)(nil)
 )
 
-// New checks that opt.Mount is a KV v2 mount and returns the store. The
-// check reads sys/internal/ui/mounts/<mount>, which any token with a
-// capability under the mount may read.
+// New checks that opt.Mount is a KV mount, detects its version, and
+// returns the store. The check reads sys/internal/ui/mounts/<mount>, which
+// any token with a capability under the mount may read. A mount that is
+// not KV gives a *MountError (matching ErrNotKV); options that cannot be
+// used give ErrInvalidOptions.
 func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
 	opt, err := opt.normalize()
 	if err != nil {
@@ -134,8 +154,18 @@ func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
 	}
 	kv := &KV{conn: conn, opt: opt}
 	kv.mu.keys = map[string]keyInfo{}
-	if err := kv.checkMount(ctx); err != nil {
+	m, err := readMount(ctx, conn, opt.Mount)
+	if err != nil {
 		return nil, err
+	}
+	if m.typ != "kv" || (m.version != 1 && m.version != 2) {
+		return nil, &MountError{Mount: opt.Mount, Type: m.typ, Version: m.version, Need: "a KV mount (version 1 or 2)"}
+	}
+	kv.mount = m
+	if m.version == 1 {
+		if err := kv.initV1(); err != nil {
+			return nil, err
+		}
 	}
 	return kv, nil
 }
@@ -147,70 +177,149 @@ var (
 	// its place (see destination.CheckKey) gives an error that matches
 	// destination.ErrInvalidKey too.
 	ErrInvalidOptions = errors.New("invalid options")
-	// ErrNotKVv2: the mount is not a KV version 2 mount.
+	// ErrNotKV: there is no mount at the path, or it is not a KV mount
+	// (New, NewStore). The error is a *MountError.
+	ErrNotKV = errors.New("vaultkv: not a KV mount")
+	// ErrNotKVv2: the mount is not a KV version 2 mount. NewStore needs
+	// one (its saves are check-and-set); New accepts KV version 1 too.
+	// The error is a *MountError.
 	ErrNotKVv2 = errors.New("vaultkv: not a KV version 2 mount")
 )
 
-func (kv *KV) checkMount(ctx context.Context) error {
-	return checkMount(ctx, kv.conn, kv.opt.Mount)
+// MountError is the error of New and NewStore for a mount that cannot
+// serve them: no mount or not a KV mount (New, NewStore), or a KV version
+// 1 mount (NewStore, whose saves need check-and-set). It always matches
+// ErrNotKVv2, and ErrNotKV too when the mount is not KV. Retrying is not
+// useful.
+type MountError struct {
+	// Mount is the mount's path, as configured.
+	Mount string
+	// Type is the mount's type ("kv", "transit", ...); "" when there is no
+	// mount at the path.
+	Type string
+	// Version is the KV version (1 or 2); 0 when the mount is not KV.
+	Version int
+	// Need says what the caller needed, for example "a KV version 2 mount
+	// (the state store's saves are check-and-set)".
+	Need string
 }
 
-// checkMount checks that mount is a KV version 2 mount.
-func checkMount(ctx context.Context, conn *connection.Conn, mount string) error {
+// Error says which mount, what it is, and what was needed.
+func (e *MountError) Error() string {
+	is := "is " + e.Type
+	switch {
+	case e.Type == "":
+		is = "does not exist"
+	case e.Type == "kv":
+		is = fmt.Sprintf("is KV version %d", e.Version)
+	}
+	return fmt.Sprintf("vaultkv: mount %q %s; need %s", e.Mount, is, e.Need)
+}
+
+// Unwrap returns ErrNotKVv2, and ErrNotKV when the mount is not KV.
+func (e *MountError) Unwrap() []error {
+	if e.Type != "kv" {
+		return []error{ErrNotKV, ErrNotKVv2}
+	}
+	return []error{ErrNotKVv2}
+}
+
+// mountInfo is what sys/internal/ui/mounts says of a mount.
+type mountInfo struct {
+	typ      string // "" when there is no mount
+	version  int    // KV version: 1 or 2; 0 when not KV (or unknown)
+	accessor string
+}
+
+// readMount reads what Vault says of mount, through
+// sys/internal/ui/mounts/<mount>, which any token with a capability under
+// the mount may read.
+func readMount(ctx context.Context, conn *connection.Conn, mount string) (mountInfo, error) {
 	p := "sys/internal/ui/mounts/" + mount
 	body, err := read(ctx, conn, p)
 	if errors.Is(err, connection.ErrPermissionDenied) {
 		// Vault answers 403 both for a mount that does not exist and for
 		// one the token has no capability under.
-		return fmt.Errorf("vaultkv: mount %q does not exist, or the token has no capability under it: %w", mount, err)
+		return mountInfo{}, fmt.Errorf("vaultkv: mount %q does not exist, or the token has no capability under it: %w", mount, err)
 	}
 	if err != nil {
-		return fmt.Errorf("vaultkv: check mount %q: %w", mount, err)
+		return mountInfo{}, fmt.Errorf("vaultkv: check mount %q: %w", mount, err)
 	}
+	return decodeMount(body), nil
+}
+
+// decodeMount decodes the data of a read of sys/internal/ui/mounts/<mount>
+// (nil when there is no mount). A KV mount without a version option (or
+// with "1") is KV version 1, as Vault reads it.
+func decodeMount(body map[string]any) mountInfo {
+	var m mountInfo
 	if body == nil {
-		return fmt.Errorf("%w: no mount at %q", ErrNotKVv2, mount)
+		return m
 	}
-	typ, _ := body["type"].(string)
+	m.typ, _ = body["type"].(string)
+	m.accessor, _ = body["accessor"].(string)
+	if m.typ != "kv" {
+		return m
+	}
 	version := ""
 	if o, ok := body["options"].(map[string]any); ok {
 		version, _ = o["version"].(string)
 	}
-	if typ != "kv" || version != "2" {
-		if typ == "kv" {
-			typ = "kv version " + strings.TrimSpace(version+" ")
-			if version == "" {
-				typ = "kv version 1"
-			}
-		}
-		return fmt.Errorf("%w: mount %q is %s", ErrNotKVv2, mount, typ)
+	switch version {
+	case "", "1":
+		m.version = 1
+	case "2":
+		m.version = 2
 	}
-	return nil
+	return m
 }
 
+// MountAccessor returns the accessor of the KV mount (for example
+// "kv_1a2b3c4d"), as Vault reported it when New checked the mount. Unlike
+// the mount's path, it survives a remount, which is why package registry's
+// name templates offer it as {{ .MountAccessor }}.
+func (kv *KV) MountAccessor() string { return kv.mount.accessor }
+
+// KVVersion returns the version of the KV mount, 1 or 2, as New detected
+// it; PolicySpec's KVAccess.Version takes it.
+func (kv *KV) KVVersion() int { return kv.mount.version }
+
 // Capabilities reports that the SecretPath layout writes a round's changes
-// in one check-and-set write.
+// in one write, and that a KV v1 mount has no check-and-set.
 func (kv *KV) Capabilities() destination.Capabilities {
-	return destination.Capabilities{Atomic: kv.opt.Layout == SecretPath}
+	return destination.Capabilities{Atomic: kv.opt.Layout == SecretPath, NoCheckAndSet: kv.v1()}
 }
+
+// v1 reports a KV version 1 mount.
+func (kv *KV) v1() bool { return kv.mount.version == 1 }
 
 // String describes the store.
 func (kv *KV) String() string {
-	return fmt.Sprintf("vault kv-v2 %s/%s (%s)", kv.opt.Mount, kv.opt.Path, kv.opt.Layout)
+	return fmt.Sprintf("vault kv-v%d %s/%s (%s)", kv.mount.version, kv.opt.Mount, kv.opt.Path, kv.opt.Layout)
 }
 
-// List returns every key with its value and version. In the SecretPath
-// layout all keys share the secret's version.
+// List returns every key with its value and version. On KV v2, in the
+// SecretPath layout all keys share the secret's version. On KV v1 each
+// key's version is a fingerprint of its value (see "KV version 1" in the
+// package documentation).
 func (kv *KV) List(ctx context.Context) (map[string]destination.Secret, error) {
-	if kv.opt.Layout == SecretPath {
+	switch {
+	case kv.v1() && kv.opt.Layout == SecretPath:
+		return kv.listPathV1(ctx)
+	case kv.v1():
+		return kv.listKeysV1(ctx)
+	case kv.opt.Layout == SecretPath:
 		return kv.listPath(ctx)
 	}
 	return kv.listKeys(ctx)
 }
 
-// Apply applies changes with check-and-set and returns one result per
-// change, in order: nil, or a destination.KeyError wrapping
-// destination.ErrConflict (the key changed since it was read),
-// destination.ErrNotOwned (SecretKey: a secret without the marker),
+// Apply applies changes with check-and-set (on KV v1: checked by a read
+// just before the write, see "KV version 1" in the package documentation)
+// and returns one result per change, in order: nil, or a
+// destination.KeyError wrapping destination.ErrConflict (the key changed
+// since it was read), destination.ErrNotOwned (SecretKey: a secret
+// without the marker),
 // destination.ErrInvalidKey, destination.ErrInvalidValue (a value that is
 // not valid UTF-8), or the error of the request. When the call stops part
 // way (a cancelled ctx, or Vault unavailable: destination.ErrUnavailable),
@@ -220,7 +329,10 @@ func (kv *KV) Apply(ctx context.Context, changes []destination.Change) ([]error,
 	if err := ctx.Err(); err != nil {
 		return stopped(make([]error, len(changes)), changes, 0, err), err
 	}
-	if kv.opt.Layout == SecretPath {
+	switch {
+	case kv.v1() && kv.opt.Layout == SecretPath:
+		return kv.applyPathV1(ctx, changes)
+	case kv.opt.Layout == SecretPath:
 		return kv.applyPath(ctx, changes)
 	}
 	return kv.applyKeys(ctx, changes)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hashicorp/vault/api"
 	"os"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := registry.SecretRef{Mount: mount, Name: "app/prod"}
-	name, err := azurekv.NormalizeKey("vault/" + mount + "/app/prod")
+	name, err := azurekv.NormalizeKey("vault/" + accessor(t, c, mount) + "/app/prod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,4 +194,19 @@ func TestRequestsPerKey(t *testing.T) {
 			t.Errorf("%s: %.2f requests per key, want at most %.2f", what, c[0], c[1])
 		}
 	}
+}
+
+// accessor returns the accessor of a mount, which the registry's default
+// name template uses.
+func accessor(t *testing.T, c *api.Client, mount string) string {
+	t.Helper()
+	mounts, err := c.Sys().ListMounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := mounts[mount+"/"]
+	if !ok || m.Accessor == "" {
+		t.Fatalf("no accessor for mount %s", mount)
+	}
+	return m.Accessor
 }

@@ -93,15 +93,18 @@
 //   - Secrets under other names are never touched, whoever wrote them.
 //   - A create (Change.Expect "") never replaces a secret of the same name:
 //     Apply finds it and reports ErrConflict.
-//   - But a secret that someone else created under a name the sync
-//     manages, before the sync first wrote it, cannot be told from one of
-//     the sync's: the first round of a push (the engine's default
-//     overwrite-destination) replaces it, and from then on it is the
-//     sync's, which removing the association deletes. Choose names that
-//     nobody else writes: the default name template prefixes them with the
-//     mount and the secret path (VAULT_<MOUNT>_<PATH>_<KEY>).
+//   - A secret that someone else created under a name the sync manages,
+//     before the sync first wrote it, is not taken over: the engine's first
+//     round flags it as a conflict (a write-only store's values cannot be
+//     compared), and only a deliberate resolution (Syncer.Resolve with
+//     conflict.KeepSource, or a conflict policy that says so) replaces it;
+//     from then on it is the sync's, which removing the association
+//     deletes. Choose names that nobody else writes: the default name
+//     template prefixes them with the mount and the secret path
+//     (VAULT_<MOUNT>_<PATH>_<KEY>).
 //   - Losing the sync's state (a deleted state file) loses the knowledge
-//     of what it wrote: the next round starts as a first round.
+//     of what it wrote: the next round starts as a first round, and flags
+//     every managed name that exists.
 //
 // # Names
 //

@@ -2,6 +2,7 @@ package ghactions_test
 
 import (
 	"context"
+	"github.com/hashicorp/vault/api"
 	"maps"
 	"os"
 	"slices"
@@ -67,7 +68,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 				t.Fatal(err)
 			}
 			name := func(key string) string {
-				n, err := ghactions.NormalizeKey("vault/" + mount + "/app/prod/" + key)
+				n, err := ghactions.NormalizeKey("vault/" + accessor(t, c, mount) + "/app/prod/" + key)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -151,4 +152,19 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 			want("after Remove", map[string]string{"OTHER": "not ours"})
 		})
 	}
+}
+
+// accessor returns the accessor of a mount, which the registry's default
+// name template uses.
+func accessor(t *testing.T, c *api.Client, mount string) string {
+	t.Helper()
+	mounts, err := c.Sys().ListMounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := mounts[mount+"/"]
+	if !ok || m.Accessor == "" {
+		t.Fatalf("no accessor for mount %s", mount)
+	}
+	return m.Accessor
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secretsync/secretsync/conflict"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/ghactions"
 	"github.com/secretsync/secretsync/destination/ghactions/ghactionstest"
@@ -40,11 +41,11 @@ func TestOneSecondResolution(t *testing.T) {
 }
 
 // GitHub keeps no ownership marker, so a secret that someone else created
-// under a name the sync manages, before the sync first wrote it, looks
-// like any other: the first round of a push (overwrite-destination, the
-// engine's default) replaces it, and from then on it is the sync's, which
-// Remove deletes. The package documentation says so; only Apply's own
-// check holds: a create (Expect "") never replaces an existing secret.
+// under a name the sync manages, before the sync first wrote it, is told
+// apart by the sync's own state: the first round flags it instead of
+// replacing it, and taking it over is a deliberate resolution, after which
+// it is the sync's, which Remove deletes. Apply's own check holds too: a
+// create (Expect "") never replaces an existing secret.
 func TestFirstRoundTakesOverAManagedName(t *testing.T) {
 	srv := newServer(t, ghactionstest.Options{})
 	d, sc := fixture(t, srv, ghactions.RepositorySecrets)
@@ -59,12 +60,21 @@ func TestFirstRoundTakesOverAManagedName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The first round creates KEY, and flags APP_DB_URL: it exists, this
+	// sync never wrote it, and its value cannot be compared.
 	rep, err := s.Run(context.Background())
-	if err != nil || rep.Totals.Created != 1 || rep.Totals.Updated != 1 {
+	if err != nil || rep.Totals.Created != 1 || rep.Totals.Conflicts != 1 || rep.Totals.Updated != 0 {
 		t.Fatalf("first round = %+v, %v", rep.Totals, err)
 	}
+	if v, _ := sc.Get("APP_DB_URL"); v.Value != "someone else's" {
+		t.Fatal("the first round took over a secret it never wrote")
+	}
+	// Taking it over is a deliberate resolution.
+	if err := s.Resolve(context.Background(), "DB_URL", conflict.KeepSource); err != nil {
+		t.Fatal(err)
+	}
 	if v, _ := sc.Get("APP_DB_URL"); v.Value != "ours" {
-		t.Fatal("the first round did not take the secret over")
+		t.Fatal("resolving did not take the secret over")
 	}
 	rep, err = s.Remove(context.Background())
 	if err != nil || rep.Totals.Deleted != 2 || len(sc.List()) != 0 {

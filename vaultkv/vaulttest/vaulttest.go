@@ -268,8 +268,9 @@ type MountOptions struct {
 	CASRequired bool
 	// MaxVersions sets max_versions (Vault's default keeps 10).
 	MaxVersions int
-	// Version is the KV version, 2 by default; 1 makes a KV v1 mount for
-	// tests of the error that names it.
+	// Version is the KV version, 2 by default; 1 makes a KV v1 mount (no
+	// versions, no check-and-set, no metadata), on which CASRequired and
+	// MaxVersions have no effect.
 	Version int
 }
 
