@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/sync"
@@ -67,6 +68,14 @@ func ParseNameTemplate(src string) (*NameTemplate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot parse: %s", strings.TrimPrefix(err.Error(), "template: name:"))
 	}
+	for _, tt := range t.Templates() {
+		if tt.Name() != "name" {
+			return nil, errors.New("defines a template; a name template is one expression")
+		}
+		if err := plain(tt.Tree.Root); err != nil {
+			return nil, err
+		}
+	}
 	n := &NameTemplate{src: src, t: t}
 	if _, err := n.Render(NameFields{DestinationType: "t", DestinationName: "d", MountAccessor: "kv_0", MountPath: "kv", SecretPath: "a/b", SecretBaseName: "b", SecretKey: "K"}); err != nil {
 		return nil, err
@@ -90,10 +99,31 @@ func (n *NameTemplate) usesSecretKey() bool {
 // ErrEmptyName reports a name template that renders an empty name.
 var ErrEmptyName = errors.New("registry: the name template renders an empty name")
 
+// MaxNameBytes bounds what a name template may render, before the store's
+// own, tighter, limit applies.
+const MaxNameBytes = 4096
+
+// errNameTooLong stops a template that renders more than MaxNameBytes.
+var errNameTooLong = fmt.Errorf("the name is over %d bytes", MaxNameBytes)
+
+// limited is a strings.Builder that refuses to grow beyond MaxNameBytes,
+// so that a template such as {{ range 1000000000 }}x{{ end }} ends at once.
+type limited struct{ strings.Builder }
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.Len()+len(p) > MaxNameBytes {
+		return 0, errNameTooLong
+	}
+	return l.Builder.Write(p)
+}
+
 // Render renders the name of an entry.
 func (n *NameTemplate) Render(f NameFields) (string, error) {
-	var b strings.Builder
+	var b limited
 	if err := n.t.Execute(&b, f); err != nil {
+		if errors.Is(err, errNameTooLong) {
+			return "", fmt.Errorf("cannot render: %w", errNameTooLong)
+		}
 		msg := err.Error()
 		if i := strings.LastIndex(msg, ": "); i >= 0 {
 			msg = msg[i+2:]
@@ -209,5 +239,30 @@ func (w *wholeSecret) List(ctx context.Context) (map[string]destination.Secret, 
 // Close closes the secret's reader when it holds resources.
 func (w *wholeSecret) Close() error {
 	closeIfCloser(w.r)
+	return nil
+}
+
+// plain refuses the actions a name does not need and that could run long:
+// range (a loop) and template (a call, perhaps recursive).
+func plain(n parse.Node) error {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return nil
+		}
+		for _, c := range n.Nodes {
+			if err := plain(c); err != nil {
+				return err
+			}
+		}
+	case *parse.RangeNode:
+		return errors.New("uses range; a name template has no loops")
+	case *parse.TemplateNode:
+		return errors.New("calls a template; a name template is one expression")
+	case *parse.IfNode:
+		return errors.Join(plain(n.List), plain(n.ElseList))
+	case *parse.WithNode:
+		return errors.Join(plain(n.List), plain(n.ElseList))
+	}
 	return nil
 }

@@ -154,6 +154,9 @@ func TestNameTemplateValidation(t *testing.T) {
 		{registry.AWSSecretsManager{SyncOptions: registry.SyncOptions{SecretNameTemplate: "{{ .SecretPath }}"}}, ""},
 		{registry.AWSSecretsManager{SyncOptions: registry.SyncOptions{Granularity: "secret-key", SecretNameTemplate: "{{ .SecretPath }}"}}, "secret_name_template"},
 		{registry.AWSSecretsManager{RecoveryWindowDays: 3}, "recovery_window_days"},
+		{registry.AWSSecretsManager{SyncOptions: registry.SyncOptions{SecretNameTemplate: "{{ range 1000000000 }}{{ end }}{{ .SecretPath }}"}}, "secret_name_template"},
+		{registry.AWSSecretsManager{SyncOptions: registry.SyncOptions{SecretNameTemplate: `{{ define "x" }}{{ template "x" }}{{ end }}{{ template "x" }}`}}, "secret_name_template"},
+		{registry.AWSSecretsManager{SyncOptions: registry.SyncOptions{SecretNameTemplate: `{{ if .SecretPath }}{{ .SecretPath }}{{ else }}none{{ end }}`}}, ""},
 		{registry.AWSSecretsManager{AccessKeyID: "a", SecretAccessKey: "s"}, "region"},
 		{registry.AzureKeyVault{KeyVaultURI: "https://v.vault.azure.net", TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "AzureChina"}, ""},
 		{registry.AzureKeyVault{KeyVaultURI: "https://v.vault.azure.net", TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "mars"}, "cloud"},
@@ -173,4 +176,30 @@ func TestNameTemplateValidation(t *testing.T) {
 			t.Errorf("Put(%T) = %v, want a ConfigError on %s", c.cfg, err, c.field)
 		}
 	}
+}
+
+// FuzzNameTemplate parses and renders arbitrary templates: never a panic,
+// never a name over MaxNameBytes, and the same fields give the same name.
+func FuzzNameTemplate(f *testing.F) {
+	for _, s := range []string{
+		registry.DefaultNameTemplate(registry.GranularitySecretKey), "{{ .SecretPath | replace \"/\" \"_\" | uppercase }}",
+		"{{ range 1000000000 }}x{{ end }}", "{{ .Nope }}", "{{", "{{ printf \"%s\" .SecretKey }}", "{{ lowercase 1 }}",
+	} {
+		f.Add(s, "app/prod", "DB_URL")
+	}
+	f.Fuzz(func(t *testing.T, tmpl, path, key string) {
+		n, err := registry.ParseNameTemplate(tmpl)
+		if err != nil {
+			return
+		}
+		fields := registry.NameFields{DestinationType: "gh", DestinationName: "d", MountAccessor: "kv_1", MountPath: "kv", SecretPath: path, SecretBaseName: path, SecretKey: key}
+		a, errA := n.Render(fields)
+		b, errB := n.Render(fields)
+		if (errA == nil) != (errB == nil) || a != b {
+			t.Fatalf("two renders differ: %q %v, %q %v", a, errA, b, errB)
+		}
+		if len(a) > registry.MaxNameBytes {
+			t.Fatalf("rendered %d bytes", len(a))
+		}
+	})
 }
