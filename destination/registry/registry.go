@@ -339,8 +339,10 @@ func (r *Registry) Delete(ctx context.Context, typ, name string) error {
 	return nil
 }
 
-// Open opens the destination typ/name with the Driver of its type. It
-// returns an error matching ErrNotFound or ErrNoDriver, or the driver's.
+// Open opens the destination typ/name with the Driver of its type, for no
+// association (Target.Owner is ""). The destination is the caller's: close
+// it when it is an io.Closer. Open returns an error matching ErrNotFound or
+// ErrNoDriver, or the driver's.
 func (r *Registry) Open(ctx context.Context, typ, name string) (destination.Destination, error) {
 	r.mu.Lock()
 	d := r.dests[destKey{typ, name}]
