@@ -73,7 +73,7 @@ func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 			return err
 		}
 	}
-	unlock, err := d.locks.lock(ctx, c.Key)
+	unlock, err := d.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}

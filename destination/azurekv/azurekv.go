@@ -23,6 +23,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // The ownership marker: tags on every version this package writes.
@@ -139,42 +140,10 @@ type Destination struct {
 	hc       *http.Client
 	closed   atomic.Bool
 
-	locksMu gosync.Mutex
-	locks   map[string]*nameLock // by lower-case name
-}
-
-// nameLock serializes the changes of one Destination to one name.
-type nameLock struct {
-	sem   chan struct{}
-	users int
-}
-
-// lock waits for the name's lock, or for ctx to end. Key Vault names ignore
-// case, and so does the lock.
-func (d *Destination) lock(ctx context.Context, name string) (unlock func(), err error) {
-	key := strings.ToLower(name)
-	d.locksMu.Lock()
-	l := d.locks[key]
-	if l == nil {
-		l = &nameLock{sem: make(chan struct{}, 1)}
-		d.locks[key] = l
-	}
-	l.users++
-	d.locksMu.Unlock()
-	release := func() {
-		d.locksMu.Lock()
-		if l.users--; l.users == 0 {
-			delete(d.locks, key)
-		}
-		d.locksMu.Unlock()
-	}
-	select {
-	case l.sem <- struct{}{}:
-		return func() { <-l.sem; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
+	// locks serializes the changes of this Destination to one name. It
+	// is keyed by lower-case name: Key Vault names ignore case, and so
+	// does the lock.
+	locks keylock.Map
 }
 
 var (
@@ -257,7 +226,6 @@ func New(ctx context.Context, opts Options) (*Destination, error) {
 		wait:     opts.WaitTimeout,
 		conc:     opts.Concurrency,
 		hc:       opts.HTTPClient,
-		locks:    map[string]*nameLock{},
 	}
 	if d.poll == 0 {
 		d.poll = DefaultPollInterval
@@ -510,7 +478,7 @@ func (d *Destination) Apply(ctx context.Context, changes []destination.Change) (
 // of this Destination to one name never overlap: each sees the versions
 // of the one before.
 func (d *Destination) applyOne(ctx context.Context, c destination.Change) error {
-	unlock, err := d.lock(ctx, c.Key)
+	unlock, err := d.locks.Lock(ctx, strings.ToLower(c.Key)) // names ignore case
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/fnv"
 	"maps"
 	"net/http"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // Scope is the OAuth scope the destination asks for.
@@ -90,22 +90,13 @@ type Destination struct {
 	pageSize int32
 	conc     int
 
-	// locks serialize the writes of one key through this Destination
-	// (striped by a hash of the key), so that writers sharing it never
-	// race each other between their read and their write.
-	locks [64]gosync.Mutex
+	// locks serializes the writes of one key through this Destination,
+	// so that writers sharing it never race each other between their
+	// read and their write.
+	locks keylock.Map
 
 	closeOnce gosync.Once
 	closeErr  error
-}
-
-// lock locks the stripe of key and returns its unlock.
-func (d *Destination) lock(key string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	m := &d.locks[h.Sum32()%uint32(len(d.locks))]
-	m.Lock()
-	return m.Unlock
 }
 
 var (
@@ -434,14 +425,7 @@ func (d *Destination) Apply(ctx context.Context, changes []destination.Change) (
 		if err := ctx.Err(); err != nil {
 			return stopped(errs, changes, i, err), err
 		}
-		unlock := d.lock(c.Key)
-		var err error
-		if c.Delete {
-			err = d.remove(ctx, c)
-		} else {
-			err = d.put(ctx, c)
-		}
-		unlock()
+		err := d.applyOne(ctx, c)
 		if err == nil {
 			continue
 		}
@@ -454,6 +438,19 @@ func (d *Destination) Apply(ctx context.Context, changes []destination.Change) (
 		}
 	}
 	return errs, nil
+}
+
+// applyOne applies c while holding its key's lock.
+func (d *Destination) applyOne(ctx context.Context, c destination.Change) error {
+	unlock, err := d.locks.Lock(ctx, c.Key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if c.Delete {
+		return d.remove(ctx, c)
+	}
+	return d.put(ctx, c)
 }
 
 func stopped(errs []error, changes []destination.Change, i int, err error) []error {

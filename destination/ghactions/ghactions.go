@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // Location says where the secrets of a Destination are.
@@ -179,7 +180,9 @@ type Destination struct {
 	mu     gosync.Mutex
 	key    *sealKey // the cached public key
 	repoID int64    // for EnvironmentSecrets, once known
-	locks  map[string]*keyLock
+	// locks serializes the changes of one key within this Destination,
+	// so that two of them never both pass the read before either writes.
+	locks keylock.Map
 }
 
 var (
@@ -206,7 +209,7 @@ func New(ctx context.Context, opts Options) (*Destination, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	d := &Destination{opts: opts, keySem: make(chan struct{}, 1), locks: map[string]*keyLock{}}
+	d := &Destination{opts: opts, keySem: make(chan struct{}, 1)}
 	hc := opts.HTTPClient
 	if hc == nil {
 		d.own = http.DefaultTransport.(*http.Transport).Clone()
@@ -362,7 +365,7 @@ func (d *Destination) put(ctx context.Context, c destination.Change) error {
 	if err := checkValue(c.Value); err != nil {
 		return err
 	}
-	unlock, err := d.lockKey(ctx, c.Key)
+	unlock, err := d.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}
@@ -448,7 +451,7 @@ func (d *Destination) delete(ctx context.Context, c destination.Change) error {
 	if err := checkName(c.Key); err != nil {
 		return err
 	}
-	unlock, err := d.lockKey(ctx, c.Key)
+	unlock, err := d.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}
@@ -622,36 +625,4 @@ func (d *Destination) repositoryIDLocked(ctx context.Context) (int64, error) {
 	d.repoID = repo.GetID()
 	d.mu.Unlock()
 	return repo.GetID(), nil
-}
-
-// keyLock serializes the changes of one key within this Destination, so
-// that two of them never both pass the read before either writes.
-type keyLock struct {
-	ch   chan struct{}
-	refs int
-}
-
-func (d *Destination) lockKey(ctx context.Context, key string) (unlock func(), err error) {
-	d.mu.Lock()
-	l := d.locks[key]
-	if l == nil {
-		l = &keyLock{ch: make(chan struct{}, 1)}
-		d.locks[key] = l
-	}
-	l.refs++
-	d.mu.Unlock()
-	release := func() {
-		d.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(d.locks, key)
-		}
-		d.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
 }

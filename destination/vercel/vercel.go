@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // Limits.
@@ -122,7 +121,7 @@ type Destination struct {
 	marker   string
 	maxValue int
 
-	locks [64]gosync.Mutex // by key, so that this process's writers of one key take turns
+	locks keylock.Map // by key, so that this process's writers of one key take turns
 }
 
 var (
@@ -460,14 +459,6 @@ func (d *Destination) wrap(ctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w", destination.ErrUnavailable, err)
 }
 
-func (d *Destination) lock(key string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	m := &d.locks[h.Sum32()%uint32(len(d.locks))]
-	m.Lock()
-	return m.Unlock
-}
-
 func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 	if err := checkKey(c.Key); err != nil {
 		return err
@@ -477,7 +468,11 @@ func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 			return err
 		}
 	}
-	defer d.lock(c.Key)()
+	unlock, err := d.locks.Lock(ctx, c.Key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	switch {
 	case c.Delete:
 		return d.remove(ctx, c)
