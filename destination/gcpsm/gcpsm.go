@@ -420,24 +420,7 @@ func (d *Destination) below(ctx context.Context, name string, n int64) (int64, e
 // destination.ErrUnavailable or a done ctx, and then returns that error
 // too, with the changes it did not attempt failed with it.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
-		err := d.applyOne(ctx, c)
-		if err == nil {
-			continue
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-		if cerr := ctx.Err(); cerr != nil {
-			return stopped(errs, changes, i+1, cerr), cerr
-		}
-		if errors.Is(err, destination.ErrUnavailable) {
-			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("gcpsm: apply stopped: %w", err)
-		}
-	}
-	return errs, nil
+	return destination.ApplyEach(ctx, changes, d.applyOne, nil)
 }
 
 // applyOne applies c while holding its key's lock.
@@ -451,20 +434,6 @@ func (d *Destination) applyOne(ctx context.Context, c destination.Change) error 
 		return d.remove(ctx, c)
 	}
 	return d.put(ctx, c)
-}
-
-func stopped(errs []error, changes []destination.Change, i int, err error) []error {
-	for j := i; j < len(changes); j++ {
-		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
-	}
-	return errs
-}
-
-func opOf(c destination.Change) string {
-	if c.Delete {
-		return "delete"
-	}
-	return "put"
 }
 
 func conflict(format string, args ...any) error {
