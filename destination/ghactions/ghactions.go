@@ -316,46 +316,21 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 // the change in flight gets its error and the changes not attempted get
 // the stopping error, which Apply also returns.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
+	return destination.ApplyEach(ctx, changes, d.applyOne, stops)
+}
+
+// stops reports an error that stops Apply although it does not match
+// destination.ErrUnavailable: a closed Destination, or a refused token.
+func stops(err error) bool { return errors.Is(err, ErrClosed) || refused(err) }
+
+func (d *Destination) applyOne(ctx context.Context, c destination.Change) error {
 	if d.closed.Load() {
-		return stopped(errs, changes, 0, ErrClosed), ErrClosed
+		return ErrClosed
 	}
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
-		var err error
-		if c.Delete {
-			err = d.delete(ctx, c)
-		} else {
-			err = d.put(ctx, c)
-		}
-		if err == nil {
-			continue
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-		if cerr := ctx.Err(); cerr != nil {
-			return stopped(errs, changes, i+1, cerr), cerr
-		}
-		if errors.Is(err, destination.ErrUnavailable) || refused(err) {
-			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("ghactions: apply stopped: %w", err)
-		}
-	}
-	return errs, nil
-}
-
-func stopped(errs []error, changes []destination.Change, from int, err error) []error {
-	for j := from; j < len(changes); j++ {
-		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
-	}
-	return errs
-}
-
-func opOf(c destination.Change) string {
 	if c.Delete {
-		return "delete"
+		return d.delete(ctx, c)
 	}
-	return "put"
+	return d.put(ctx, c)
 }
 
 func (d *Destination) put(ctx context.Context, c destination.Change) error {
