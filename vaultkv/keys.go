@@ -2,7 +2,6 @@ package vaultkv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -115,43 +114,32 @@ func (kv *KV) readKey(ctx context.Context, key string) (keyInfo, error) {
 // changes not attempted get the stopping error, and the changes applied
 // before keep their nil result.
 func (kv *KV) applyKeys(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
-		// Every key is checked before any path is built from it, so that
-		// no write lands outside Mount/Path (see keyPath).
-		err := checkName(c.Key)
-		if err == nil && kv.v1() {
-			err = checkNameV1(c.Key)
-		}
-		if err == nil {
-			err = checkValue(c)
-		}
-		switch {
-		case err != nil:
-		case c.Delete && kv.v1():
-			err = kv.deleteKeyV1(ctx, c)
-		case c.Delete:
-			err = kv.deleteKey(ctx, c)
-		case kv.v1():
-			err = kv.putKeyV1(ctx, c)
-		default:
-			err = kv.putKey(ctx, c)
-		}
-		if err == nil {
-			continue
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-		if cerr := ctx.Err(); cerr != nil {
-			return stopped(errs, changes, i+1, cerr), cerr
-		}
-		if errors.Is(err, destination.ErrUnavailable) {
-			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("vaultkv: apply stopped: %w", err)
-		}
+	return destination.ApplyEach(ctx, changes, kv.applyKey, nil)
+}
+
+// applyKey applies c to its own secret.
+func (kv *KV) applyKey(ctx context.Context, c destination.Change) error {
+	// Every key is checked before any path is built from it, so that no
+	// write lands outside Mount/Path (see keyPath).
+	err := checkName(c.Key)
+	if err == nil && kv.v1() {
+		err = checkNameV1(c.Key)
 	}
-	return errs, nil
+	if err == nil {
+		err = checkValue(c)
+	}
+	switch {
+	case err != nil:
+		return err
+	case c.Delete && kv.v1():
+		return kv.deleteKeyV1(ctx, c)
+	case c.Delete:
+		return kv.deleteKey(ctx, c)
+	case kv.v1():
+		return kv.putKeyV1(ctx, c)
+	default:
+		return kv.putKey(ctx, c)
+	}
 }
 
 // info returns what is known of key, reading it when it is not known.

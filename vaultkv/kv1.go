@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/maphash"
 	"maps"
 	"strings"
 
@@ -25,13 +24,10 @@ const (
 	// 96 bits, so that an out-of-band change goes unnoticed by a collision
 	// with odds of 2^-96.
 	fingerprintBytes = 12
-	// lockStripes is how many locks serialize the writes of one KV v1
-	// store, keys spread over them by hash.
-	lockStripes = 64
 )
 
 // initV1 prepares kv for a KV version 1 mount: the salt of its
-// fingerprints and its write locks, and the options only KV v1 uses.
+// fingerprints, and the options only KV v1 uses.
 func (kv *KV) initV1() error {
 	if err := checkNameV1(kv.opt.Path); err != nil {
 		return invalidOption("Path", err)
@@ -42,11 +38,6 @@ func (kv *KV) initV1() error {
 	kv.salt = make([]byte, 32)
 	if _, err := rand.Read(kv.salt); err != nil {
 		return fmt.Errorf("vaultkv: fingerprint salt: %w", err)
-	}
-	kv.seed = maphash.MakeSeed()
-	kv.locks = make([]chan struct{}, lockStripes)
-	for i := range kv.locks {
-		kv.locks[i] = make(chan struct{}, 1)
 	}
 	return nil
 }
@@ -79,21 +70,6 @@ func checkNameV1(name string) error {
 // v1Path returns mount/<Path>/<key>, or mount/<Path> for an empty key. A
 // non-empty key must have passed checkName (see keyPath).
 func (kv *KV) v1Path(key string) string { return kv.keyPath("", key) }
-
-// lock serializes the read-check-write of key (of the secret, in the
-// SecretPath layout) among the calls of this KV, so that two of its own
-// writers never overwrite each other; other processes are not held back
-// (see "KV version 1" in the package documentation). It waits at most
-// until ctx ends.
-func (kv *KV) lock(ctx context.Context, key string) (unlock func(), err error) {
-	ch := kv.locks[maphash.String(kv.seed, key)%uint64(len(kv.locks))]
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
 
 // readV1 reads the secret at p: its fields, nil when there is none.
 func (kv *KV) readV1(ctx context.Context, p string) (map[string]any, error) {
@@ -140,7 +116,7 @@ func (kv *KV) listPathV1(ctx context.Context) (map[string]destination.Secret, er
 // change's Expect is checked against.
 func (kv *KV) applyPathV1(ctx context.Context, changes []destination.Change) ([]error, error) {
 	errs := make([]error, len(changes))
-	unlock, err := kv.lock(ctx, "")
+	unlock, err := kv.locks.Lock(ctx, "")
 	if err != nil {
 		return stopped(errs, changes, 0, err), err
 	}
@@ -248,7 +224,7 @@ func (kv *KV) ownedV1(data map[string]any) bool {
 // write the value and the marker together (one request, so that no crash
 // leaves a secret of ours without its marker), keeping its other fields.
 func (kv *KV) putKeyV1(ctx context.Context, c destination.Change) error {
-	unlock, err := kv.lock(ctx, c.Key)
+	unlock, err := kv.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}
@@ -286,7 +262,7 @@ func (kv *KV) putKeyV1(ctx context.Context, c destination.Change) error {
 // deleteKeyV1 deletes one secret, permanently, after reading it again to
 // check Expect and the marker.
 func (kv *KV) deleteKeyV1(ctx context.Context, c destination.Change) error {
-	unlock, err := kv.lock(ctx, c.Key)
+	unlock, err := kv.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // Layout says how keys map onto KV secrets.
@@ -108,10 +108,13 @@ type KV struct {
 	// mount is what New read of the mount.
 	mount mountInfo
 	// KV v1 only: salt keys the fingerprints listed as versions, and
-	// locks serialize the read-check-write of each key (see kv1.go).
+	// locks serializes the read-check-write of each key (of the secret,
+	// in the SecretPath layout: key "") among the calls of this KV, so
+	// that two of its own writers never overwrite each other; other
+	// processes are not held back (see "KV version 1" in the package
+	// documentation).
 	salt  []byte
-	seed  maphash.Seed
-	locks []chan struct{}
+	locks keylock.Map
 
 	mu sync_
 }

@@ -26,45 +26,16 @@ import (
 // before keep their nil result, the change in flight gets its error, the
 // others the stopping error, which is also returned as the call's error.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
-	if d.closed.Load() {
-		return stopped(errs, changes, 0, errClosed), errClosed
-	}
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
-		err := d.apply(ctx, c)
-		if err == nil {
-			continue
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-		if cerr := ctx.Err(); cerr != nil {
-			return stopped(errs, changes, i+1, cerr), cerr
-		}
-		if errors.Is(err, destination.ErrUnavailable) {
-			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("awssm: apply stopped: %w", err)
-		}
-	}
-	return errs, nil
+	return destination.ApplyEach(ctx, changes, d.apply, isClosed)
 }
 
-// stopped gives every change from i on the error err.
-func stopped(errs []error, changes []destination.Change, i int, err error) []error {
-	for ; i < len(changes); i++ {
-		errs[i] = &destination.KeyError{Op: opOf(changes[i]), Key: changes[i].Key, Err: err}
-	}
-	return errs
-}
-
-func opOf(c destination.Change) string {
-	if c.Delete {
-		return "delete"
-	}
-	return "put"
-}
+// isClosed reports the error of a closed Destination, which stops Apply.
+func isClosed(err error) bool { return errors.Is(err, errClosed) }
 
 func (d *Destination) apply(ctx context.Context, c destination.Change) error {
+	if d.closed.Load() {
+		return errClosed
+	}
 	if err := CheckKey(c.Key); err != nil {
 		return err
 	}
@@ -73,7 +44,7 @@ func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 			return err
 		}
 	}
-	unlock, err := d.locks.lock(ctx, c.Key)
+	unlock, err := d.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}

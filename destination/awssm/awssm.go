@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // The tags that mark a secret as this library's.
@@ -115,7 +116,9 @@ type Destination struct {
 	force    bool
 	idle     func() // closes idle connections, when the transport is ours
 	closed   atomic.Bool
-	locks    keyLocks
+	// locks serializes the writes of this Destination to each key, so
+	// that its own concurrent writers always see each other's versions.
+	locks keylock.Map
 }
 
 var (
@@ -361,44 +364,4 @@ func filterable(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" :_@/+=.-!", r))
 	})
-}
-
-// keyLocks serializes the writes of one Destination to one key, so that
-// its own concurrent writers always see each other's versions.
-type keyLocks struct {
-	mu gosync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	ch chan struct{}
-	n  int
-}
-
-func (l *keyLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*keyLock{}
-	}
-	k := l.m[key]
-	if k == nil {
-		k = &keyLock{ch: make(chan struct{}, 1)}
-		l.m[key] = k
-	}
-	k.n++
-	l.mu.Unlock()
-	release := func() {
-		l.mu.Lock()
-		if k.n--; k.n == 0 {
-			delete(l.m, key)
-		}
-		l.mu.Unlock()
-	}
-	select {
-	case k.ch <- struct{}{}:
-		return func() { <-k.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // The ownership marker: tags on every version this package writes.
@@ -139,42 +140,10 @@ type Destination struct {
 	hc       *http.Client
 	closed   atomic.Bool
 
-	locksMu gosync.Mutex
-	locks   map[string]*nameLock // by lower-case name
-}
-
-// nameLock serializes the changes of one Destination to one name.
-type nameLock struct {
-	sem   chan struct{}
-	users int
-}
-
-// lock waits for the name's lock, or for ctx to end. Key Vault names ignore
-// case, and so does the lock.
-func (d *Destination) lock(ctx context.Context, name string) (unlock func(), err error) {
-	key := strings.ToLower(name)
-	d.locksMu.Lock()
-	l := d.locks[key]
-	if l == nil {
-		l = &nameLock{sem: make(chan struct{}, 1)}
-		d.locks[key] = l
-	}
-	l.users++
-	d.locksMu.Unlock()
-	release := func() {
-		d.locksMu.Lock()
-		if l.users--; l.users == 0 {
-			delete(d.locks, key)
-		}
-		d.locksMu.Unlock()
-	}
-	select {
-	case l.sem <- struct{}{}:
-		return func() { <-l.sem; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
+	// locks serializes the changes of this Destination to one name. It
+	// is keyed by lower-case name: Key Vault names ignore case, and so
+	// does the lock.
+	locks keylock.Map
 }
 
 var (
@@ -257,7 +226,6 @@ func New(ctx context.Context, opts Options) (*Destination, error) {
 		wait:     opts.WaitTimeout,
 		conc:     opts.Concurrency,
 		hc:       opts.HTTPClient,
-		locks:    map[string]*nameLock{},
 	}
 	if d.poll == 0 {
 		d.poll = DefaultPollInterval
@@ -477,40 +445,28 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 // stops: the remaining changes get that error, and it is returned as the
 // call's error too.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
-	if d.closed.Load() {
-		return stopped(errs, changes, 0, ErrClosed), ErrClosed
-	}
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
-		err := checkName(c.Key)
-		if err == nil && !c.Delete {
-			err = checkValue(c.Value)
-		}
-		if err == nil {
-			err = d.applyOne(ctx, c)
-		}
-		if err == nil {
-			continue
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-		if cerr := ctx.Err(); cerr != nil {
-			return stopped(errs, changes, i+1, cerr), cerr
-		}
-		if errors.Is(err, destination.ErrUnavailable) {
-			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("azurekv: apply stopped: %w", err)
-		}
-	}
-	return errs, nil
+	return destination.ApplyEach(ctx, changes, d.applyOne, isClosed)
 }
 
-// applyOne applies c while holding its name's lock, so that the changes
-// of this Destination to one name never overlap: each sees the versions
-// of the one before.
+// isClosed reports the error of a closed Destination, which stops Apply.
+func isClosed(err error) bool { return errors.Is(err, ErrClosed) }
+
+// applyOne checks c, then applies it while holding its name's lock, so
+// that the changes of this Destination to one name never overlap: each
+// sees the versions of the one before.
 func (d *Destination) applyOne(ctx context.Context, c destination.Change) error {
-	unlock, err := d.lock(ctx, c.Key)
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	if err := checkName(c.Key); err != nil {
+		return err
+	}
+	if !c.Delete {
+		if err := checkValue(c.Value); err != nil {
+			return err
+		}
+	}
+	unlock, err := d.locks.Lock(ctx, strings.ToLower(c.Key)) // names ignore case
 	if err != nil {
 		return err
 	}
@@ -519,20 +475,6 @@ func (d *Destination) applyOne(ctx context.Context, c destination.Change) error 
 		return d.delete(ctx, c)
 	}
 	return d.put(ctx, c)
-}
-
-func stopped(errs []error, changes []destination.Change, from int, err error) []error {
-	for j := from; j < len(changes); j++ {
-		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
-	}
-	return errs
-}
-
-func opOf(c destination.Change) string {
-	if c.Delete {
-		return "delete"
-	}
-	return "put"
 }
 
 // get reads the current version of name; nil when there is none.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/fnv"
 	"maps"
 	"net/http"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // Scope is the OAuth scope the destination asks for.
@@ -90,22 +90,13 @@ type Destination struct {
 	pageSize int32
 	conc     int
 
-	// locks serialize the writes of one key through this Destination
-	// (striped by a hash of the key), so that writers sharing it never
-	// race each other between their read and their write.
-	locks [64]gosync.Mutex
+	// locks serializes the writes of one key through this Destination,
+	// so that writers sharing it never race each other between their
+	// read and their write.
+	locks keylock.Map
 
 	closeOnce gosync.Once
 	closeErr  error
-}
-
-// lock locks the stripe of key and returns its unlock.
-func (d *Destination) lock(key string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	m := &d.locks[h.Sum32()%uint32(len(d.locks))]
-	m.Lock()
-	return m.Unlock
 }
 
 var (
@@ -429,45 +420,20 @@ func (d *Destination) below(ctx context.Context, name string, n int64) (int64, e
 // destination.ErrUnavailable or a done ctx, and then returns that error
 // too, with the changes it did not attempt failed with it.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
-		unlock := d.lock(c.Key)
-		var err error
-		if c.Delete {
-			err = d.remove(ctx, c)
-		} else {
-			err = d.put(ctx, c)
-		}
-		unlock()
-		if err == nil {
-			continue
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-		if cerr := ctx.Err(); cerr != nil {
-			return stopped(errs, changes, i+1, cerr), cerr
-		}
-		if errors.Is(err, destination.ErrUnavailable) {
-			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("gcpsm: apply stopped: %w", err)
-		}
-	}
-	return errs, nil
+	return destination.ApplyEach(ctx, changes, d.applyOne, nil)
 }
 
-func stopped(errs []error, changes []destination.Change, i int, err error) []error {
-	for j := i; j < len(changes); j++ {
-		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
+// applyOne applies c while holding its key's lock.
+func (d *Destination) applyOne(ctx context.Context, c destination.Change) error {
+	unlock, err := d.locks.Lock(ctx, c.Key)
+	if err != nil {
+		return err
 	}
-	return errs
-}
-
-func opOf(c destination.Change) string {
+	defer unlock()
 	if c.Delete {
-		return "delete"
+		return d.remove(ctx, c)
 	}
-	return "put"
+	return d.put(ctx, c)
 }
 
 func conflict(format string, args ...any) error {

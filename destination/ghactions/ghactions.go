@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // Location says where the secrets of a Destination are.
@@ -179,7 +180,9 @@ type Destination struct {
 	mu     gosync.Mutex
 	key    *sealKey // the cached public key
 	repoID int64    // for EnvironmentSecrets, once known
-	locks  map[string]*keyLock
+	// locks serializes the changes of one key within this Destination,
+	// so that two of them never both pass the read before either writes.
+	locks keylock.Map
 }
 
 var (
@@ -206,7 +209,7 @@ func New(ctx context.Context, opts Options) (*Destination, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	d := &Destination{opts: opts, keySem: make(chan struct{}, 1), locks: map[string]*keyLock{}}
+	d := &Destination{opts: opts, keySem: make(chan struct{}, 1)}
 	hc := opts.HTTPClient
 	if hc == nil {
 		d.own = http.DefaultTransport.(*http.Transport).Clone()
@@ -313,46 +316,21 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 // the change in flight gets its error and the changes not attempted get
 // the stopping error, which Apply also returns.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
+	return destination.ApplyEach(ctx, changes, d.applyOne, stops)
+}
+
+// stops reports an error that stops Apply although it does not match
+// destination.ErrUnavailable: a closed Destination, or a refused token.
+func stops(err error) bool { return errors.Is(err, ErrClosed) || refused(err) }
+
+func (d *Destination) applyOne(ctx context.Context, c destination.Change) error {
 	if d.closed.Load() {
-		return stopped(errs, changes, 0, ErrClosed), ErrClosed
+		return ErrClosed
 	}
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
-		var err error
-		if c.Delete {
-			err = d.delete(ctx, c)
-		} else {
-			err = d.put(ctx, c)
-		}
-		if err == nil {
-			continue
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-		if cerr := ctx.Err(); cerr != nil {
-			return stopped(errs, changes, i+1, cerr), cerr
-		}
-		if errors.Is(err, destination.ErrUnavailable) || refused(err) {
-			return stopped(errs, changes, i+1, fmt.Errorf("not attempted: %w", err)), fmt.Errorf("ghactions: apply stopped: %w", err)
-		}
-	}
-	return errs, nil
-}
-
-func stopped(errs []error, changes []destination.Change, from int, err error) []error {
-	for j := from; j < len(changes); j++ {
-		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
-	}
-	return errs
-}
-
-func opOf(c destination.Change) string {
 	if c.Delete {
-		return "delete"
+		return d.delete(ctx, c)
 	}
-	return "put"
+	return d.put(ctx, c)
 }
 
 func (d *Destination) put(ctx context.Context, c destination.Change) error {
@@ -362,7 +340,7 @@ func (d *Destination) put(ctx context.Context, c destination.Change) error {
 	if err := checkValue(c.Value); err != nil {
 		return err
 	}
-	unlock, err := d.lockKey(ctx, c.Key)
+	unlock, err := d.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}
@@ -448,7 +426,7 @@ func (d *Destination) delete(ctx context.Context, c destination.Change) error {
 	if err := checkName(c.Key); err != nil {
 		return err
 	}
-	unlock, err := d.lockKey(ctx, c.Key)
+	unlock, err := d.locks.Lock(ctx, c.Key)
 	if err != nil {
 		return err
 	}
@@ -622,36 +600,4 @@ func (d *Destination) repositoryIDLocked(ctx context.Context) (int64, error) {
 	d.repoID = repo.GetID()
 	d.mu.Unlock()
 	return repo.GetID(), nil
-}
-
-// keyLock serializes the changes of one key within this Destination, so
-// that two of them never both pass the read before either writes.
-type keyLock struct {
-	ch   chan struct{}
-	refs int
-}
-
-func (d *Destination) lockKey(ctx context.Context, key string) (unlock func(), err error) {
-	d.mu.Lock()
-	l := d.locks[key]
-	if l == nil {
-		l = &keyLock{ch: make(chan struct{}, 1)}
-		d.locks[key] = l
-	}
-	l.refs++
-	d.mu.Unlock()
-	release := func() {
-		d.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(d.locks, key)
-		}
-		d.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/internal/keylock"
 )
 
 // Limits.
@@ -122,7 +121,7 @@ type Destination struct {
 	marker   string
 	maxValue int
 
-	locks [64]gosync.Mutex // by key, so that this process's writers of one key take turns
+	locks keylock.Map // by key, so that this process's writers of one key take turns
 }
 
 var (
@@ -395,51 +394,22 @@ const listReaders = 4
 // flight gets that error, the changes not attempted get it too, and it is
 // returned as the call's error.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	errs := make([]error, len(changes))
-	for i, c := range changes {
-		if err := ctx.Err(); err != nil {
-			return stopped(errs, changes, i, err), err
-		}
+	return destination.ApplyEach(ctx, changes, func(ctx context.Context, c destination.Change) error {
 		err := d.apply(ctx, c)
-		if err == nil {
-			continue
+		if cerr := ctx.Err(); err != nil && cerr != nil {
+			return cerr // the change in flight gets the error that stops Apply
 		}
-		if stop := d.stops(ctx, err); stop != nil {
-			return stopped(errs, changes, i, stop), stop
-		}
-		errs[i] = &destination.KeyError{Op: opOf(c), Key: c.Key, Err: err}
-	}
-	return errs, nil
+		return err
+	}, refusing)
 }
 
-// stops returns the error that stops an Apply, or nil.
-func (d *Destination) stops(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
-	}
-	if errors.Is(err, destination.ErrUnavailable) {
-		return err
-	}
+// refusing reports an answer that no request can succeed after, which
+// stops Apply: 401 or 403 (the token or the team), or a 404 of the
+// project (to a list or a create).
+func refusing(err error) bool {
 	var ae *APIError
-	if errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden ||
-		ae.NotFound() && (ae.Op == "list" || ae.Op == "create")) {
-		return err
-	}
-	return nil
-}
-
-func stopped(errs []error, changes []destination.Change, i int, err error) []error {
-	for j := i; j < len(changes); j++ {
-		errs[j] = &destination.KeyError{Op: opOf(changes[j]), Key: changes[j].Key, Err: err}
-	}
-	return errs
-}
-
-func opOf(c destination.Change) string {
-	if c.Delete {
-		return "delete"
-	}
-	return "put"
+	return errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden ||
+		ae.NotFound() && (ae.Op == "list" || ae.Op == "create"))
 }
 
 // wrap makes an error of the client match destination.ErrUnavailable
@@ -460,14 +430,6 @@ func (d *Destination) wrap(ctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w", destination.ErrUnavailable, err)
 }
 
-func (d *Destination) lock(key string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	m := &d.locks[h.Sum32()%uint32(len(d.locks))]
-	m.Lock()
-	return m.Unlock
-}
-
 func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 	if err := checkKey(c.Key); err != nil {
 		return err
@@ -477,7 +439,11 @@ func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 			return err
 		}
 	}
-	defer d.lock(c.Key)()
+	unlock, err := d.locks.Lock(ctx, c.Key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	switch {
 	case c.Delete:
 		return d.remove(ctx, c)
