@@ -9,25 +9,55 @@
 //
 // # Token and permissions
 //
-// Options.Token (the config's access_token) is sent as a bearer token. It
-// needs:
+// Options.Token (the config's access_token) is sent as a bearer token. A
+// fine-grained personal access token or a GitHub App installation needs
+// these permissions (repository permissions, and for organization
+// secrets the organization permission), and a classic token (or OAuth
+// app token) this scope:
 //
-//   - Repository secrets: a fine-grained personal access token (or GitHub
-//     App installation) with the repository permission "Secrets: Read and
-//     write", or a classic token (or OAuth app token) with the repo
-//     scope.
-//   - Environment secrets: the same, plus "Environments: Read and write"
-//     for a fine-grained token; the destination also reads the repository
-//     (GET /repos/{owner}/{repo}, "Metadata: Read", granted with any
-//     fine-grained token) to learn its id.
-//   - Organization secrets: a fine-grained token with the organization
-//     permission "Secrets: Read and write", or a classic token with
-//     admin:org (and repo as well when selected repositories are
-//     private).
+//	location      fine-grained permissions       classic scope
+//	repository    Secrets: Read and write        repo
+//	environment   Secrets: Read and write        repo
+//	              Environments: Read and write
+//	              Metadata: Read-only
+//	organization  Secrets: Read and write        admin:org
 //
-// A refused token (401, or a 403 that is not a rate limit) stops Apply at
+// GitHub asks both Secrets and Environments of every request for
+// environment secrets; Metadata is for GET /repos/{owner}/{repo}, which
+// gives the repository's id that those requests take, and GitHub grants
+// it with every fine-grained token that has a repository permission.
+// These are what GitHub's REST documentation lists for the requests the
+// destination sends, and no more: the package's tests take this table,
+// run a whole cycle (list, create, update, delete) with exactly each set
+// against ghactionstest, which refuses what the documentation says GitHub
+// refuses, and check that the cycle fails without any one of them, and
+// at the first write with Secrets (or Environments) Read-only. The
+// documentation names repo, not public_repo, for public repositories
+// too. For organization secrets it adds that a classic token needs repo
+// as well "if the repository is private", a sentence that every
+// organization endpoint carries without naming a repository and that
+// the tests do not cover.
+//
+// A refused token (401, a 403 that is not a rate limit, or a 404 whose
+// headers say that a classic token lacks the scope: GitHub answers 404
+// rather than confirm that a private repository exists) stops Apply at
 // the first change, since every other request would be refused too and
-// GitHub locks out an account after repeated bad credentials.
+// GitHub locks out an account after repeated bad credentials. The error
+// of a refusal for want of a permission says what GitHub says is needed.
+// For a fine-grained token or a GitHub App it is the
+// X-Accepted-GitHub-Permissions header of the 403:
+//
+//	ghactions: GitHub Actions secrets of environment "prod" of acme/api:
+//	list secrets: GET https://api.github.com/repositories/1/environments/prod/secrets?page=1&per_page=100:
+//	403 Resource not accessible by personal access token []; the token
+//	lacks a permission: GitHub requires the repository permission
+//	"Environments: Read-only" and the repository permission "Secrets:
+//	Read-only" (X-Accepted-GitHub-Permissions: environments=read,secrets=read)
+//
+// For a classic token it is X-Accepted-OAuth-Scopes, when X-OAuth-Scopes
+// (the token's own scopes) has none of them: "the token lacks a scope:
+// GitHub accepts the scope admin:org, and the token has repo". Neither
+// header, nor any error, holds the token.
 //
 // # Write-only, and what a version is
 //
@@ -156,5 +186,7 @@
 // connection failures match destination.ErrUnavailable, and Apply stops
 // at the first. Errors keep go-github's error in their chain (use
 // errors.As with *github.ErrorResponse); they name keys, never values.
-// The token appears in no error or String.
+// A refusal for want of a permission or scope also says what GitHub says
+// is needed (see Token and permissions). The token appears in no error
+// or String.
 package ghactions

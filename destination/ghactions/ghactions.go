@@ -457,7 +457,7 @@ func (d *Destination) delete(ctx context.Context, c destination.Change) error {
 	default:
 		_, err = d.gh.Actions.DeleteRepoSecret(ctx, d.opts.Owner, d.opts.Repository, c.Key)
 	}
-	if status(err) == http.StatusNotFound {
+	if gone(err) {
 		return nil // deleted meanwhile: gone is gone
 	}
 	if err != nil {
@@ -481,7 +481,7 @@ func (d *Destination) read(ctx context.Context, name string) (marker string, exi
 	default:
 		s, _, err = d.gh.Actions.GetRepoSecret(ctx, d.opts.Owner, d.opts.Repository, name)
 	}
-	if status(err) == http.StatusNotFound {
+	if gone(err) {
 		return "", false, nil
 	}
 	if err != nil {

@@ -27,8 +27,22 @@
 // # Behaviour modelled on GitHub
 //
 //   - Every request needs "Authorization: Bearer <token>" or
-//     "token <token>" with the server's token; otherwise 401
-//     {"message":"Bad credentials"}.
+//     "token <token>" with the server's token or one registered with
+//     [Server.AddToken]; otherwise 401 {"message":"Bad credentials"}.
+//   - Token permissions: a token registered with AddToken carries a
+//     [Grant], the fine-grained permissions of a fine-grained personal
+//     access token or GitHub App installation, or the scopes of a
+//     classic token, and each request is checked against what GitHub's
+//     REST documentation says its endpoint needs (the table is on
+//     Grant). A fine-grained token without them gets 403 "Resource not
+//     accessible by personal access token" (or "by integration") and the
+//     X-Accepted-GitHub-Permissions header naming what was needed; a
+//     classic token without the scope gets 404 for a repository's
+//     secrets (GitHub does not confirm that a private repository
+//     exists) and 403 "Must have admin rights to Repository." for an
+//     organization's, with X-OAuth-Scopes and X-Accepted-OAuth-Scopes.
+//     The server's own token may do anything, unless AddToken restricts
+//     it too.
 //   - Each place of secrets (a repository, an environment, an
 //     organization) has its own NaCl key pair and key id. A PUT must name
 //     the current key id and carry a value sealed to its public key
@@ -62,8 +76,11 @@
 //     x-ratelimit-remaining: 0, which go-github turns into a
 //     *github.RateLimitError.
 //
-// Not modelled: token scopes and permissions (any request with the token
-// may do anything), the selected-repositories sub-resources of
+// Not modelled: which repositories or organizations a token may reach
+// (a fine-grained token's repository selection, an App's installation:
+// every token reaches every place), Metadata being granted with every
+// fine-grained token, the role of the token's user (collaborator,
+// organization owner), the selected-repositories sub-resources of
 // organization secrets, Dependabot and Codespaces secrets, variables,
 // conditional requests (ETag), and GitHub's exact wording of the errors
 // it does not document (too large a value, too many secrets).
@@ -193,6 +210,7 @@ type Server struct {
 	counts    map[Op]int
 	faults    []*pendingFault
 	hooks     []func(Request)
+	grants    map[string]*Grant // by token
 	rate      struct {
 		used  int
 		reset time.Time
@@ -228,6 +246,7 @@ func NewServer(opts Options) *Server {
 		orgs:      map[string]*Secrets{},
 		nextID:    1296269, // as GitHub's example repository "octocat/Hello-World"
 		counts:    map[Op]int{},
+		grants:    map[string]*Grant{},
 	}
 	s.routes()
 	if opts.TLS {
@@ -272,7 +291,7 @@ func (s *Server) AddRepository(owner, name string) *Repository {
 	id := s.nextID
 	s.nextID++
 	r := &Repository{ID: id, Owner: owner, Name: name, envs: map[string]*Secrets{}}
-	r.secrets = newSecrets(s, "repository "+owner+"/"+name, s.opts.MaxRepositorySecrets, false)
+	r.secrets = newSecrets(s, "repository "+owner+"/"+name, s.opts.MaxRepositorySecrets, placeRepository)
 	s.repos[k] = r
 	s.reposByID[id] = r
 	return r
@@ -291,7 +310,7 @@ func (r *Repository) AddEnvironment(name string) *Secrets {
 	if e := r.envs[k]; e != nil {
 		return e
 	}
-	e := newSecrets(s, "environment "+name+" of "+r.Owner+"/"+r.Name, s.opts.MaxEnvironmentSecrets, false)
+	e := newSecrets(s, "environment "+name+" of "+r.Owner+"/"+r.Name, s.opts.MaxEnvironmentSecrets, placeEnvironment)
 	r.envs[k] = e
 	return e
 }
@@ -305,7 +324,7 @@ func (s *Server) AddOrganization(name string) *Secrets {
 	if o := s.orgs[k]; o != nil {
 		return o
 	}
-	o := newSecrets(s, "organization "+name, s.opts.MaxOrganizationSecrets, true)
+	o := newSecrets(s, "organization "+name, s.opts.MaxOrganizationSecrets, placeOrganization)
 	o.org = name
 	s.orgs[k] = o
 	return o
@@ -320,6 +339,7 @@ type Secrets struct {
 	max   int
 	org   string // the organization's name, for organization secrets
 	isOrg bool
+	kind  place
 
 	// Guarded by srv.mu.
 	keyID    string
@@ -337,8 +357,8 @@ type entry struct {
 	selected         []int64
 }
 
-func newSecrets(s *Server, label string, limit int, org bool) *Secrets {
-	sc := &Secrets{srv: s, label: label, max: limit, isOrg: org, items: map[string]*entry{}}
+func newSecrets(s *Server, label string, limit int, kind place) *Secrets {
+	sc := &Secrets{srv: s, label: label, max: limit, isOrg: kind == placeOrganization, kind: kind, items: map[string]*entry{}}
 	sc.newKey()
 	return sc
 }
@@ -801,7 +821,8 @@ func (s *Server) handle(pattern string, op Op, find func(*http.Request) *Secrets
 				return
 			}
 		}
-		if !s.authorized(r) {
+		grant, ok := s.authorized(r)
+		if !ok {
 			writeError(w, http.StatusUnauthorized, "Bad credentials", docsREST)
 			return
 		}
@@ -810,6 +831,9 @@ func (s *Server) handle(pattern string, op Op, find func(*http.Request) *Secrets
 		}
 		if find != nil && in.secrets == nil {
 			writeError(w, http.StatusNotFound, "Not Found", docsSecrets)
+			return
+		}
+		if grant != nil && !s.permit(w, r, op, in, grant) {
 			return
 		}
 		h(w, r, in)
@@ -830,12 +854,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, in)))
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// authorized returns the grant of the request's token (nil for the
+// server's own token when AddToken did not restrict it: it may do
+// anything), or false when the server does not know the token.
+func (s *Server) authorized(r *http.Request) (*Grant, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "token")) {
-		return false
+		return nil, false
 	}
-	return token == s.Token
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.grants[token]; ok {
+		return g, true
+	}
+	return nil, token == s.Token
 }
 
 // rateLimit counts the request against the primary rate limit and sets

@@ -306,3 +306,88 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("%d %s", a.status, a.raw)
 	}
 }
+
+// Tokens registered with a Grant are checked per endpoint and refused as
+// GitHub refuses them, with GitHub's headers.
+func TestTokenGrantsWire(t *testing.T) {
+	srv := newServer(t, ghactionstest.Options{})
+	repo := srv.AddRepository("acme", "api")
+	repo.AddEnvironment("prod")
+	srv.AddOrganization("acme")
+	perms := func(kv ...string) map[string]ghactionstest.Access {
+		m := map[string]ghactionstest.Access{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = ghactionstest.Access(kv[i+1])
+		}
+		return m
+	}
+	srv.AddToken("pat-read", ghactionstest.Grant{Permissions: perms("secrets", "read")})
+	srv.AddToken("pat-write", ghactionstest.Grant{Permissions: perms("secrets", "write")})
+	srv.AddToken("app-env", ghactionstest.Grant{Kind: ghactionstest.Installation, Permissions: perms("environments", "write")})
+	srv.AddToken("classic-org", ghactionstest.Grant{Kind: ghactionstest.Classic, Scopes: []string{"read:org", "workflow"}})
+	srv.AddToken("classic-none", ghactionstest.Grant{Kind: ghactionstest.Classic})
+	body := map[string]string{"encrypted_value": seal(t, repo.Secrets(), "v"), "key_id": repo.Secrets().KeyID()}
+	envByID := fmt.Sprintf("/repositories/%d/environments/prod/secrets", repo.ID)
+
+	for _, c := range []struct {
+		token, method, path   string
+		status                int
+		message, docs         string
+		accepted              string // X-Accepted-GitHub-Permissions
+		scopes, acceptedOAuth *string
+	}{
+		{"pat-read", "GET", "/repos/acme/api/actions/secrets/public-key", 200, "", "", "secrets=read", nil, nil},
+		{"pat-read", "PUT", "/repos/acme/api/actions/secrets/K", 403, "Resource not accessible by personal access token", "https://docs.github.com/rest/actions/secrets#create-or-update-a-repository-secret", "secrets=write", nil, nil},
+		{"pat-read", "DELETE", "/repos/acme/api/actions/secrets/K", 403, "Resource not accessible by personal access token", "https://docs.github.com/rest/actions/secrets#delete-a-repository-secret", "secrets=write", nil, nil},
+		{"pat-write", "PUT", "/repos/acme/api/actions/secrets/K", 201, "", "", "secrets=write", nil, nil},
+		{"pat-write", "GET", "/repos/acme/api/actions/secrets", 200, "", "", "secrets=read", nil, nil},
+		{"pat-write", "GET", "/repos/acme/api", 403, "Resource not accessible by personal access token", "https://docs.github.com/rest/repos/repos#get-a-repository", "metadata=read", nil, nil},
+		{"pat-write", "GET", "/repos/acme/nope", 404, "Not Found", "https://docs.github.com/rest/repos/repos#get-a-repository", "", nil, nil},
+		{"pat-write", "GET", "/repos/acme/api/environments/prod/secrets", 403, "Resource not accessible by personal access token", "https://docs.github.com/rest/actions/secrets#list-environment-secrets", "environments=read,secrets=read", nil, nil},
+		{"app-env", "GET", envByID + "/public-key", 403, "Resource not accessible by integration", "https://docs.github.com/rest/actions/secrets#get-an-environment-public-key", "environments=read,secrets=read", nil, nil},
+		{"pat-write", "GET", "/orgs/acme/actions/secrets", 403, "Resource not accessible by personal access token", "https://docs.github.com/rest/actions/secrets#list-organization-secrets", "organization_secrets=read", nil, nil},
+		{"pat-write", "GET", "/orgs/nope/actions/secrets", 404, "Not Found", "https://docs.github.com/rest/actions/secrets", "", nil, nil},
+		{"classic-org", "GET", "/orgs/acme/actions/secrets/public-key", 403, "Must have admin rights to Repository.", "https://docs.github.com/rest/actions/secrets#get-an-organization-public-key", "", ptr("read:org, workflow"), ptr("admin:org")},
+		{"classic-org", "GET", "/repos/acme/api/actions/secrets/K", 404, "Not Found", "https://docs.github.com/rest/actions/secrets#get-a-repository-secret", "", ptr("read:org, workflow"), ptr("repo")},
+		{"classic-none", "GET", "/repos/acme/api", 404, "Not Found", "https://docs.github.com/rest/repos/repos#get-a-repository", "", ptr(""), ptr("repo")},
+		{ghactionstest.DefaultToken, "GET", "/orgs/acme/actions/secrets", 200, "", "", "", nil, nil},
+		{"unknown", "GET", "/orgs/acme/actions/secrets", 401, "Bad credentials", "https://docs.github.com/rest", "", nil, nil},
+	} {
+		var b any
+		if c.method == "PUT" {
+			b = body
+		}
+		a := do(t, srv, c.method, c.path, "Bearer "+c.token, b)
+		name := c.token + " " + c.method + " " + c.path
+		if a.status != c.status {
+			t.Fatalf("%s: %d %s, want %d", name, a.status, a.raw, c.status)
+		}
+		if c.message != "" && (a.body["message"] != c.message || a.body["documentation_url"] != c.docs) {
+			t.Fatalf("%s: body %s, want message %q and documentation_url %q", name, a.raw, c.message, c.docs)
+		}
+		if got := a.header.Get("X-Accepted-GitHub-Permissions"); got != c.accepted {
+			t.Fatalf("%s: X-Accepted-GitHub-Permissions %q, want %q", name, got, c.accepted)
+		}
+		for h, want := range map[string]*string{"X-OAuth-Scopes": c.scopes, "X-Accepted-OAuth-Scopes": c.acceptedOAuth} {
+			got, sent := a.header[http.CanonicalHeaderKey(h)]
+			if sent != (want != nil) || (want != nil && (len(got) != 1 || got[0] != *want)) {
+				t.Fatalf("%s: %s %q (sent %v), want %v", name, h, got, sent, want)
+			}
+		}
+	}
+	if s, _ := repo.Secrets().Get("K"); s.Value != "v" || len(repo.Secrets().Received()) != 1 {
+		t.Fatalf("K = %v after %d PUTs received; want the one that was allowed", s, len(repo.Secrets().Received()))
+	}
+
+	// The server's own token may be restricted too; go-github sees a
+	// refusal as an *ErrorResponse.
+	srv.AddToken(srv.Token, ghactionstest.Grant{Permissions: perms("secrets", "read")})
+	gh := github.NewClient(srv.Client()).WithAuthToken(srv.Token)
+	gh.BaseURL = mustParse(t, srv.URL)
+	_, err := gh.Actions.DeleteRepoSecret(context.Background(), "acme", "api", "K")
+	if e, ok := err.(*github.ErrorResponse); !ok || e.Response.StatusCode != 403 || e.Message != "Resource not accessible by personal access token" {
+		t.Fatalf("delete with a read-only server token: %T %v", err, err)
+	}
+}
+
+func ptr(s string) *string { return &s }
