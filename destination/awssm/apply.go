@@ -21,16 +21,19 @@ import (
 // the package documentation for the requests each takes and the race
 // that remains). Each result is nil, or a *destination.KeyError wrapping
 // destination.ErrConflict, ErrNotOwned, ErrInvalidKey, ErrInvalidValue,
-// ErrUnavailable or the SDK's error. Apply stops at a cancelled ctx, or at
-// the first error matching destination.ErrUnavailable: the changes applied
-// before keep their nil result, the change in flight gets its error, the
-// others the stopping error, which is also returned as the call's error.
+// ErrUnavailable or the SDK's error (AccessDeniedException among them).
+// Apply stops at a cancelled ctx, at the first error matching
+// destination.ErrUnavailable, at credentials AWS refuses, or when the
+// Destination is closed: the changes applied before keep their nil
+// result, the change in flight gets its error, the others the stopping
+// error, which is also returned as the call's error.
 func (d *Destination) Apply(ctx context.Context, changes []destination.Change) ([]error, error) {
-	return destination.ApplyEach(ctx, changes, d.apply, isClosed)
+	return destination.ApplyEach(ctx, changes, d.apply, stops)
 }
 
-// isClosed reports the error of a closed Destination, which stops Apply.
-func isClosed(err error) bool { return errors.Is(err, errClosed) }
+// stops reports an error after which no other change can succeed
+// either: a closed Destination, or credentials AWS refuses.
+func stops(err error) bool { return errors.Is(err, errClosed) || errors.Is(err, errRefused) }
 
 func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 	if d.closed.Load() {

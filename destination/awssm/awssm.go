@@ -331,6 +331,8 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 				switch aws.ToString(e.ErrorCode) {
 				case "ResourceNotFoundException", "InvalidRequestException":
 					// Deleted (or scheduled for deletion) since it was listed.
+				case accessDenied:
+					return fmt.Errorf("awssm: read secret %s: %s: %s: %s", aws.ToString(e.SecretId), deniedHint, aws.ToString(e.ErrorCode), aws.ToString(e.Message))
 				default:
 					return fmt.Errorf("awssm: read secret %s: %s: %s", aws.ToString(e.SecretId), aws.ToString(e.ErrorCode), aws.ToString(e.Message))
 				}

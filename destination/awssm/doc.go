@@ -23,18 +23,26 @@
 //
 // # IAM permissions
 //
-// The destination calls secretsmanager:ListSecrets, BatchGetSecretValue
-// and GetSecretValue (BatchGetSecretValue needs GetSecretValue on each
-// secret it reads) to list; DescribeSecret before and after each write;
-// CreateSecret and TagResource (tags set at creation need it too) to
-// create; PutSecretValue to update; DeleteSecret to delete; RestoreSecret
-// to reuse a name of its own that is scheduled for deletion; TagResource
-// to put back Options.Tags that someone changed. ListSecrets and
-// BatchGetSecretValue take no resource; the others can be scoped to the
-// names the syncs write (the name template's prefix, "vault/" by default)
-// and, except CreateSecret and DescribeSecret, to the ownership marker
-// with aws:ResourceTag; CreateSecret with aws:RequestTag. A policy along
-// these lines (replace REGION and ACCOUNT):
+// The destination calls these actions of Secrets Manager, and needs every
+// one of them:
+//
+//	secretsmanager:ListSecrets          List: the secrets with the marker
+//	secretsmanager:BatchGetSecretValue  List: their values, 20 secrets a call
+//	secretsmanager:GetSecretValue       List: on each secret BatchGetSecretValue reads
+//	secretsmanager:DescribeSecret       Apply: tags and versions, before and after each write
+//	secretsmanager:CreateSecret         Apply: a new key
+//	secretsmanager:TagResource          Apply: a new key (CreateSecret with tags needs it); Options.Tags put back
+//	secretsmanager:PutSecretValue       Apply: an update; a name of ours reused
+//	secretsmanager:DeleteSecret         Apply: a deleted key, with a recovery window or ForceDelete
+//	secretsmanager:RestoreSecret        Apply: reusing a name of ours scheduled for deletion
+//
+// ListSecrets and BatchGetSecretValue take no resource ("*"). The others
+// can be scoped to the names the syncs write (the name template's prefix,
+// "vault/" by default), and to the ownership marker: with
+// aws:ResourceTag, except DescribeSecret (see below) and the actions of a
+// create, CreateSecret and the TagResource it implies, which have no
+// resource tags yet and are scoped with aws:RequestTag instead. A policy
+// along these lines (replace REGION and ACCOUNT):
 //
 //	{
 //	  "Version": "2012-10-17",
@@ -76,9 +84,28 @@
 // someone else's secret is reported as destination.ErrNotOwned rather than
 // AccessDeniedException; it returns no value. The CreateMarked statement
 // lets the role put the marker on any secret under the prefix it can
-// name: keep the prefix to the syncs' own names. Secrets are encrypted
-// with the AWS managed key aws/secretsmanager, which needs no KMS
-// permission.
+// name: keep the prefix to the syncs' own names. WriteOwn does not tell
+// one sync's secrets from another's; the destination itself keeps to its
+// own (see Ownership marker). Secrets are encrypted with the AWS managed
+// key aws/secretsmanager, which needs no KMS permission.
+//
+// TestIAMPermissions checks this section against package awssmtest, which
+// evaluates identity-based policies as IAM does (actions, resource ARNs,
+// StringEquals and StringLike on aws:RequestTag and aws:ResourceTag). It
+// reads the list and the policy above from this file, checks that the
+// policy grants exactly the actions listed, and runs a life cycle through
+// the destination: create (with Options.Tags), List, an update that puts
+// back a changed Options.Tags tag, a delete with a recovery window, a
+// create of the same name (RestoreSecret), and a delete with ForceDelete.
+// The cycle succeeds with an access key allowed exactly the listed actions
+// and fails, with an error naming the action, without any one of them; it
+// succeeds under the policy above, which denies reading, writing and
+// deleting a secret without the marker and creating one outside the
+// prefix, while the destination reports someone else's secret under the
+// prefix as ErrNotOwned. What the test cannot show is AWS's own
+// evaluation: resource policies, service control policies, permission
+// boundaries, session policies and KMS key policies are not modelled, nor
+// the claim about the managed key.
 //
 // # Ownership marker
 //
@@ -193,8 +220,22 @@
 // it is. LimitExceededException (a quota, such as versions per secret) is
 // an error of its key.
 //
+// AccessDeniedException (an IAM policy that does not allow an action) is
+// an error of its key too, not ErrUnavailable, and Apply goes on with the
+// next change: a policy can be scoped by name and tag, so another key may
+// well be allowed; the message names the action and the resource. In
+// List, it is the call's error (a secret denied to GetSecretValue
+// included). Credentials that AWS refuses outright
+// (UnrecognizedClientException, InvalidSignatureException,
+// ExpiredTokenException and the like) fail every key alike: Apply stops
+// at the first such error, as at ErrUnavailable, but the error does not
+// match ErrUnavailable, since retrying will not help until the
+// credentials are fixed.
+//
 // # Testing
 //
 // Package awssmtest is a local Secrets Manager that speaks the service's
 // wire protocol to the SDK; point Options.Endpoint and HTTPClient at it.
+// Its NewAccessKey, Allow and SetPolicy give an access key an IAM policy,
+// as TestIAMPermissions does.
 package awssm

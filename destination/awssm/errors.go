@@ -23,8 +23,38 @@ func (d *Destination) fail(ctx context.Context, what string, err error) error {
 	if unavailable(err) {
 		return fmt.Errorf("%w: awssm: %s: %w", destination.ErrUnavailable, what, err)
 	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch {
+		case api.ErrorCode() == accessDenied:
+			return fmt.Errorf("awssm: %s: %s: %w", what, deniedHint, err)
+		case refusedCodes[api.ErrorCode()]:
+			return fmt.Errorf("awssm: %s: %w: %w", what, errRefused, err)
+		}
+	}
 	return fmt.Errorf("awssm: %s: %w", what, err)
 }
+
+// accessDenied is the error code of a request that IAM does not allow;
+// the SDK has no type for it.
+const accessDenied = "AccessDeniedException"
+
+const deniedHint = "not allowed by IAM (the package documentation lists the actions needed)"
+
+// Error codes that refuse the credentials themselves: every request fails
+// alike until they are fixed.
+var refusedCodes = map[string]bool{
+	"UnrecognizedClientException":         true,
+	"InvalidClientTokenId":                true,
+	"InvalidSignatureException":           true,
+	"IncompleteSignatureException":        true,
+	"MissingAuthenticationTokenException": true,
+	"ExpiredTokenException":               true,
+}
+
+// errRefused marks the error of a request whose credentials AWS refused;
+// it stops Apply.
+var errRefused = errors.New("AWS refused the credentials")
 
 // Error codes that say the service cannot serve now; the SDK has already
 // retried them.

@@ -38,7 +38,9 @@ var (
 	errInvalidToken  = badRequest("InvalidNextTokenException", "The NextToken value is invalid.")
 )
 
-type handler func(s *Server, body []byte) (any, *apiError)
+// handler serves an operation for the access key key, which may do the
+// actions authorizeRequest checks.
+type handler func(s *Server, key string, body []byte) (any, *apiError)
 
 var handlers = map[string]handler{
 	"CreateSecret":         (*Server).createSecret,
@@ -73,6 +75,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Request{Op: op, SecretID: cmpOr(ids.SecretID, ids.Name), ClientRequestToken: ids.ClientRequestToken}
 
 	var fault *Fault
+	var key string // the access key that signed the request
 	aerr := func() *apiError {
 		switch {
 		case r.Method != http.MethodPost || r.URL.Path != "/":
@@ -82,7 +85,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case r.Header.Get("Content-Type") != contentType:
 			return badRequest("SerializationException", "Content-Type must be "+contentType+".")
 		}
-		return s.verifySignature(r, body)
+		var e *apiError
+		key, e = s.verifySignature(r, body)
+		return e
 	}()
 	s.mu.Lock()
 	s.counts[op]++
@@ -109,7 +114,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		s.purge()
-		resp, aerr = h(s, body)
+		if aerr = s.authorizeRequest(key, op, body); aerr == nil {
+			resp, aerr = h(s, key, body)
+		}
 		s.mu.Unlock()
 		if fault != nil && fault.Status != 0 {
 			resp, aerr = nil, fault.err()
@@ -369,7 +376,7 @@ func (s *Server) addValue(sec *secret, token *string, str *string, bin []byte, s
 	return v, nil
 }
 
-func (s *Server) createSecret(body []byte) (any, *apiError) {
+func (s *Server) createSecret(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		Name               *string
 		ClientRequestToken *string
@@ -460,7 +467,7 @@ func (s *Server) live(id *string) (*secret, *apiError) {
 	return sec, nil
 }
 
-func (s *Server) putSecretValue(body []byte) (any, *apiError) {
+func (s *Server) putSecretValue(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		SecretId           *string
 		ClientRequestToken *string
@@ -527,7 +534,7 @@ func valueJSON(sec *secret, v *version) map[string]any {
 	return out
 }
 
-func (s *Server) getSecretValue(body []byte) (any, *apiError) {
+func (s *Server) getSecretValue(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		SecretId     *string
 		VersionId    *string
@@ -554,7 +561,7 @@ func deref(p *string) string {
 	return *p
 }
 
-func (s *Server) batchGetSecretValue(body []byte) (any, *apiError) {
+func (s *Server) batchGetSecretValue(key string, body []byte) (any, *apiError) {
 	var in struct {
 		SecretIdList []string
 		Filters      []filterJSON
@@ -580,7 +587,13 @@ func (s *Server) batchGetSecretValue(body []byte) (any, *apiError) {
 	errs := []any{}
 	if len(in.SecretIdList) > 0 {
 		for _, id := range in.SecretIdList {
-			sec, e := s.live(&id)
+			// IAM first: a denied caller learns nothing of the secret.
+			arn, tags := s.secretResource(id)
+			e := s.authorize(key, authRequest{action: service + ":GetSecretValue", resource: arn, shown: id, resTags: tags})
+			var sec *secret
+			if e == nil {
+				sec, e = s.live(&id)
+			}
 			var v *version
 			if e == nil {
 				v, e = sec.value("", "")
@@ -607,6 +620,11 @@ func (s *Server) batchGetSecretValue(body []byte) (any, *apiError) {
 		return nil, e
 	}
 	for _, sec := range page {
+		arn, tags := s.secretResource(sec.arn)
+		if e := s.authorize(key, authRequest{action: service + ":GetSecretValue", resource: arn, shown: sec.arn, resTags: tags}); e != nil {
+			errs = append(errs, map[string]string{"SecretId": sec.arn, "ErrorCode": e.typ, "Message": e.msg})
+			continue
+		}
 		values = append(values, valueJSON(sec, sec.stage(stageCurrent)))
 	}
 	out := map[string]any{"SecretValues": values, "Errors": errs}
@@ -616,7 +634,7 @@ func (s *Server) batchGetSecretValue(body []byte) (any, *apiError) {
 	return out, nil
 }
 
-func (s *Server) describeSecret(body []byte) (any, *apiError) {
+func (s *Server) describeSecret(_ string, body []byte) (any, *apiError) {
 	var in struct{ SecretId *string }
 	if e := decode(body, &in); e != nil {
 		return nil, e
@@ -801,7 +819,7 @@ func (s *Server) page(items []*secret, key func(*secret) string, desc bool, max 
 	return page, next, nil
 }
 
-func (s *Server) listSecrets(body []byte) (any, *apiError) {
+func (s *Server) listSecrets(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		Filters                []filterJSON
 		IncludePlannedDeletion *bool
@@ -851,7 +869,7 @@ func (s *Server) listSecrets(body []byte) (any, *apiError) {
 	return out, nil
 }
 
-func (s *Server) listSecretVersionIds(body []byte) (any, *apiError) {
+func (s *Server) listSecretVersionIds(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		SecretId          *string
 		IncludeDeprecated *bool
@@ -910,7 +928,7 @@ func (s *Server) listSecretVersionIds(body []byte) (any, *apiError) {
 	return out, nil
 }
 
-func (s *Server) deleteSecret(body []byte) (any, *apiError) {
+func (s *Server) deleteSecret(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		SecretId                   *string
 		RecoveryWindowInDays       *int64
@@ -951,7 +969,7 @@ func (s *Server) deleteSecret(body []byte) (any, *apiError) {
 	return map[string]any{"ARN": sec.arn, "Name": sec.name, "DeletionDate": ts(sec.purgeAt)}, nil
 }
 
-func (s *Server) restoreSecret(body []byte) (any, *apiError) {
+func (s *Server) restoreSecret(_ string, body []byte) (any, *apiError) {
 	var in struct{ SecretId *string }
 	if e := decode(body, &in); e != nil {
 		return nil, e
@@ -967,7 +985,7 @@ func (s *Server) restoreSecret(body []byte) (any, *apiError) {
 	return map[string]any{"ARN": sec.arn, "Name": sec.name}, nil
 }
 
-func (s *Server) tagResource(body []byte) (any, *apiError) {
+func (s *Server) tagResource(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		SecretId *string
 		Tags     []tagJSON
@@ -991,7 +1009,7 @@ func (s *Server) tagResource(body []byte) (any, *apiError) {
 	return nil, nil
 }
 
-func (s *Server) untagResource(body []byte) (any, *apiError) {
+func (s *Server) untagResource(_ string, body []byte) (any, *apiError) {
 	var in struct {
 		SecretId *string
 		TagKeys  []string

@@ -45,9 +45,43 @@
 //     so that the SDK maps them to its typed errors
 //     (types.ResourceNotFoundException and the rest); ThrottlingException
 //     is answered with status 400 and retried by the SDK;
-//   - SigV4: every request must be signed with the server's access key,
-//     for its region and the secretsmanager service; the signature is
-//     verified.
+//   - SigV4: every request must be signed with one of the server's
+//     access keys (Options.AccessKeyID, or one of NewAccessKey), for its
+//     region and the secretsmanager service; the signature is verified;
+//   - IAM: each access key has an identity-based policy (Allow,
+//     SetPolicy; by default every action is allowed). A request the
+//     policy does not allow gets AccessDeniedException (status 400) with
+//     AWS's message, "User: arn:aws:iam::ACCOUNT:user/NAME is not
+//     authorized to perform: secretsmanager:ACTION on resource: ID
+//     because no identity-based policy allows the secretsmanager:ACTION
+//     action" (or "with an explicit deny in an identity-based policy");
+//     the SDK has no type for it, so it is a smithy.APIError with that
+//     code, which the SDK does not retry.
+//
+// # IAM
+//
+// An operation needs the action of its name ("secretsmanager:" + Op), as
+// the API reference states, and also: CreateSecret with Tags needs
+// secretsmanager:TagResource; BatchGetSecretValue needs
+// secretsmanager:GetSecretValue on each secret it reads (a secret denied
+// is reported in its Errors as AccessDeniedException, the others are
+// read) and, with Filters, secretsmanager:ListSecrets. ListSecrets and
+// BatchGetSecretValue take no resource (only a statement whose Resource
+// matches "*" allows them); the others take the secret's ARN
+// (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-xxxxxx; for
+// CreateSecret, or a name that does not exist, the ARN it would get). The
+// policy is evaluated as IAM evaluates one identity-based policy: an
+// explicit Deny wins, then any Allow; Action patterns ignore case, and
+// '*' and '?' are wildcards in Action, Resource and StringLike. Conditions
+// can use the operators StringEquals, StringNotEquals, StringLike,
+// StringNotLike and Null on the keys aws:RequestTag/KEY (the tags of
+// CreateSecret and TagResource), aws:ResourceTag/KEY and
+// secretsmanager:ResourceTag/KEY (the tags of the existing secret; none
+// for CreateSecret); a key absent from the request matches only the
+// negated operators and Null. SetPolicy refuses any other element,
+// operator or key (NotAction, Principal, aws:TagKeys, ForAllValues:...)
+// rather than read it otherwise than IAM would. Resource policies,
+// permission boundaries, sessions and KMS are not modelled.
 //
 // Secret values are never logged, counted or put in an error.
 //
@@ -57,7 +91,8 @@
 // writer would; Count and Requests tell which operations the server
 // served (with the ClientRequestToken each carried); Inject makes the next
 // requests fail (500, throttling, a response lost after the change was
-// made), wait, or meet a change made by another writer just before them.
+// made), wait, or meet a change made by another writer just before them;
+// NewAccessKey, Allow and SetPolicy give a caller a restricted policy.
 //
 // A Server is safe for concurrent use.
 package awssmtest
@@ -107,8 +142,10 @@ type Options struct {
 	// DefaultAccountID.
 	Region    string
 	AccountID string
-	// AccessKeyID and SecretAccessKey are the only credentials the server
-	// accepts; defaults DefaultAccessKeyID and DefaultSecretAccessKey.
+	// AccessKeyID and SecretAccessKey are the access key of the IAM user
+	// DefaultUser, allowed every action (see Allow); defaults
+	// DefaultAccessKeyID and DefaultSecretAccessKey. NewAccessKey adds
+	// others.
 	AccessKeyID     string
 	SecretAccessKey string
 	// Now returns the server's time (CreatedDate, DeletedDate, the end of
@@ -138,6 +175,7 @@ type Server struct {
 	counts  map[string]int
 	log     []Request
 	faults  []*Fault
+	keys    map[string]*accessKey // by access key id
 }
 
 type secret struct {
@@ -182,7 +220,8 @@ func NewServer(opts Options) *Server {
 	if opts.MaxVersions <= 0 {
 		opts.MaxVersions = DefaultMaxVersions
 	}
-	s := &Server{opts: opts, secrets: map[string]*secret{}, counts: map[string]int{}}
+	s := &Server{opts: opts, secrets: map[string]*secret{}, counts: map[string]int{},
+		keys: map[string]*accessKey{opts.AccessKeyID: {user: DefaultUser, secret: opts.SecretAccessKey}}}
 	s.hs = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	s.URL = s.hs.URL
 	return s
@@ -194,7 +233,8 @@ func (s *Server) Close() { s.hs.Close() }
 // Region returns the region requests must be signed for.
 func (s *Server) Region() string { return s.opts.Region }
 
-// AccessKey returns the credentials the server accepts.
+// AccessKey returns Options.AccessKeyID and SecretAccessKey, the key that
+// Client uses.
 func (s *Server) AccessKey() (id, secret string) {
 	return s.opts.AccessKeyID, s.opts.SecretAccessKey
 }

@@ -71,14 +71,24 @@ func must[T any](t *testing.T) func(T, error) T {
 // the server's key unless sign is false, and returns status and body.
 func rawCall(t *testing.T, srv *awssmtest.Server, op, body string, sign bool) (int, map[string]any, http.Header) {
 	t.Helper()
+	id, key := "", ""
+	if sign {
+		id, key = srv.AccessKey()
+	}
+	return rawCallAs(t, srv, id, key, op, body)
+}
+
+// rawCallAs is rawCall signed with the access key id (unsigned when id is
+// empty).
+func rawCallAs(t *testing.T, srv *awssmtest.Server, id, key, op, body string) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", "secretsmanager."+op)
-	if sign {
-		id, key := srv.AccessKey()
+	if id != "" {
 		sum := sha256.Sum256([]byte(body))
 		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: id, SecretAccessKey: key},
 			req, hex.EncodeToString(sum[:]), "secretsmanager", srv.Region(), time.Now())

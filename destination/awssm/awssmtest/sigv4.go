@@ -13,17 +13,17 @@ import (
 const service = "secretsmanager"
 
 // verifySignature checks the request's SigV4 Authorization header against
-// the server's credentials, region and service, and recomputes the
-// signature over the headers it names and body. It returns nil or the
-// error AWS would answer.
-func (s *Server) verifySignature(r *http.Request, body []byte) *apiError {
+// the server's access keys, region and service, and recomputes the
+// signature over the headers it names and body. It returns the access
+// key that signed, or the error AWS would answer.
+func (s *Server) verifySignature(r *http.Request, body []byte) (string, *apiError) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return &apiError{http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token"}
+		return "", &apiError{http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token"}
 	}
 	const algo = "AWS4-HMAC-SHA256 "
 	if !strings.HasPrefix(auth, algo) {
-		return &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Unsupported signature algorithm."}
+		return "", &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Unsupported signature algorithm."}
 	}
 	var cred, signed, sig string
 	for part := range strings.SplitSeq(strings.TrimPrefix(auth, algo), ",") {
@@ -39,26 +39,29 @@ func (s *Server) verifySignature(r *http.Request, body []byte) *apiError {
 	}
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || signed == "" || sig == "" {
-		return &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."}
+		return "", &apiError{http.StatusBadRequest, "IncompleteSignatureException", "Authorization header requires Credential, SignedHeaders and Signature."}
 	}
 	keyID, date, region, svc, term := scope[0], scope[1], scope[2], scope[3], scope[4]
+	s.mu.Lock()
+	key := s.keys[keyID]
+	s.mu.Unlock()
 	switch {
-	case keyID != s.opts.AccessKeyID:
-		return &apiError{http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid."}
+	case key == nil:
+		return "", &apiError{http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid."}
 	case region != s.opts.Region:
-		return &apiError{http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped to a valid region."}
+		return "", &apiError{http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped to a valid region."}
 	case svc != service:
-		return &apiError{http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped to correct service: '" + service + "'."}
+		return "", &apiError{http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped to correct service: '" + service + "'."}
 	case term != "aws4_request":
-		return &apiError{http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped with a valid terminator: 'aws4_request'."}
+		return "", &apiError{http.StatusBadRequest, "InvalidSignatureException", "Credential should be scoped with a valid terminator: 'aws4_request'."}
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	if len(amzDate) != len("20060102T150405Z") || amzDate[:8] != date {
-		return &apiError{http.StatusBadRequest, "IncompleteSignatureException", "X-Amz-Date is missing or does not match the credential scope's date."}
+		return "", &apiError{http.StatusBadRequest, "IncompleteSignatureException", "X-Amz-Date is missing or does not match the credential scope's date."}
 	}
 	headers := strings.Split(signed, ";")
 	if !slices.Contains(headers, "host") || !slices.Contains(headers, "x-amz-date") {
-		return &apiError{http.StatusBadRequest, "InvalidSignatureException", "The host and x-amz-date headers must be signed."}
+		return "", &apiError{http.StatusBadRequest, "InvalidSignatureException", "The host and x-amz-date headers must be signed."}
 	}
 
 	var canon strings.Builder
@@ -78,15 +81,15 @@ func (s *Server) verifySignature(r *http.Request, body []byte) *apiError {
 	creq := sha256.Sum256([]byte(canon.String()))
 	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(creq[:])
 
-	k := hmacSHA256([]byte("AWS4"+s.opts.SecretAccessKey), date)
+	k := hmacSHA256([]byte("AWS4"+key.secret), date)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, svc)
 	k = hmacSHA256(k, "aws4_request")
 	want := hex.EncodeToString(hmacSHA256(k, toSign))
 	if !hmac.Equal([]byte(want), []byte(sig)) {
-		return &apiError{http.StatusBadRequest, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
+		return "", &apiError{http.StatusBadRequest, "InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
 	}
-	return nil
+	return keyID, nil
 }
 
 // headerValue is a header's canonical value: its values joined by ',',
