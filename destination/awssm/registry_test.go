@@ -12,8 +12,8 @@ import (
 
 	"github.com/secretsync/secretsync/destination/awssm"
 	"github.com/secretsync/secretsync/destination/awssm/awssmtest"
-	"github.com/secretsync/secretsync/destination/registry"
-	"github.com/secretsync/secretsync/vaultkv"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -39,7 +39,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		Drivers: map[string]registry.Driver{registry.TypeAWSSecretsManager: awssm.Driver(awssm.DriverOptions{
 			Endpoint: srv.URL, HTTPClient: srv.HTTPClient(), ClientOptions: []func(*secretsmanager.Options){fastRetries},
 		})},
-		Source: vaultkv.SecretSource(conn),
+		Source: kv.SecretSource(conn),
 	})
 	if _, err := reg.Put(ctx, "aws", registry.AWSSecretsManager{
 		AccessKeyID: registry.Credential(id), SecretAccessKey: registry.Credential(key), Region: srv.Region(),

@@ -1,4 +1,4 @@
-package vaultkv_test
+package kv_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/connection"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/vaultkv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
@@ -30,8 +31,8 @@ func TestRegistryVaultToVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeVaultKV: vaultkv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
-		Source:  vaultkv.SecretSource(conn),
+		Drivers: map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
+		Source:  kv.SecretSource(conn),
 	})
 	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Path: "mirror", Layout: "secret-key"}); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"github.com/secretsync/secretsync/conflict"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/state"
 )
 

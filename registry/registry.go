@@ -31,6 +31,11 @@
 // Destinations and sources that hold resources (io.Closer) are closed when
 // the association's Config changes, when it is removed, and by Close.
 //
+// The registry sits above package sync and imports it; sync, destination,
+// vaultkv, state and connection never import the registry. Package
+// registry/kv joins it to Vault: the source that reads associated KV v2
+// secrets, and the vault-kv driver.
+//
 // This package holds no SDK for any external store. A destination type is
 // usable once the program registers a Driver for it in Options.Drivers;
 // opening a destination of a type with no driver fails with ErrNoDriver.
@@ -138,11 +143,8 @@ type Target struct {
 type Driver func(ctx context.Context, t Target) (destination.Destination, error)
 
 // SourceFunc opens the KV v2 secret an association names, as the source of
-// its sync. With package vaultkv:
-//
-//	func(ctx context.Context, mount, secret string) (destination.Reader, error) {
-//		return vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: secret, Layout: vaultkv.SecretPath})
-//	}
+// its sync. Package registry/kv has the one that reads Vault
+// (kv.SecretSource); tests use in-memory secrets.
 type SourceFunc func(ctx context.Context, mount, secret string) (destination.Reader, error)
 
 // Options configures a Registry. The zero value is usable for destinations;
