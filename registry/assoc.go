@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/keyschema"
 	"github.com/secretsync/secretsync/sync"
 )
@@ -33,25 +34,6 @@ func (s SecretRef) check() error {
 	return nil
 }
 
-// SyncStatus is the state of an association's last operation.
-type SyncStatus string
-
-// The statuses of an association.
-const (
-	// StatusSyncing: the association was set and its sync is running.
-	StatusSyncing SyncStatus = "SYNCING"
-	// StatusSynced: the last sync succeeded.
-	StatusSynced SyncStatus = "SYNCED"
-	// StatusConflict: the last sync flagged conflicts (keys changed at the
-	// destination as well); see the Syncer's Status and Resolve.
-	StatusConflict SyncStatus = "CONFLICT"
-	// StatusFailed: the last operation failed; Message says why.
-	StatusFailed SyncStatus = "FAILED"
-	// StatusUnsynced: the association was removed and its keys deleted
-	// from the destination (or it never existed).
-	StatusUnsynced SyncStatus = "UNSYNCED"
-)
-
 // Association links a secret to a destination.
 type Association struct {
 	Type        string    `json:"store_type"`
@@ -62,12 +44,15 @@ type Association struct {
 	DisableDeletion bool   `json:"disable_deletion,omitempty"`
 	// SyncName is the name of the association's sync in the Store and in
 	// audit events.
-	SyncName string     `json:"sync_name"`
-	Status   SyncStatus `json:"sync_status"`
-	// Message explains StatusFailed and StatusConflict; it holds no value.
-	Message   string      `json:"message,omitempty"`
-	UpdatedAt time.Time   `json:"updated_at"`
-	Totals    sync.Totals `json:"totals"`
+	SyncName string `json:"sync_name"`
+	// Status is the outcome of the last operation (see SyncStatus), and
+	// Message says why, on one line that never holds a value.
+	Status  SyncStatus `json:"sync_status"`
+	Message string     `json:"message,omitempty"`
+	// UpdatedAt is when Status last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+	// Totals counts the keys of the last operation by outcome.
+	Totals sync.Totals `json:"totals"`
 }
 
 // AssociationOptions are the settings of one association.
@@ -155,7 +140,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		d.assocs[ref] = a
 	}
 	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
-	a.a.Status, a.a.Message = StatusSyncing, ""
+	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Now()
 	r.mu.Unlock()
 
 	a.mu.Lock()
@@ -167,10 +152,10 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	defer a.mu.Unlock()
 	s, err := r.syncerOf(ctx, d, a)
 	if err != nil {
-		return r.record(a, nil, err), err
+		return r.record(a, sync.OpSync, nil, err), err
 	}
 	rep, err := s.Run(ctx)
-	return r.record(a, rep, err), err
+	return r.record(a, sync.OpSync, rep, err), err
 }
 
 // syncerOf returns the association's Syncer, building it anew when it has
@@ -187,12 +172,12 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	}
 	src, err := r.opts.Source(ctx, want.Secret.Mount, want.Secret.Name)
 	if err != nil {
-		return nil, fmt.Errorf("registry: open secret %s: %w", want.Secret, err)
+		return nil, &openError{side: sync.SideSource, err: fmt.Errorf("registry: open secret %s: %w", want.Secret, err)}
 	}
 	dst, err := r.open(ctx, Target{Name: want.Destination, Config: cfg, Owner: want.SyncName})
 	if err != nil {
 		closeIfCloser(src)
-		return nil, err
+		return nil, &openError{side: sync.SideDestination, err: err}
 	}
 	sc := sync.Config{
 		Name:            want.SyncName,
@@ -240,35 +225,36 @@ func closeIfCloser(v any) {
 	}
 }
 
-// record sets the association's status from an operation's outcome and
-// returns a copy.
-func (r *Registry) record(a *assoc, rep *sync.Report, err error) Association {
+// record sets the association's status from the outcome of an operation
+// (sync.OpSync or sync.OpRemove; see statusOf) and returns a copy.
+func (r *Registry) record(a *assoc, op string, rep *sync.Report, err error) Association {
+	st, msg := statusOf(op, rep, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a.a.UpdatedAt = r.opts.Now()
 	if rep != nil {
 		a.a.Totals = rep.Totals
 	}
-	switch {
-	case err != nil:
-		a.a.Status, a.a.Message = StatusFailed, err.Error()
-	case rep != nil && rep.Totals.Conflicts > 0:
-		a.a.Status, a.a.Message = StatusConflict, fmt.Sprintf("%d conflict(s) flagged", rep.Totals.Conflicts)
-	case rep != nil && rep.Operation == sync.OpRemove:
-		a.a.Status, a.a.Message = StatusUnsynced, ""
-	default:
-		a.a.Status, a.a.Message = StatusSynced, ""
-	}
+	a.a.Status, a.a.Message = st, msg
 	return a.a
 }
+
+// removeAttempts bounds the unsync rounds of one Remove while keys change
+// at the destination during them (check-and-set failures, action Retry).
+const removeAttempts = 3
 
 // Remove unlinks the secret from the destination typ/name and deletes the
 // keys the association manages from the destination (an unsync). It
 // succeeds, with StatusUnsynced, when the association does not exist or
-// its keys are already gone. When the unsync fails the association stays,
-// with StatusFailed, and the error is returned; calling Remove again
-// retries. With DisableDeletion set on the association, the link is
-// removed and the destination keys are left in place.
+// its keys are already gone. With DisableDeletion set on the association,
+// the link is removed and the destination keys are left in place.
+//
+// When the unsync fails the association stays, with the failure's status
+// (see SyncStatus), and the error is returned; calling Remove again
+// retries. Keys that change at the destination during the unsync are read
+// again and deleted in another round, a few times; when they keep
+// changing, the association stays with StatusPending and the error
+// matches destination.ErrConflict.
 func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) (Association, error) {
 	if err := ctx.Err(); err != nil {
 		return Association{}, err
@@ -286,28 +272,55 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 	r.mu.Unlock()
 	if a == nil {
 		return Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref),
-			Status: StatusUnsynced, UpdatedAt: r.opts.Now()}, nil
+			Status: StatusUnsynced, Message: msgNever, UpdatedAt: r.opts.Now()}, nil
 	}
+	return r.remove(ctx, d, a)
+}
 
+// remove unsyncs and unlinks the association a of d.
+func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r.mu.Lock()
-	out := a.a
-	r.mu.Unlock()
 	if a.removed {
 		// A concurrent Remove did it.
-		out.Status = StatusUnsynced
+		out := a.a
+		r.mu.Unlock()
 		return out, nil
 	}
+	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgUnsyncing, r.opts.Now()
+	out := a.a
+	r.mu.Unlock()
 	if out.DisableDeletion {
-		out.Status, out.Message, out.UpdatedAt = StatusUnsynced, "the link is removed; destination keys are kept (deletion disabled)", r.opts.Now()
+		r.mu.Lock()
+		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusUnsynced, msgKept, r.opts.Now()
+		out = a.a
+		r.mu.Unlock()
 	} else {
 		s, err := r.syncerOf(ctx, d, a)
 		if err != nil {
-			return r.record(a, nil, err), err
+			return r.record(a, sync.OpRemove, nil, err), err
 		}
-		rep, err := s.Remove(ctx)
-		out = r.record(a, rep, err)
+		var (
+			rep     *sync.Report
+			deleted int
+		)
+		for range removeAttempts {
+			if rep, err = s.Remove(ctx); rep != nil {
+				deleted += rep.Totals.Deleted
+			}
+			if err != nil || rep.Totals.Retries == 0 {
+				break
+			}
+		}
+		if rep != nil {
+			rep.Totals.Deleted = deleted
+		}
+		out = r.record(a, sync.OpRemove, rep, err)
+		if err == nil && rep.Totals.Retries > 0 {
+			err = fmt.Errorf("registry: unsync %s from %s/%s: %d key(s) kept changing at the destination: %w",
+				out.Secret, out.Type, out.Destination, rep.Totals.Retries, destination.ErrConflict)
+		}
 		if err != nil {
 			return out, err
 		}
@@ -316,8 +329,8 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 	a.closeSides()
 	a.syncer = nil
 	r.mu.Lock()
-	if d.assocs[ref] == a {
-		delete(d.assocs, ref)
+	if d.assocs[out.Secret] == a {
+		delete(d.assocs, out.Secret)
 	}
 	r.mu.Unlock()
 	return out, nil

@@ -365,7 +365,7 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	ref := f.secret("kv", "app", map[string]string{"A": canary})
 	f.failOn.Store(true)
 	a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
-	if err == nil || a.Status != registry.StatusFailed || !strings.Contains(a.Message, "bad credentials") {
+	if err == nil || a.Status != registry.StatusClientSideError || !strings.Contains(a.Message, "bad credentials") {
 		t.Fatalf("Set with a failing driver = %+v, %v", a, err)
 	}
 	if strings.Contains(a.Message, canary) || strings.Contains(err.Error(), canary) {
@@ -377,13 +377,13 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 		t.Fatalf("Delete = %v", err)
 	}
 	f.failOn.Store(false)
-	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || a.Message != "" {
+	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || !strings.HasPrefix(a.Message, "synced: ") {
 		t.Fatalf("retry = %+v, %v", a, err)
 	}
 
 	// A secret that cannot be opened.
 	missing := registry.SecretRef{Mount: "kv", Name: "missing"}
-	if a, err := f.reg.Set(ctx, "test-kv", "repo", missing, registry.AssociationOptions{}); err == nil || a.Status != registry.StatusFailed {
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", missing, registry.AssociationOptions{}); err == nil || a.Status != registry.StatusInternalVaultError {
 		t.Fatalf("Set of a missing secret = %+v, %v", a, err)
 	}
 
@@ -411,10 +411,10 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	}
 	opens := f.opens.Load()
 	a, err := f.reg.Remove(ctx, "test-kv", "repo", ref)
-	if err == nil || a.Status != registry.StatusFailed || f.opens.Load() != opens+1 {
+	if err == nil || a.Status != registry.StatusClientSideError || f.opens.Load() != opens+1 {
 		t.Fatalf("Remove with a failing driver = %+v, %v (opens %d -> %d)", a, err, opens, f.opens.Load())
 	}
-	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 || list[0].Status != registry.StatusFailed {
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 || list[0].Status != registry.StatusClientSideError {
 		t.Fatalf("after a failed Remove: %+v", list)
 	}
 	f.failOn.Store(false)
@@ -484,7 +484,7 @@ func TestStateOutlivesTheRegistry(t *testing.T) {
 	}
 	// With the old baseline, the destination's change is drift, flagged;
 	// as a first sync it would have been overwritten.
-	if a.Status != registry.StatusConflict || a.Totals.Conflicts != 1 {
+	if a.Status != registry.StatusExternalServiceError || a.Totals.Conflicts != 1 || !strings.Contains(a.Message, "1 conflict(s) flagged") {
 		t.Fatalf("Set after restart = %+v", a)
 	}
 	s, err := g.reg.Syncer(ctx, "test-kv", "repo", ref)
@@ -590,7 +590,7 @@ func TestListingDuringASync(t *testing.T) {
 	}()
 	<-entered
 	list, err := f.reg.Associations(ctx, "test-kv", "repo")
-	if err != nil || len(list) != 1 || list[0].Status != registry.StatusSyncing {
+	if err != nil || len(list) != 1 || list[0].Status != registry.StatusPending {
 		t.Fatalf("during the sync: %+v, %v", list, err)
 	}
 	close(release)
@@ -599,5 +599,78 @@ func TestListingDuringASync(t *testing.T) {
 	}
 	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); list[0].Status != registry.StatusSynced {
 		t.Fatalf("after the sync: %+v", list)
+	}
+}
+
+// TestStatusesOfSet: each failure of a Set shows as the status of its
+// side, with a one-line message that holds no value.
+func TestStatusesOfSet(t *testing.T) {
+	ctx := context.Background()
+	down := memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		return fmt.Errorf("%w: 503", destination.ErrUnavailable)
+	}}
+	for _, tt := range []struct {
+		name  string
+		setup func(f *fixture, ref registry.SecretRef)
+		want  registry.SyncStatus
+	}{
+		{"synced", func(*fixture, registry.SecretRef) {}, registry.StatusSynced},
+		{"vault unreadable", func(f *fixture, ref registry.SecretRef) {
+			f.secrets[ref] = memory.NewWithOptions(map[string]string{"A": canary}, memory.Options{BeforeList: func(context.Context) error {
+				return errors.New("permission denied")
+			}})
+		}, registry.StatusInternalVaultError},
+		{"store down", func(f *fixture, _ registry.SecretRef) { f.dests["repo"] = memory.NewWithOptions(nil, down) }, registry.StatusExternalServiceError},
+		{"key the schema cannot name", func(f *fixture, ref registry.SecretRef) { f.secrets[ref].Set("a key", canary) }, registry.StatusClientSideError},
+		{"driver fails", func(f *fixture, _ registry.SecretRef) { f.failOn.Store(true) }, registry.StatusClientSideError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			ref := f.secret("kv", "app", map[string]string{"A": canary})
+			tt.setup(f, ref)
+			a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+			if a.Status != tt.want || (err == nil) != (tt.want == registry.StatusSynced) {
+				t.Fatalf("Set = %s %q, %v; want %s", a.Status, a.Message, err, tt.want)
+			}
+			if a.Message == "" || strings.ContainsAny(a.Message, "\r\n") || strings.Contains(a.Message, canary) {
+				t.Errorf("message %q: not one line, or it shows the value", a.Message)
+			}
+			if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 || list[0].Status != tt.want {
+				t.Errorf("listed: %+v", list)
+			}
+		})
+	}
+}
+
+// TestRemoveWhileKeysChange: keys that change at the destination during
+// an unsync are read again and deleted; when they keep changing, the
+// association stays, pending, and Remove says so.
+func TestRemoveWhileKeysChange(t *testing.T) {
+	ctx := context.Background()
+	for _, refusals := range []int{2, 100} {
+		f := newFixture(t, nil)
+		var left atomic.Int32
+		f.dests["repo"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+			if c.Delete && c.Key == "kv_app_B" && left.Add(-1) >= 0 {
+				return &destination.KeyError{Op: "delete", Key: c.Key, Err: destination.ErrConflict}
+			}
+			return nil
+		}})
+		ref := f.secret("kv", "app", map[string]string{"A": "1", "B": "2"})
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		left.Store(int32(refusals))
+		a, err := f.reg.Remove(ctx, "test-kv", "repo", ref)
+		list, _ := f.reg.Associations(ctx, "test-kv", "repo")
+		if refusals == 2 {
+			if err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != 2 || len(list) != 0 || len(values(t, f.dests["repo"])) != 0 {
+				t.Fatalf("Remove with %d refusals = %+v, %v; left %v", refusals, a, err, list)
+			}
+			continue
+		}
+		if !errors.Is(err, destination.ErrConflict) || a.Status != registry.StatusPending || len(list) != 1 || list[0].Status != registry.StatusPending {
+			t.Fatalf("Remove with keys that keep changing = %+v, %v; left %+v", a, err, list)
+		}
 	}
 }

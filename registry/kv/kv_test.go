@@ -95,7 +95,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err = reg.Set(ctx, registry.TypeVaultKV, "broken", ref, opts)
-	if !errors.Is(err, vaultkv.ErrInvalidOptions) || a.Status != registry.StatusFailed {
+	if !errors.Is(err, vaultkv.ErrInvalidOptions) || a.Status != registry.StatusClientSideError {
 		t.Fatalf("Set on a destination with an unknown connection = %+v, %v", a, err)
 	}
 }
