@@ -136,7 +136,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	}
 	a := d.assocs[ref]
 	if a == nil {
-		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref)}}
+		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: r.newSyncName(typ, name, ref)}}
 		d.assocs[ref] = a
 	}
 	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion

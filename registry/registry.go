@@ -59,6 +59,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -372,11 +373,91 @@ func (r *Registry) open(ctx context.Context, t Target) (destination.Destination,
 	return dst, nil
 }
 
-// syncName is the name of an association's sync in the Store and in audit
-// events: stable, and unique per destination and secret.
+// maxSyncName is the longest sync name the registry gives an association:
+// shorter than sync.ValidName allows, so that it is also a valid GCP label
+// value (at most 63 characters), where gcp-sm keeps the ownership marker.
+const maxSyncName = 63
+
+// syncHashLen is the number of hex digits of the hash that keeps a sync
+// name unique when it has to be cut, or when another association has it.
+const syncHashLen = 8
+
+// syncName returns the readable sync name of the association of the
+// secret ref with the destination typ/name: the type, the destination's
+// name, the mount and the secret's name, joined by '-', in lower case,
+// with every run of characters other than a letter, a digit or '_' made
+// one '-' (so gh, my-repo, kv, app/prod gives "gh-my-repo-kv-app-prod").
+// A name longer than maxSyncName is cut, and ends with '-' and a short
+// hash of the four parts, which keeps it unique.
+//
+// Association.SyncName is syncName's result, unless another association
+// of the registry already had that name when the association was first
+// set (the readable form folds case and punctuation, so "App/Prod" and
+// "app/prod" meet): then it is cut as needed and ends with the hash.
+// An association keeps its sync name for as long as it exists: the name
+// keys its state in Options.Store and marks its entries at the
+// destination (Target.Owner).
 func syncName(typ, name string, ref SecretRef) string {
+	r := readableSyncName(typ, name, ref)
+	if r == "" || len(r) > maxSyncName {
+		return hashedSyncName(r, typ, name, ref, syncHashLen)
+	}
+	return r
+}
+
+// readableSyncName joins the parts of a sync name, uncut.
+func readableSyncName(typ, name string, ref SecretRef) string {
+	var b strings.Builder
+	dash := false
+	for _, part := range []string{typ, name, ref.Mount, ref.Name} {
+		for _, r := range strings.ToLower(part) {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+				if dash && b.Len() > 0 {
+					b.WriteByte('-')
+				}
+				b.WriteRune(r)
+				dash = false
+			default:
+				dash = true
+			}
+		}
+		dash = true
+	}
+	return b.String()
+}
+
+// hashedSyncName cuts readable to leave room for the hash of the
+// association's parts, and appends it.
+func hashedSyncName(readable, typ, name string, ref SecretRef, n int) string {
 	h := sha256.Sum256([]byte(typ + "\x00" + name + "\x00" + ref.Mount + "\x00" + ref.Name))
-	return "assoc-" + hex.EncodeToString(h[:8])
+	sum := hex.EncodeToString(h[:])[:n]
+	if readable == "" {
+		return sum
+	}
+	readable = readable[:min(len(readable), maxSyncName-n-1)]
+	return strings.TrimRight(readable, "-") + "-" + sum
+}
+
+// newSyncName returns the sync name of a new association: its syncName,
+// or a hashed form when another association has that. r.mu is held.
+func (r *Registry) newSyncName(typ, name string, ref SecretRef) string {
+	n := syncName(typ, name, ref)
+	taken := func(n string) bool {
+		for _, d := range r.dests {
+			for _, a := range d.assocs {
+				if a.a.SyncName == n {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	// Longer hashes, should a shorter one meet another name too.
+	for l := syncHashLen; taken(n) && l <= 2*syncHashLen; l *= 2 {
+		n = hashedSyncName(readableSyncName(typ, name, ref), typ, name, ref, l)
+	}
+	return n
 }
 
 // Close closes every destination and source that the registry opened for

@@ -16,6 +16,7 @@ import (
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/state"
+	"github.com/secretsync/secretsync/sync"
 )
 
 const canary = "canary-5ec7e7-value"
@@ -293,6 +294,9 @@ func TestSetSyncsAndRefreshes(t *testing.T) {
 	}
 	if a.Status != registry.StatusSynced || a.Totals.Created != 2 || a.KeySchema != "kv_app_prod_{{secretKey}}" || a.UpdatedAt.IsZero() {
 		t.Fatalf("Set = %+v", a)
+	}
+	if a.SyncName != "test-kv-repo-kv-app-prod" {
+		t.Errorf("sync name %q, want one that says what it links", a.SyncName)
 	}
 	if got := fmt.Sprint(values(t, f.dests["repo"])); got != "map[kv_app_prod_DB:db-1 kv_app_prod_KEY:k-1]" {
 		t.Fatalf("destination holds %s", got)
@@ -672,5 +676,33 @@ func TestRemoveWhileKeysChange(t *testing.T) {
 		if !errors.Is(err, destination.ErrConflict) || a.Status != registry.StatusPending || len(list) != 1 || list[0].Status != registry.StatusPending {
 			t.Fatalf("Remove with keys that keep changing = %+v, %v; left %+v", a, err, list)
 		}
+	}
+}
+
+// TestSyncNamesStayApart: two secrets whose readable sync names meet
+// (Vault paths are case-sensitive; sync names are not) get two names, and
+// the first keeps the readable one.
+func TestSyncNamesStayApart(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	lower := f.secret("kv", "app/prod", map[string]string{"A": "1"})
+	upper := f.secret("kv", "App/Prod", map[string]string{"A": "2"})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", lower, registry.AssociationOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.reg.Set(ctx, "test-kv", "repo", upper, registry.AssociationOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SyncName != "test-kv-repo-kv-app-prod" || !strings.HasPrefix(b.SyncName, a.SyncName+"-") || !sync.ValidName(b.SyncName) {
+		t.Fatalf("sync names %q and %q", a.SyncName, b.SyncName)
+	}
+	// A refresh keeps each name.
+	if b2, err := f.reg.Set(ctx, "test-kv", "repo", upper, registry.AssociationOptions{}); err != nil || b2.SyncName != b.SyncName {
+		t.Fatalf("refresh: %q, %v", b2.SyncName, err)
+	}
+	if got := values(t, f.dests["repo"]); got["kv_app_prod_A"] != "1" || got["kv_App_Prod_A"] != "2" {
+		t.Fatalf("destination holds %v", got)
 	}
 }
