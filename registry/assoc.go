@@ -3,8 +3,10 @@ package registry
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,10 +60,18 @@ type Association struct {
 // AssociationOptions are the settings of one association.
 type AssociationOptions struct {
 	// KeySchema maps the secret's keys to destination keys (see package
-	// keyschema). Empty means "<mount>_<secret>_{{secretKey}}", with every
-	// character other than a letter, a digit or '_' replaced by '_', so
-	// that associations of one destination manage distinct keys. Two
-	// associations of one destination may not have the same schema.
+	// keyschema), for a destination named by key schema (vault-kv, and a
+	// program's own types without SyncOptions). Empty means
+	// "<mount>_<secret>_{{secretKey}}", with every character other than a
+	// letter, a digit or '_' replaced by '_'. The schema has no
+	// {{environment}}: an association has none.
+	//
+	// The schemas of two associations of one destination may not overlap:
+	// no destination key may match both (keyschema.Overlap), or each sync
+	// would write, and delete, the other's keys. "APP_{{secretKey}}" and
+	// "APP_X_{{secretKey}}" overlap ("APP_X_DB" is the first's "X_DB"), and
+	// so do the defaults of the secrets "app" and "app/prod"; Set refuses
+	// the second with a *ConfigError that names the first.
 	KeySchema string
 	// DisableDeletion keeps the association from deleting destination
 	// keys, in syncs and on removal.
@@ -80,6 +90,42 @@ func DefaultKeySchema(ref SecretRef) string {
 		}, s)
 	}
 	return clean(ref.Mount) + "_" + clean(ref.Name) + "_{{secretKey}}"
+}
+
+// bindSchema parses an association's key schema and binds it to the
+// empty environment, as its sync does.
+func bindSchema(schema string) (keyschema.Bound, error) {
+	sc, err := keyschema.Parse(schema)
+	if err != nil {
+		return keyschema.Bound{}, err
+	}
+	return sc.Bind("")
+}
+
+// overlapping returns a *ConfigError when the key schema b of the
+// association of ref overlaps that of another association of d. r.mu is
+// held.
+func overlapping(d *dest, ref SecretRef, b keyschema.Bound) error {
+	others := slices.SortedFunc(maps.Keys(d.assocs), func(x, y SecretRef) int {
+		return cmp.Or(cmp.Compare(x.Mount, y.Mount), cmp.Compare(x.Name, y.Name))
+	})
+	for _, other := range others {
+		o := d.assocs[other].a
+		if other == ref {
+			continue
+		}
+		ob, err := bindSchema(o.KeySchema)
+		if err != nil {
+			continue // never set: Set refuses a schema that does not bind
+		}
+		var ce *keyschema.CollisionError
+		if errors.As(keyschema.Overlap(b, ob), &ce) {
+			return &ConfigError{Type: o.Type, Field: "key_schema", Reason: fmt.Sprintf(
+				"%q overlaps %q, the key schema of the association of %s (sync %s) on this destination: the key %q is the secret key %q under the first and %q under the second",
+				b.Schema().String(), o.KeySchema, other, o.SyncName, ce.DestinationKey, ce.Keys[0], ce.Keys[1])}
+		}
+	}
+	return nil
 }
 
 // Set associates the secret with the destination typ/name and syncs it
@@ -116,9 +162,11 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	case !named && schema == "":
 		schema = DefaultKeySchema(ref)
 	}
+	var bound keyschema.Bound
 	if !named {
-		if _, err := keyschema.Parse(schema); err != nil {
-			return Association{}, &ConfigError{Field: "key_schema", Reason: err.Error()}
+		var err error
+		if bound, err = bindSchema(schema); err != nil {
+			return Association{}, &ConfigError{Type: typ, Field: "key_schema", Reason: err.Error()}
 		}
 	}
 
@@ -127,11 +175,10 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		r.mu.Unlock()
 		return r.Set(ctx, typ, name, ref, opts) // replaced or deleted meanwhile
 	}
-	for other, o := range d.assocs {
-		if other != ref && !named && o.a.KeySchema == schema {
+	if !named {
+		if err := overlapping(d, ref, bound); err != nil {
 			r.mu.Unlock()
-			return Association{}, &ConfigError{Type: typ, Field: "key_schema",
-				Reason: fmt.Sprintf("%q is the key schema of %s on this destination", schema, other)}
+			return Association{}, err
 		}
 	}
 	a := d.assocs[ref]

@@ -706,3 +706,64 @@ func TestSyncNamesStayApart(t *testing.T) {
 		t.Fatalf("destination holds %v", got)
 	}
 }
+
+// TestOverlappingSchemasRefused: on a destination named by key schema,
+// an association whose schema can claim a key of another's is refused
+// with a ConfigError that names the other, and nothing changes.
+func TestOverlappingSchemasRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	app := f.secret("kv", "app", map[string]string{"X_DB": "1"})
+	appX := f.secret("kv", "app-x", map[string]string{"DB": "2"})
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.reg.Set(ctx, "test-kv", "repo", appX, registry.AssociationOptions{KeySchema: "APP_X_{{secretKey}}"})
+	var ce *registry.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "key_schema" || !strings.Contains(ce.Reason, "kv/app ") || !strings.Contains(ce.Reason, `"APP_{{secretKey}}"`) {
+		t.Fatalf("Set of an overlapping schema = %v", err)
+	}
+	t.Log(err)
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 {
+		t.Fatalf("the refused Set left %d associations", len(list))
+	}
+	if got := values(t, f.dests["repo"]); len(got) != 1 || got["APP_X_DB"] != "1" {
+		t.Fatalf("the destination holds %v", got)
+	}
+
+	for _, tt := range []struct {
+		schema string
+		ok     bool
+	}{
+		{"APP_{{secretKey}}", false},                 // the same schema
+		{"{{secretKey}}", false},                     // claims every key
+		{"{{secretKey}}_DB", false},                  // "APP_X_DB" again
+		{"APPX_{{secretKey}}", true},                 // no key starts with both
+		{"OTHER_{{secretKey}}", true},                //
+		{"app/{{secretKey}}", true},                  // case matters
+		{"APP_{{secretKey}}_{{environment}}", false}, // no environment to bind
+	} {
+		_, err := f.reg.Set(ctx, "test-kv", "repo", appX, registry.AssociationOptions{KeySchema: tt.schema})
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, registry.ErrInvalidConfig)) {
+			t.Errorf("Set with %q beside APP_{{secretKey}} = %v, want ok %v", tt.schema, err, tt.ok)
+		}
+		if err == nil {
+			if _, err := f.reg.Remove(ctx, "test-kv", "repo", appX); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Refreshing the first with its own schema is no overlap with itself.
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	// Default schemas of nested secrets overlap too.
+	top := f.secret("kv", "top", map[string]string{"K": "4"})
+	topProd := f.secret("kv", "top/prod", map[string]string{"K": "5"})
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", top, registry.AssociationOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", topProd, registry.AssociationOptions{}); !errors.Is(err, registry.ErrInvalidConfig) {
+		t.Errorf("Set of kv/top/prod beside kv/top, default schemas = %v", err)
+	}
+}
