@@ -202,6 +202,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		return r.record(a, sync.OpSync, nil, err), err
 	}
 	rep, err := s.Run(ctx)
+	r.dropStale(d, a)
 	return r.record(a, sync.OpSync, rep, err), err
 }
 
@@ -264,6 +265,32 @@ func (a *assoc) closeSides() {
 		closeIfCloser(c)
 	}
 	a.sides = nil
+}
+
+// drop closes the association's Syncer and its sides; the next operation
+// builds them anew. a.mu is held.
+func (a *assoc) drop() {
+	a.closeSides()
+	a.syncer = nil
+}
+
+// unlink marks the association removed, and drops its Syncer. a.mu is
+// held.
+func (a *assoc) unlink() {
+	a.removed = true
+	a.drop()
+}
+
+// dropStale drops the association's Syncer when the destination's Config
+// changed since it was built, at the end of an operation that used it
+// (Put could not close it while the operation ran). a.mu is held.
+func (r *Registry) dropStale(d *dest, a *assoc) {
+	r.mu.Lock()
+	stale := a.gen != d.gen
+	r.mu.Unlock()
+	if stale {
+		a.drop()
+	}
 }
 
 func closeIfCloser(v any) {
@@ -363,6 +390,7 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 		if rep != nil {
 			rep.Totals.Deleted = deleted
 		}
+		r.dropStale(d, a)
 		out = r.record(a, sync.OpRemove, rep, err)
 		if err == nil && rep.Totals.Retries > 0 {
 			err = fmt.Errorf("registry: unsync %s from %s/%s: %d key(s) kept changing at the destination: %w",
@@ -372,9 +400,7 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 			return out, err
 		}
 	}
-	a.removed = true
-	a.closeSides()
-	a.syncer = nil
+	a.unlink()
 	r.mu.Lock()
 	if d.assocs[out.Secret] == a {
 		delete(d.assocs, out.Secret)
@@ -410,7 +436,10 @@ func (r *Registry) Associations(ctx context.Context, typ, name string) ([]Associ
 
 // Syncer returns the sync.Syncer of an association, built if needed, for
 // what the registry does not do itself: Plan, Watch, Status and Resolve.
-// Its rounds do not update the association's status; Set does.
+// Its rounds do not update the association's status; Set does. It is
+// usable until the destination's Config is replaced, the association's
+// options change, or it is removed or its destination deleted: the
+// registry then closes its sides.
 func (r *Registry) Syncer(ctx context.Context, typ, name string, ref SecretRef) (*sync.Syncer, error) {
 	r.mu.Lock()
 	d := r.dests[destKey{typ, name}]

@@ -188,10 +188,10 @@ func TestDestinations(t *testing.T) {
 	if _, err := reg.Get(ctx, "aws-sm", "a-repo"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("names are per type: %v", err)
 	}
-	if err := reg.Delete(ctx, "gh", "a-repo"); err != nil {
+	if err := reg.Delete(ctx, "gh", "a-repo", registry.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Delete(ctx, "gh", "a-repo"); !errors.Is(err, registry.ErrNotFound) {
+	if err := reg.Delete(ctx, "gh", "a-repo", registry.DeleteOptions{}); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("second Delete = %v", err)
 	}
 	if _, err := reg.Open(ctx, "gh", "b-repo"); !errors.Is(err, registry.ErrNoDriver) {
@@ -210,7 +210,8 @@ type fixture struct {
 	secrets map[registry.SecretRef]*memory.Destination
 	dests   map[string]*memory.Destination
 	opens   atomic.Int32
-	failOn  atomic.Bool // the driver fails
+	sides   atomic.Int32 // sides opened (sources and destinations) and not closed yet
+	failOn  atomic.Bool  // the driver fails
 	store   state.Store
 	events  *audit.Recorder
 }
@@ -244,7 +245,8 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 					d = memory.New(nil)
 					f.dests[name] = d
 				}
-				return d, nil
+				f.sides.Add(1)
+				return &closer{d, f}, nil
 			},
 		},
 		Source: func(ctx context.Context, mount, name string) (destination.Reader, error) {
@@ -254,7 +256,8 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 			if s == nil {
 				return nil, fmt.Errorf("no secret %s/%s", mount, name)
 			}
-			return s, nil
+			f.sides.Add(1)
+			return &closer{s, f}, nil
 		},
 		Store:   store,
 		Auditor: f.events,
@@ -263,6 +266,17 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// closer is a side that counts its Close in the fixture.
+type closer struct {
+	*memory.Destination
+	f *fixture
+}
+
+func (c *closer) Close() error {
+	c.f.sides.Add(-1)
+	return nil
 }
 
 func (f *fixture) secret(mount, name string, kv map[string]string) registry.SecretRef {
@@ -377,7 +391,7 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	}
 	// The link is kept, so that the failure shows, and blocks Delete.
 	var inUse *registry.InUseError
-	if err := f.reg.Delete(ctx, "test-kv", "repo"); !errors.As(err, &inUse) || inUse.Associations != 1 {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); !errors.As(err, &inUse) || inUse.Associations != 1 {
 		t.Fatalf("Delete = %v", err)
 	}
 	f.failOn.Store(false)
@@ -436,7 +450,7 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	if a, err := f.reg.Remove(ctx, "test-kv", "repo", ref); err != nil || a.Status != registry.StatusUnsynced {
 		t.Fatalf("second Remove = %+v, %v", a, err)
 	}
-	if err := f.reg.Delete(ctx, "test-kv", "repo"); err != nil {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 	if _, err := f.reg.Remove(ctx, "test-kv", "repo", ref); !errors.Is(err, registry.ErrNotFound) {
@@ -765,5 +779,155 @@ func TestOverlappingSchemasRefused(t *testing.T) {
 	}
 	if _, err := f.reg.Set(ctx, "test-kv", "repo", topProd, registry.AssociationOptions{}); !errors.Is(err, registry.ErrInvalidConfig) {
 		t.Errorf("Set of kv/top/prod beside kv/top, default schemas = %v", err)
+	}
+}
+
+// TestDeletePurge: Delete with Purge unsyncs every association, then
+// deletes the destination; a failure stops it and leaves the destination
+// with the associations not removed, and Delete again resumes.
+func TestDeletePurge(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	var refuse atomic.Bool
+	f.dests["repo"] = memory.NewWithOptions(map[string]string{"OTHER": "kept"}, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+		if refuse.Load() && c.Delete && strings.HasPrefix(c.Key, "kv_b_") {
+			return &destination.KeyError{Op: "delete", Key: c.Key, Err: errors.New("403 forbidden")}
+		}
+		return nil
+	}})
+	a := f.secret("kv", "a", map[string]string{"K": "1"})
+	b := f.secret("kv", "b", map[string]string{"K": "2"})
+	keep := f.secret("kv", "keep", map[string]string{"K": "3"})
+	for _, ref := range []registry.SecretRef{a, b} {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", keep, registry.AssociationOptions{DisableDeletion: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
+		t.Fatalf("Delete without options = %v", err)
+	}
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true, Force: true}); !errors.Is(err, registry.ErrInvalidConfig) {
+		t.Fatalf("Delete with purge and force = %v", err)
+	}
+
+	refuse.Store(true)
+	err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true})
+	if err == nil {
+		t.Fatal("Delete with Purge succeeded while an unsync fails")
+	}
+	list, _ := f.reg.Associations(ctx, "test-kv", "repo")
+	if len(list) != 2 || list[0].Secret != b || list[0].Status != registry.StatusExternalServiceError || list[1].Secret != keep {
+		t.Fatalf("after a failed purge: %+v", list)
+	}
+	if got := values(t, f.dests["repo"]); got["kv_a_K"] != "" || got["kv_b_K"] != "2" {
+		t.Fatalf("after a failed purge the destination holds %v", got)
+	}
+
+	refuse.Store(false)
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Get(ctx, "test-kv", "repo"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("the destination is still there: %v", err)
+	}
+	if got := fmt.Sprint(values(t, f.dests["repo"])); got != "map[OTHER:kept kv_keep_K:3]" {
+		t.Fatalf("after the purge the destination holds %s", got)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides left open", n)
+	}
+}
+
+// TestDeleteForce: Delete with Force drops the associations and the
+// destination and leaves the entries; the sides are closed; associations
+// set again later take their entries back as their own.
+func TestDeleteForce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	a := f.secret("kv", "a", map[string]string{"K": "1"})
+	b := f.secret("kv", "b", map[string]string{"K": "2"})
+	for _, ref := range []registry.SecretRef{a, b} {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applies := f.dests["repo"].Stats().Applies
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Associations(ctx, "test-kv", "repo"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("Associations after a forced Delete = %v", err)
+	}
+	if got := fmt.Sprint(values(t, f.dests["repo"])); got != "map[kv_a_K:1 kv_b_K:2]" || f.dests["repo"].Stats().Applies != applies {
+		t.Fatalf("a forced Delete touched the store: %s", got)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides left open", n)
+	}
+
+	// Declared again, an association finds its entries as it left them.
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.reg.Set(ctx, "test-kv", "repo", a, registry.AssociationOptions{}); err != nil || got.Status != registry.StatusSynced || got.Totals.Unchanged != 1 || got.Totals.Changed() != 0 {
+		t.Fatalf("Set after a forced Delete = %+v, %v", got, err)
+	}
+}
+
+// TestPutClosesReplacedSides: replacing a destination's Config closes the
+// sides its associations opened with the old one, at once when they are
+// idle; the next operation opens them anew.
+func TestPutClosesReplacedSides(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	ref := f.secret("kv", "app", map[string]string{"A": "1"})
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 2 {
+		t.Fatalf("%d sides open, want the source and the destination", n)
+	}
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t2"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides open after the Config was replaced", n)
+	}
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || f.sides.Load() != 2 {
+		t.Fatalf("Set after Put = %+v, %v (%d sides open)", a, err, f.sides.Load())
+	}
+
+	// Busy: the operation in flight closes the old sides when it ends.
+	entered, release := make(chan struct{}), make(chan struct{})
+	f.secrets[ref].Set("A", "2")
+	var once gosync.Once
+	f.dests["repo"] = memory.NewWithOptions(values(t, f.dests["repo"]), memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		once.Do(func() { close(entered); <-release })
+		return nil
+	}})
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t3"}); err != nil { // the association opens the new store next
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+		done <- err
+	}()
+	<-entered
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t4"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 2 {
+		t.Fatalf("%d sides open during the operation, want its 2", n)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides open after the operation that used the replaced Config", n)
 	}
 }

@@ -42,6 +42,7 @@ type MassDeletionError struct {
 	Empty    bool    // the other side is empty
 }
 
+// Error gives the numbers and says that Force applies the deletions.
 func (e *MassDeletionError) Error() string {
 	if e.Empty {
 		return fmt.Sprintf("sync: refused to delete %d of %d managed %s keys: the other side is empty (use Force to apply)", e.Deletes, e.Managed, e.Side)
@@ -87,6 +88,7 @@ type SideError struct {
 	Err  error
 }
 
+// Error names the part that failed and the operation, then the cause.
 func (e *SideError) Error() string {
 	switch {
 	case e.Side == SideStore:
@@ -110,6 +112,7 @@ type KeyError struct {
 	Err            error
 }
 
+// Error names the operation, the key and the side, then the cause.
 func (e *KeyError) Error() string {
 	return fmt.Sprintf("sync: %s %q at %s: %v", e.Op, e.Key, e.Side, e.Err)
 }

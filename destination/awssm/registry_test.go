@@ -128,7 +128,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if c := srv.Counts(); len(c) != 2 || c["ListSecrets"] != 1 || c["BatchGetSecretValue"] != 1 {
 		t.Fatalf("idle Set: %v, want one ListSecrets and one BatchGetSecretValue", c)
 	}
-	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws"); !errors.Is(err, registry.ErrInUse) {
+	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete while associated = %v", err)
 	}
 
@@ -150,7 +150,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if s, ok := srv.Get("unrelated"); !ok || s.Deleted || s.Value != "not ours" {
 		t.Fatal("the unrelated secret was touched")
 	}
-	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws"); err != nil {
+	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", registry.DeleteOptions{}); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 

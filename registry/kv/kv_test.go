@@ -71,7 +71,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if v, _ := read("mirror/prod/DB"); v != "db-2" {
 		t.Fatalf("after the refresh mirror/prod/DB = %q", v)
 	}
-	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica"); !errors.Is(err, registry.ErrInUse) {
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete while associated = %v", err)
 	}
 
@@ -86,7 +86,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if v, ok := read("mirror/OTHER"); !ok || v != "not ours" {
 		t.Errorf("the unmanaged secret was touched: %q, %v", v, ok)
 	}
-	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica"); err != nil {
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{}); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 
