@@ -328,7 +328,10 @@ const removeAttempts = 3
 // retries. Keys that change at the destination during the unsync are read
 // again and deleted in another round, a few times; when they keep
 // changing, the association stays with StatusPending and the error
-// matches destination.ErrConflict.
+// matches destination.ErrConflict. An unsync reads the secret as well as
+// the sync's state, so it fails (StatusInternalVaultError) while the
+// secret's mount cannot be read; Delete with DeleteOptions.Force drops
+// such an association.
 func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) (Association, error) {
 	if err := ctx.Err(); err != nil {
 		return Association{}, err

@@ -3,6 +3,7 @@ package kv_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
@@ -42,6 +43,9 @@ func TestRegistryVaultToVault(t *testing.T) {
 	a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, opts)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 2 {
 		t.Fatalf("Set = %+v, %v", a, err)
+	}
+	if want := registry.TypeVaultKV + "-replica-" + srcMount + "-app-prod"; len(want) <= 63 && a.SyncName != strings.ToLower(want) {
+		t.Errorf("sync name %q, want %q", a.SyncName, want)
 	}
 	read := func(p string) (string, bool) {
 		t.Helper()
@@ -97,5 +101,24 @@ func TestRegistryVaultToVault(t *testing.T) {
 	a, err = reg.Set(ctx, registry.TypeVaultKV, "broken", ref, opts)
 	if !errors.Is(err, vaultkv.ErrInvalidOptions) || a.Status != registry.StatusClientSideError {
 		t.Fatalf("Set on a destination with an unknown connection = %+v, %v", a, err)
+	}
+
+	// A secret on a mount Vault does not have: the source side fails.
+	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Path: "mirror", Layout: "secret-key"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err = reg.Set(ctx, registry.TypeVaultKV, "replica", registry.SecretRef{Mount: "no-such-mount", Name: "app"}, opts)
+	if err == nil || a.Status != registry.StatusInternalVaultError {
+		t.Fatalf("Set of a secret on no mount = %+v, %v", a, err)
+	}
+	// An unsync reads the secret too, so Purge stops there; Force drops it.
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{Purge: true}); err == nil {
+		t.Fatal("Delete with Purge of an association whose mount is gone succeeded")
+	}
+	if list, _ := reg.Associations(ctx, registry.TypeVaultKV, "replica"); len(list) != 1 || list[0].Status != registry.StatusInternalVaultError {
+		t.Fatalf("after the purge: %+v", list)
+	}
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{Force: true}); err != nil {
+		t.Fatalf("Delete with Force = %v", err)
 	}
 }
