@@ -54,12 +54,11 @@ func checkConfig(ctx context.Context, path string) (*Config, error) {
 	}
 	for i := range cfg.Connections {
 		cc := &cfg.Connections[i]
-		c, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name})
-		if err != nil {
+		if c, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name}); err != nil {
 			bad("connection %q: %v", cc.Name, err)
-			continue
+		} else {
+			_ = c.Close(ctx) // it has no token: nothing to revoke
 		}
-		_ = c.Close(ctx) // it has no token: nothing to revoke
 		var file, env string
 		if a := cc.AppRole; a != nil {
 			file, env = a.SecretIDFile, a.SecretIDEnv
