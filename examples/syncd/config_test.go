@@ -17,7 +17,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Syncs) != 2 || len(cfg.Connections) != 2 || cfg.State.Connection != "vault-main" {
+	if len(cfg.Syncs) != 2 || len(cfg.Connections) != 2 || cfg.State.Connection != "vault-main" || cfg.readyGrace != 5*time.Minute || cfg.Audit == nil {
 		t.Fatalf("config = %+v", cfg)
 	}
 }
