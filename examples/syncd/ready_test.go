@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/state"
 	"github.com/secretsync/secretsync/sync"
+	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
 // TestReadiness: a sync is ready when its latest round succeeded, when it
@@ -203,5 +206,79 @@ func TestReadyzStandby(t *testing.T) {
 	waitFor(t, "the rounds on this replica", func() bool { _, rd := getReady(t, srv); return rd.Syncs[0].State == readySucceeded })
 	if v, _ := dst.Get("A"); v.Value != "1" {
 		t.Fatalf("destination A = %q", v.Value)
+	}
+}
+
+// TestReadyzTwoReplicasOnVault runs two replicas of one configuration whose
+// state and locks are in a real Vault: one runs the sync, the other stands
+// by, and both are ready. When the leader stops, the standby takes the lock,
+// runs the rounds, and is ready on its own rounds.
+func TestReadyzTwoReplicasOnVault(t *testing.T) {
+	srv := vaulttest.Get(t)
+	mount := srv.NewMount(t)
+	t.Setenv("SYNCD_TEST_TOKEN", srv.Token)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "app.env"), "A=1\n")
+	cfgPath := filepath.Join(dir, "syncd.hcl")
+	write(t, cfgPath, fmt.Sprintf(`
+state {
+  connection = "v"
+  mount      = %[1]q
+  lock_ttl   = "2s"
+}
+connection "v" {
+  address = %[2]q
+  token { env = "SYNCD_TEST_TOKEN" }
+}
+sync "app" {
+  auto_sync {
+    interval = "100ms"
+    debounce = "1ms"
+  }
+  source {
+    dotenv { path = %[3]q }
+  }
+  destination {
+    vault {
+      connection = "v"
+      mount      = %[1]q
+      path       = "apps"
+    }
+  }
+}
+`, mount, srv.Addr, filepath.Join(dir, "app.env")))
+	var logs syncBuffer
+	replicas := []*daemon{startDaemon(t, cfgPath, &logs), startDaemon(t, cfgPath, &logs)}
+	servers := make([]*httptest.Server, 2)
+	for i, d := range replicas {
+		servers[i] = httptest.NewServer((&server{d: d}).routes())
+		defer servers[i].Close()
+	}
+	states := func() (leader, standby int) {
+		leader, standby = -1, -1
+		for i, s := range servers {
+			code, rd := getReady(t, s)
+			switch st := rd.Syncs[0].State; {
+			case code == 200 && st == readySucceeded:
+				leader = i
+			case code == 200 && st == readyStandby:
+				standby = i
+			}
+		}
+		return leader, standby
+	}
+	var leader, standby int
+	waitFor(t, "a leader and a standby, both ready", func() bool { leader, standby = states(); return leader >= 0 && standby >= 0 })
+	if _, ran := replicas[standby].metrics.outcome("app"); ran {
+		t.Fatal("the standby replica ran a round")
+	}
+
+	replicas[leader].current().stop(nil)
+	waitFor(t, "the standby to take over", func() bool {
+		code, rd := getReady(t, servers[standby])
+		return code == 200 && rd.Syncs[0].State == readySucceeded
+	})
+	if strings.Contains(logs.String(), srv.Token) {
+		t.Fatal("the token reached the logs")
 	}
 }
