@@ -69,3 +69,24 @@ func TestKeyNamerWithKeySchemaRefused(t *testing.T) {
 		t.Fatalf("New = %v, want ErrInvalidConfig", err)
 	}
 }
+
+// A key renamed at the source to one that gets the same destination name
+// (a-b to a_b): the name is the new key's; the old key is not named any
+// more, so it neither deletes the entry nor blocks the new key.
+func TestKeyNamerRenamedKeyTakesTheName(t *testing.T) {
+	f := newFixture(t, map[string]string{"a-b": "1"}, nil, func(c *sync.Config) { c.KeyNamer = upper })
+	f.run()
+	f.src.Delete("a-b")
+	f.src.Set("a_b", "1")
+	rep, err := f.s.Run(context.Background())
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if kr := wantAction(t, rep, "a_b", sync.Unchanged); kr.DestinationKey != "APP_A_B" {
+		t.Fatalf("a_b = %+v", kr)
+	}
+	wantSnapshot(t, "destination", f.dst, map[string]string{"APP_A_B": "1"})
+	f.src.Set("a_b", "2")
+	f.run()
+	wantSnapshot(t, "destination", f.dst, map[string]string{"APP_A_B": "2"})
+}

@@ -1298,7 +1298,7 @@ func (r *round) nameKeys(srcMap map[string]destination.Secret) (render func(stri
 	}
 	fwd := make(map[string]named, len(srcMap)+len(r.st.Baseline))
 	rev := make(map[string]string, len(srcMap)+len(r.st.Baseline))
-	name := func(k string) {
+	name := func(k string, fromSource bool) {
 		if _, ok := fwd[k]; ok {
 			return
 		}
@@ -1307,7 +1307,12 @@ func (r *round) nameKeys(srcMap map[string]destination.Secret) (render func(stri
 		if err != nil {
 			return
 		}
-		if other, ok := rev[dk]; ok {
+		if other, ok := rev[dk]; ok && !fromSource {
+			// A key gone from the source whose name a source key now has
+			// (a renamed key): the name is the source key's.
+			fwd[k] = named{err: fmt.Errorf("%w: %q is now the name of %q", destination.ErrInvalidKey, dk, other)}
+			return
+		} else if ok {
 			collide := fmt.Errorf("%w: %q and %q are both named %q at the destination", destination.ErrInvalidKey, min(k, other), max(k, other), dk)
 			fwd[k], fwd[other] = named{err: collide}, named{err: collide}
 			return
@@ -1315,10 +1320,10 @@ func (r *round) nameKeys(srcMap map[string]destination.Secret) (render func(stri
 		rev[dk] = k
 	}
 	for k := range srcMap {
-		name(k)
+		name(k, true)
 	}
 	for k := range r.st.Baseline {
-		name(k)
+		name(k, false)
 	}
 	render = func(k string) (string, error) {
 		n, ok := fwd[k]
