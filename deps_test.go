@@ -9,7 +9,7 @@ import (
 // heavy are dependencies that the library's core packages must not link:
 // Docker, testcontainers, HCL, gRPC and the cloud SDKs.
 var heavy = []string{"docker", "testcontainers", "hashicorp/hcl/v2", "google.golang.org/grpc", "opentelemetry",
-	"aws", "azure", "Azure", "cloud.google.com", "google/go-github", "golang.org/x/crypto/nacl", "googleapis"}
+	"aws", "azure", "Azure", "cloud.google.com", "google/go-github", "golang.org/x/crypto/nacl", "googleapis", "prometheus"}
 
 // TestLibraryDependencies keeps heavy dependencies out of the library
 // packages: importing them must not pull in Docker, testcontainers, HCL or

@@ -157,8 +157,8 @@ func startDaemon(t *testing.T, cfgPath string, logs *syncBuffer) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{path: cfgPath, log: log, metrics: m, gen: g}
-	g.start(log)
+	d := &daemon{path: cfgPath, log: log, metrics: m}
+	d.start(g)
 	t.Cleanup(func() { d.current().stop(nil) })
 	return d
 }

@@ -21,14 +21,26 @@ import (
 // it names.
 type Config struct {
 	// Listen is the HTTP address; default 127.0.0.1:8080.
-	Listen      string          `hcl:"listen,optional"`
+	Listen string `hcl:"listen,optional"`
+	// ReadyGrace is how long an auto-synced sync may fail before /readyz
+	// says the daemon is not ready; default 0: at once.
+	ReadyGrace  string          `hcl:"ready_grace,optional"`
 	State       *StateConfig    `hcl:"state,block"`
+	Audit       *AuditConfig    `hcl:"audit,block"`
 	Connections []ConnConfig    `hcl:"connection,block"`
 	Syncs       []SyncConfig    `hcl:"sync,block"`
 	file        string          // path of the file
 	syntax      *hclsyntax.Body // for positions in errors
 	conns       map[string]*ConnConfig
 	parsed      map[string]parsed // per sync, validated values
+	readyGrace  time.Duration
+}
+
+// AuditConfig sends audit events to a file, one JSON object per line,
+// instead of the log. The file is created with mode 0600 and opened again
+// on SIGHUP, for log rotation.
+type AuditConfig struct {
+	File string `hcl:"file"`
 }
 
 // StateConfig says where baselines and status are kept: a local file (one
@@ -233,6 +245,18 @@ func (c *Config) validate() hcl.Diagnostics {
 			bad(rng, "%s: %q is not a positive duration (for example \"30s\")", what, s)
 		}
 		return d
+	}
+
+	c.readyGrace = 0
+	if c.ReadyGrace != "" {
+		d, err := time.ParseDuration(c.ReadyGrace)
+		if err != nil || d < 0 {
+			bad(c.at("ready_grace"), "ready_grace: %q is not a duration of 0 or more (for example \"5m\")", c.ReadyGrace)
+		}
+		c.readyGrace = max(d, 0)
+	}
+	if a := c.Audit; a != nil && a.File == "" {
+		bad(c.at("audit", "", "file"), "audit: file is empty")
 	}
 
 	c.conns = map[string]*ConnConfig{}

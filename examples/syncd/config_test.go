@@ -17,7 +17,7 @@ func TestExampleConfigParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Syncs) != 2 || len(cfg.Connections) != 2 || cfg.State.Connection != "vault-main" {
+	if len(cfg.Syncs) != 2 || len(cfg.Connections) != 2 || cfg.State.Connection != "vault-main" || cfg.readyGrace != 5*time.Minute || cfg.Audit == nil {
 		t.Fatalf("config = %+v", cfg)
 	}
 }
@@ -59,6 +59,25 @@ var badConfigs = []struct {
 	{"bad name", strings.Replace(base, `sync "s"`, `sync "Bad Name"`, 1), 6, "not a valid name"},
 	{"missing destination", "sync \"s\" {\n source {\n dotenv { path = \"a\" }\n }\n}\n", 1, "destination"},
 	{"fraction", strings.Replace(base, `sync "s" {`, "sync \"s\" {\n max_delete_fraction = 2", 1), 7, "max_delete_fraction"},
+	{"negative grace", base + "ready_grace = \"-1s\"\n", 18, "ready_grace"},
+	{"bad grace", base + "ready_grace = \"soon\"\n", 18, "ready_grace"},
+	{"empty audit file", base + "audit {\n  file = \"\"\n}\n", 19, "audit: file is empty"},
+	{"audit without a file", base + "audit {\n}\n", 18, `"file" is required`},
+}
+
+// TestReadyGraceAndAudit: ready_grace defaults to 0 and takes a duration;
+// the audit block names a file.
+func TestReadyGraceAndAudit(t *testing.T) {
+	cfg, err := ParseConfig("syncd.hcl", []byte(base))
+	if err != nil || cfg.readyGrace != 0 || cfg.Audit != nil {
+		t.Fatalf("defaults: %v, grace %v, audit %+v", err, cfg.readyGrace, cfg.Audit)
+	}
+	for src, want := range map[string]time.Duration{`ready_grace = "0s"`: 0, `ready_grace = "90s"`: 90 * time.Second} {
+		cfg, err := ParseConfig("syncd.hcl", []byte(base+src+"\naudit {\n  file = \"/var/log/syncd/audit.jsonl\"\n}\n"))
+		if err != nil || cfg.readyGrace != want || cfg.Audit == nil || cfg.Audit.File != "/var/log/syncd/audit.jsonl" {
+			t.Fatalf("%s: %v, grace %v, audit %+v", src, err, cfg.readyGrace, cfg.Audit)
+		}
+	}
 }
 
 func TestConfigErrorsNameFileLineAndField(t *testing.T) {
@@ -145,6 +164,12 @@ func checkLoaded(t *testing.T, cfg *Config) {
 				t.Fatalf("connection %q: timeout %q", cc.Name, cc.Timeout)
 			}
 		}
+	}
+	if cfg.readyGrace < 0 {
+		t.Fatalf("ready_grace %v", cfg.readyGrace)
+	}
+	if a := cfg.Audit; a != nil && a.File == "" {
+		t.Fatal("audit: empty file")
 	}
 	if s := cfg.State; s != nil && (s.File == "") == (s.Connection == "") {
 		t.Fatalf("state: not exactly one of file or connection: %+v", s)

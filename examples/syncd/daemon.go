@@ -28,7 +28,8 @@ type generation struct {
 	conns   map[string]*connection.Conn
 	store   state.Store
 	closeSt func()
-	lock    state.Lock
+	lock    *trackedLock // nil without a Vault state store
+	audit   *auditFile   // nil without an audit block
 	syncs   map[string]*managed
 	names   []string
 
@@ -46,11 +47,12 @@ type managed struct {
 // build makes a generation from cfg. It connects nothing yet but checks the
 // Vault mounts it uses. reuse, when not nil, is the running generation: its
 // state store is kept when the state file did not change (a state file can
-// be open only once).
+// be open only once), and so is its audit file when the path is the same.
 //
 // When cfg cannot be built, build closes what it built itself (connections,
-// a state store it opened) and returns the error; reuse is left untouched,
-// its state store included, so that a refused reload changes nothing.
+// a state store or an audit file it opened) and returns the error; reuse is
+// left untouched, its state store and audit file included, so that a
+// refused reload changes nothing.
 func build(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics, reuse *generation) (*generation, error) {
 	g := &generation{cfg: cfg, conns: map[string]*connection.Conn{}, syncs: map[string]*managed{}}
 	if err := g.build(ctx, log, m, reuse); err != nil {
@@ -64,6 +66,18 @@ func build(ctx context.Context, cfg *Config, log *slog.Logger, m *metrics, reuse
 func (g *generation) build(ctx context.Context, log *slog.Logger, m *metrics, reuse *generation) error {
 	cfg := g.cfg
 	auditor := audit.NewSlog(log, nil)
+	if a := cfg.Audit; a != nil {
+		if reuse != nil && sameAuditFile(reuse.audit, a) {
+			g.audit = reuse.audit
+		} else {
+			f, err := openAuditFile(a.File)
+			if err != nil {
+				return err
+			}
+			g.audit = f
+		}
+		auditor = audit.NewJSONLines(g.audit)
+	}
 	for i := range cfg.Connections {
 		cc := &cfg.Connections[i]
 		c, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name, Auditor: auditor, Logger: log})
@@ -101,13 +115,10 @@ func (g *generation) build(ctx context.Context, log *slog.Logger, m *metrics, re
 			sa = audit.Prefix(connection.EventPrefix, auditor) // HCV_SECRET_SYNCED, as Vault's own sync names it
 		}
 		name := sc.Name
-		s, err := sync.New(sync.Config{
-			Name: sc.Name, Description: sc.Description, Source: src, Destination: dst,
-			Mode: p.mode, InitialSync: p.initial, KeySchema: sc.KeySchema, Environment: sc.Environment,
-			DisableDeletion: sc.DisableDeletion, MaxDeleteFraction: p.fraction,
-			Store: g.store, Lock: g.lock, Auditor: sa, Logger: log, AutoSync: p.auto,
-			OnRound: func(rep *sync.Report, err error) { m.observe(name, rep, err) },
-		})
+		scfg := syncConfig(sc, p, src, dst)
+		scfg.Store, scfg.Lock, scfg.Auditor, scfg.Logger = g.store, g.stateLock(), sa, log
+		scfg.OnRound = func(rep *sync.Report, err error) { m.observe(name, rep, err) }
+		s, err := sync.New(scfg)
 		if err != nil {
 			return fmt.Errorf("sync %q: %w", sc.Name, err)
 		}
@@ -116,6 +127,16 @@ func (g *generation) build(ctx context.Context, log *slog.Logger, m *metrics, re
 	}
 	sort.Strings(g.names)
 	return nil
+}
+
+// syncConfig returns the engine's configuration of the sync sc between src
+// and dst, without its store, lock, auditor, logger and OnRound.
+func syncConfig(sc *SyncConfig, p parsed, src, dst destination.Destination) sync.Config {
+	return sync.Config{
+		Name: sc.Name, Description: sc.Description, Source: src, Destination: dst,
+		Mode: p.mode, InitialSync: p.initial, KeySchema: sc.KeySchema, Environment: sc.Environment,
+		DisableDeletion: sc.DisableDeletion, MaxDeleteFraction: p.fraction, AutoSync: p.auto,
+	}
 }
 
 // sameStateFile reports whether a and b are both a state file, the same.
@@ -184,9 +205,17 @@ func (g *generation) openState(ctx context.Context, sc *StateConfig) error {
 		if err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
-		g.store, g.lock = st, lock
+		g.store, g.lock = st, newTrackedLock(lock)
 	}
 	return nil
+}
+
+// stateLock returns the lock of the state store, nil when it has none.
+func (g *generation) stateLock() state.Lock {
+	if g.lock == nil {
+		return nil // not a nil *trackedLock in an interface
+	}
+	return g.lock
 }
 
 func (g *generation) side(ctx context.Context, syncName string, s SideConfig, layout vaultkv.Layout, poll time.Duration) (destination.Destination, error) {
@@ -238,5 +267,8 @@ func (g *generation) close(next *generation) {
 	}
 	if g.closeSt != nil && (next == nil || next.store != g.store) {
 		g.closeSt()
+	}
+	if g.audit != nil && (next == nil || next.audit != g.audit) {
+		_ = g.audit.Close()
 	}
 }

@@ -99,8 +99,8 @@ func TestDaemonAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{path: cfgPath, log: log, metrics: m, gen: g}
-	g.start(log)
+	d := &daemon{path: cfgPath, log: log, metrics: m}
+	d.start(g)
 	defer func() { d.current().stop(nil) }()
 	srv := httptest.NewServer((&server{d: d}).routes())
 	defer srv.Close()
@@ -112,7 +112,7 @@ func TestDaemonAPI(t *testing.T) {
 		t.Fatal("healthz")
 	}
 	code, body := call(t, srv, "GET", "/v1/syncs", "")
-	var syncs []syncInfo
+	var syncs []apiSync
 	if err := json.Unmarshal([]byte(body), &syncs); code != 200 || err != nil || len(syncs) != 1 || syncs[0].Name != "files" || syncs[0].Sync == nil {
 		t.Fatalf("GET /v1/syncs = %d %s", code, body)
 	}
@@ -125,7 +125,7 @@ func TestDaemonAPI(t *testing.T) {
 	}
 	waitFor(t, "the conflict", func() bool {
 		_, body := call(t, srv, "GET", "/v1/syncs/files/conflicts", "")
-		return strings.Contains(body, `"Key": "A"`)
+		return strings.Contains(body, `"key": "A"`)
 	})
 	if code, body := call(t, srv, "POST", "/v1/syncs/files/conflicts/A", `{"keep":"maybe"}`); code != 400 {
 		t.Fatalf("bad resolve = %d %s", code, body)
@@ -140,7 +140,7 @@ func TestDaemonAPI(t *testing.T) {
 		t.Fatalf("unknown sync = %d", code)
 	}
 	_, metrics := call(t, srv, "GET", "/metrics", "")
-	for _, want := range []string{`secretsync_rounds_total{sync="files"}`, `secretsync_conflicts{sync="files"}`, "# TYPE secretsync_keys_changed_total counter"} {
+	for _, want := range []string{`secretsync_rounds_total{sync="files"}`, `secretsync_flagged_conflicts{sync="files"}`, "# TYPE secretsync_keys_changed_total counter"} {
 		if !strings.Contains(metrics, want) {
 			t.Fatalf("metrics lack %s:\n%s", want, metrics)
 		}
@@ -186,12 +186,15 @@ func TestOnceAndPlan(t *testing.T) {
 	if !strings.Contains(read(t, filepath.Join(dir, "dst.env")), "A=1") {
 		t.Fatal("-once did not write")
 	}
-	// Drift at the destination of a push: flagged, and -once fails.
+	// Drift at the destination of a push: flagged, and -once exits 3; so
+	// does -plan, which would flag it, and -once again while it waits.
 	write(t, filepath.Join(dir, "dst.env"), "A=changed\n")
 	write(t, filepath.Join(dir, "src.env"), "A=2\n")
-	out.Reset()
-	if code := run([]string{"-config", cfgPath, "-once"}, &out, &errb); code != 1 {
-		t.Fatalf("-once with a conflict = %d: %s", code, out.String())
+	for _, mode := range []string{"-plan", "-once", "-once"} {
+		out.Reset()
+		if code := run([]string{"-config", cfgPath, mode}, &out, &errb); code != exitConflicts || !strings.Contains(out.String(), "CONFLICTS: 1 ") {
+			t.Fatalf("%s with a conflict = %d, want 3:\n%s", mode, code, out.String())
+		}
 	}
 	if code := run([]string{"-config", filepath.Join(dir, "missing.hcl"), "-once"}, &out, &errb); code != 2 {
 		t.Fatalf("missing config = %d", code)

@@ -3,6 +3,16 @@
 
 listen = "127.0.0.1:8080"
 
+# /readyz stays ready while a sync's rounds have been failing for less than
+# this (default 0: not ready from the first failed round).
+ready_grace = "5m"
+
+# Audit events as JSON lines in a file of mode 0600 instead of the log.
+# SIGHUP opens it again at this path: rotate it with mv, then SIGHUP.
+audit {
+  file = "/var/log/syncd/audit.jsonl"
+}
+
 # Where baselines and status live. Replicas of syncd share them (and take a
 # lock per sync) when they are kept in Vault:
 state {

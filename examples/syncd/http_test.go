@@ -11,7 +11,6 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/sync"
 )
 
 // TestManualTriggerTellsFailedKeys: a manual round in which keys failed is
@@ -36,14 +35,11 @@ func TestManualTriggerTellsFailedKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error { return tt.refuse(c.Key) }})
 			g := oneSync(t, memory.New(map[string]string{"A": "1", "B": "2"}), dst)
-			srv := httptest.NewServer((&server{d: &daemon{metrics: newMetrics(), gen: g}}).routes())
+			srv := httptest.NewServer((&server{d: testDaemon(g, nil)}).routes())
 			defer srv.Close()
 
 			code, body := call(t, srv, "POST", "/v1/syncs/s/trigger", "")
-			var got struct {
-				Error  string `json:"error"`
-				Report *struct{ Totals sync.Totals }
-			}
+			var got apiError
 			if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusBadGateway || got.Report == nil || got.Report.Totals.Failed == 0 {
 				t.Fatalf("trigger = %d %s, want 502 with the report", code, body)
 			}
@@ -52,7 +48,7 @@ func TestManualTriggerTellsFailedKeys(t *testing.T) {
 			}
 
 			code, body = call(t, srv, "GET", "/v1/syncs", "")
-			var syncs []syncInfo
+			var syncs []apiSync
 			if err := json.Unmarshal([]byte(body), &syncs); err != nil || code != 200 || len(syncs) != 1 || syncs[0].Sync == nil {
 				t.Fatalf("GET /v1/syncs = %d %s", code, body)
 			}

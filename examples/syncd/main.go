@@ -1,36 +1,3 @@
-// Command syncd is a sync daemon built on secretsync: it runs the syncs
-// declared in an HCL configuration file, by itself, and serves health,
-// Prometheus metrics and a small JSON API.
-//
-//	syncd -config syncd.hcl          run every sync with auto-sync
-//	syncd -config syncd.hcl -once    one round of every sync, a report, exit status
-//	syncd -config syncd.hcl -plan    what a round would change, without applying
-//
-// A status record (in /v1/syncs) is pending (a round is scheduled, or keys
-// changed during the last one and are read again), running, succeeded
-// (every key written), conflicts (conflicts are flagged, waiting for a
-// resolution) or failed; its message is one line.
-//
-// Sources and destinations are Vault KV v2 (so it can sync Vault to Vault)
-// and dotenv files. Credentials come from files or environment variables
-// named in the configuration; the configuration never holds a secret. See
-// example.hcl.
-//
-// Signals: SIGHUP reloads the configuration (one that does not load or
-// cannot be built is refused, logged with its cause, and the running one
-// goes on untouched); SIGTERM and SIGINT let the rounds in flight finish
-// and exit.
-//
-// HTTP (-listen, or listen in the file; default 127.0.0.1:8080):
-//
-//	GET  /healthz                          the process is up
-//	GET  /readyz                           every auto-synced sync finished a round (whatever its outcome)
-//	GET  /metrics                          Prometheus text format
-//	GET  /v1/syncs                         syncs with their status records
-//	POST /v1/syncs/{name}/trigger          a round now: 202 for an auto-synced sync; a manual
-//	                                       one's report, 200, or 502 (409) with its error
-//	GET  /v1/syncs/{name}/conflicts        flagged conflicts
-//	POST /v1/syncs/{name}/conflicts/{key}  resolve: {"keep": "source"|"destination"}
 package main
 
 import (
@@ -44,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	gosync "sync"
 	"syscall"
 	"time"
@@ -54,6 +22,14 @@ import (
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// Exit statuses.
+const (
+	exitOK        = 0 // done; with -check, the configuration is valid
+	exitFailure   = 1 // a sync or a key failed, the configuration cannot be built, or -check found a problem
+	exitUsage     = 2 // a bad flag or argument, or a configuration file that cannot be read or does not validate
+	exitConflicts = 3 // -once or -plan: conflicts are flagged (or would be), and nothing failed
+)
 
 // daemon holds the running generation, swapped on reload.
 type daemon struct {
@@ -84,11 +60,35 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	old.stop(g)
+	d.start(g)
+	return nil
+}
+
+// start makes g the running generation: its syncs get their metrics, at 0
+// until they run, and their watches start.
+func (d *daemon) start(g *generation) {
+	d.metrics.configure(g.names)
 	g.start(d.log)
 	d.mu.Lock()
 	d.gen = g
 	d.mu.Unlock()
-	return nil
+}
+
+// hangup handles SIGHUP: the audit file is opened again at its path (after
+// log rotation moved it), then the configuration is reloaded.
+func (d *daemon) hangup(ctx context.Context) {
+	if a := d.current().audit; a != nil {
+		if err := a.reopen(); err != nil {
+			d.log.Error("audit file not opened again; events go on to the open one", "file", a.path, "error", err)
+		} else {
+			d.log.Info("audit file opened again", "file", a.path)
+		}
+	}
+	if err := d.reload(ctx); err != nil {
+		d.log.Error("reload refused; the running configuration goes on", "config", d.path, "error", err)
+		return
+	}
+	d.log.Info("configuration reloaded", "config", d.path, "syncs", len(d.current().names))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -100,11 +100,50 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "syncd.hcl", "configuration `file` (HCL)")
-	once := fs.Bool("once", false, "run every sync one round, print a report, and exit non-zero on a failure or a conflict")
-	plan := fs.Bool("plan", false, "print what a round of every sync would change, without applying it")
+	once := fs.Bool("once", false, "run one round of every sync, print the reports, and exit: 0 clean, 1 failure, 3 conflicts flagged")
+	plan := fs.Bool("plan", false, "print what a round of every sync would change, without applying it, and exit as -once does")
+	check := fs.Bool("check", false, "validate the configuration offline (no request to Vault) and exit: 0 valid, 1 not")
+	showVersion := fs.Bool("version", false, "print the version, the commit when known, and the Go version, and exit")
 	listen := fs.String("listen", "", "HTTP `address` (overrides listen in the file)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: syncd [-config file] [-listen address | -once | -plan | -check | -version]\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nexit status: 0 clean, 1 failure, 2 usage, 3 conflicts flagged (-once, -plan)\n")
+	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "syncd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	if *showVersion {
+		readBuildInfo().write(stdout)
+		return exitOK
+	}
+	modes := 0
+	for _, b := range []bool{*once, *plan, *check} {
+		if b {
+			modes++
+		}
+	}
+	if modes > 1 {
+		fmt.Fprintln(stderr, "syncd: -once, -plan and -check exclude each other")
+		return exitUsage
+	}
+	if *check {
+		if _, err := checkConfig(ctx, *path); err != nil {
+			for _, l := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(stderr, "syncd: %s: %s\n", *path, l)
+			}
+			return exitFailure
+		}
+		fmt.Fprintf(stdout, "syncd: %s: valid (checked offline: Vault was not contacted)\n", *path)
+		return exitOK
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	// The daemon takes SIGHUP from here on: its default action would end
@@ -117,7 +156,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cfg, err := LoadConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
-		return 2
+		return exitUsage
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -125,14 +164,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	g, err := build(ctx, cfg, log, m, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: cannot run %s: %v\n", *path, err)
-		return 1
+		return exitFailure
 	}
 	if *once || *plan {
 		defer g.close(nil)
 		return runOnce(ctx, g, *plan, stdout, stderr)
 	}
 
-	d := &daemon{path: *path, log: log, metrics: m, gen: g}
 	addr := cfg.Listen
 	if *listen != "" {
 		addr = *listen
@@ -144,25 +182,22 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: %v\n", err)
 		g.close(nil)
-		return 1
+		return exitFailure
 	}
+	d := &daemon{path: *path, log: log, metrics: m}
 	srv := &http.Server{Handler: (&server{d: d}).routes(), ReadHeaderTimeout: 10 * time.Second}
+	d.start(g)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http", "error", err)
 		}
 	}()
-	log.Info("syncd started", "config", *path, "listen", ln.Addr().String(), "syncs", len(g.names))
-	g.start(log)
+	log.Info("syncd started", "config", *path, "listen", ln.Addr().String(), "syncs", len(g.names), "version", readBuildInfo().Version)
 
 	for {
 		select {
 		case <-hup:
-			if err := d.reload(ctx); err != nil {
-				log.Error("reload refused; the running configuration goes on", "config", *path, "error", err)
-			} else {
-				log.Info("configuration reloaded", "config", *path, "syncs", len(d.current().names))
-			}
+			d.hangup(ctx)
 			continue
 		case <-ctx.Done():
 		}
@@ -174,15 +209,15 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	log.Info("stopped")
-	return 0
+	return exitOK
 }
 
 // runOnce runs (or plans) one round of every sync and prints the reports.
-// It returns 1 when a sync failed, when any key failed (even in a round
-// that returned no error), and, unless planning, when conflicts are
-// flagged.
+// It returns exitFailure when a sync failed or any key failed (even in a
+// round that returned no error); otherwise exitConflicts when conflicts
+// are flagged (in a plan: when the round would flag some); otherwise exitOK.
 func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Writer) int {
-	code := 0
+	var anyFailed, anyConflict bool
 	for _, name := range g.names {
 		s := g.syncs[name].syncer
 		op := s.Run
@@ -194,19 +229,30 @@ func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Wr
 		if rep != nil {
 			_ = rep.WriteTable(stdout)
 			if rep.Totals.Failed > 0 {
-				code = 1
+				anyFailed = true
 				if err == nil {
 					fmt.Fprintf(stdout, "FAILED: %d keys failed\n", rep.Totals.Failed)
 				}
 			}
-			if !plan && (rep.Totals.Conflicts > 0 || rep.Flagged > 0) {
-				code = 1
+			if n := max(rep.Flagged, rep.Totals.Conflicts); n > 0 {
+				anyConflict = true
+				if plan {
+					fmt.Fprintf(stdout, "CONFLICTS: %d keys would be flagged\n", n)
+				} else {
+					fmt.Fprintf(stdout, "CONFLICTS: %d flagged, waiting for a resolution\n", n)
+				}
 			}
 		}
 		if err != nil {
 			fmt.Fprintf(stdout, "FAILED: %s\n", sync.OneLine(err))
-			code = 1
+			anyFailed = true
 		}
 	}
-	return code
+	switch {
+	case anyFailed:
+		return exitFailure
+	case anyConflict:
+		return exitConflicts
+	}
+	return exitOK
 }

@@ -1,0 +1,133 @@
+// Command syncd is a sync daemon built on secretsync: it runs the syncs
+// declared in an HCL configuration file, by itself, and serves health,
+// readiness, Prometheus metrics and a small JSON API.
+//
+// Sources and destinations are Vault KV v2 (so it can sync Vault to Vault)
+// and dotenv files. Credentials come from files or environment variables
+// named in the configuration; the configuration never holds a secret. See
+// example.hcl.
+//
+// # Flags
+//
+//	syncd -config syncd.hcl          run every sync with auto-sync, serve HTTP
+//	syncd -config syncd.hcl -once    one round of every sync, the reports, an exit status
+//	syncd -config syncd.hcl -plan    what a round would change, without applying it
+//	syncd -config syncd.hcl -check   validate the configuration, offline, and exit
+//	syncd -version                   the version, the commit when known, the Go version
+//
+//	-config file      the configuration (default syncd.hcl)
+//	-listen address   the HTTP address; overrides listen in the file
+//
+// -once, -plan and -check exclude each other. -check never contacts Vault,
+// takes no lock and writes nothing, so it can check the file of a running
+// daemon before a SIGHUP: it loads and validates the file, builds each
+// connection's client (reading its TLS files) and reads its credential
+// file or variable, opens and parses the dotenv sides, builds each sync
+// with the engine (a Vault side stood in for by an in-memory one), and
+// checks the directories of the state and audit files. It cannot tell
+// whether Vault is reachable, accepts the credentials, has the mounts or
+// grants the policies: the daemon checks the mounts when it starts (or
+// reloads) and refuses a configuration that fails there. -version reads the
+// commit from the build information, which `go build` records in a git work
+// tree unless -buildvcs=false; a release sets the version with
+// -ldflags "-X main.version=v1.2.3".
+//
+// # Exit status
+//
+//	0  clean: the daemon stopped on SIGTERM or SIGINT; -once or -plan found
+//	   nothing wrong; -check found the configuration valid; -version, -help
+//	1  failure: a sync's round failed, or a key in it (-once, -plan); the
+//	   configuration cannot be built (a connection, the state store, a
+//	   mount, a dotenv file, the audit file), or the address cannot be
+//	   listened on; -check found a problem (each is printed, one a line)
+//	2  usage: a bad flag or argument, -once/-plan/-check together, or a
+//	   configuration file that cannot be read or does not validate (each
+//	   problem with its file, line and field)
+//	3  conflicts (-once, -plan): nothing failed, but conflicts are flagged,
+//	   waiting for a resolution, or (-plan) a round would flag some
+//
+// A failure wins over conflicts: a run with both exits 1.
+//
+// # Configuration
+//
+// Top-level attributes and blocks (see example.hcl and the Config type):
+//
+//	listen = "127.0.0.1:8080"     HTTP address
+//	ready_grace = "5m"            how long an auto-synced sync may fail before
+//	                              /readyz says not ready (default 0: at once)
+//	state { file = … }            baselines and status in a file (one daemon),
+//	  transit { connection, mount, key }   its fingerprint key sealed with Transit
+//	state { connection, mount, path, lock_ttl }
+//	                              or in Vault KV v2, shared by replicas, with a
+//	                              lock per sync: one replica runs it, the others
+//	                              stand by
+//	audit { file = "/var/log/syncd/audit.jsonl" }
+//	                              audit events as JSON lines in this file
+//	                              (mode 0600, opened again on SIGHUP) instead
+//	                              of the log
+//	connection "name" { address, namespace, ca_cert, ca_path, client_cert,
+//	  client_key, tls_server_name, tls_skip_verify, timeout,
+//	  token { file | env }, approle { role_id, secret_id_file | secret_id_env,
+//	  wrapped, mount } }
+//	sync "name" { description, mode, initial_sync, key_schema, environment,
+//	  disable_deletion, max_delete_fraction,
+//	  auto_sync { enabled, interval, debounce },
+//	  source { vault { … } | dotenv { path } },
+//	  destination { vault { connection, mount, path, layout, field,
+//	    poll_interval, adopt_unowned } | dotenv { path } } }
+//
+// # Signals
+//
+// SIGHUP opens the audit file again at its path (so that log rotation can
+// move it away first), then reloads the configuration: one that does not
+// load or cannot be built is refused, logged with its cause, and the
+// running one goes on untouched. SIGTERM and SIGINT let the rounds in
+// flight finish and exit.
+//
+// # HTTP
+//
+// Every answer but /metrics is JSON in one style: snake_case fields, times
+// in RFC 3339 (UTC), modes, actions, classes and statuses by name, and
+// errors as {"error": "one line"} (also for an unknown path or method).
+//
+//	GET  /healthz                          the process is up: {"status": "ok"}
+//	GET  /readyz                           200 when ready, 503 when not, with each auto-synced sync's state
+//	GET  /metrics                          Prometheus exposition formats
+//	GET  /v1/syncs                         syncs with their status records
+//	POST /v1/syncs/{name}/trigger          a round now: 202 for an auto-synced sync; a manual
+//	                                       one's report, 200, or 502 (409) with its error
+//	GET  /v1/syncs/{name}/conflicts        flagged conflicts
+//	POST /v1/syncs/{name}/conflicts/{key}  resolve: {"keep": "source"|"destination"}
+//
+// A status record (in /v1/syncs) is pending (a round is scheduled, or keys
+// changed during the last one and are read again), running, succeeded
+// (every key written), conflicts (conflicts are flagged, waiting for a
+// resolution) or failed; its message is one line.
+//
+// # Readiness
+//
+// /readyz is ready while every auto-synced sync is: its latest round
+// succeeded (flagged conflicts do not make it unready; alert on
+// secretsync_flagged_conflicts), or its rounds (or taking its lock) have
+// been failing for less than ready_grace, or another replica holds its
+// lock (this one stands by). A sync that has not finished a round yet is
+// not ready. A round in which a key failed counts as failed. Manual syncs
+// do not count. Each sync's state is one of waiting, standby, succeeded,
+// failing (within the grace: ready) and failed.
+//
+// # Metrics
+//
+// On a registry of the daemon's own. Every configured sync has its series
+// from the start, at 0 (operation "sync" and "resolve"; the four actions),
+// manual ones included; a sync removed by a reload loses them.
+//
+//	secretsync_round_duration_seconds{sync,operation}    histogram  rounds, by operation: sync, or resolve (a conflict resolved through the API)
+//	secretsync_rounds_total{sync}                        counter    rounds run, resolutions included
+//	secretsync_round_failures_total{sync}                counter    rounds that failed, or in which a key failed
+//	secretsync_keys_changed_total{sync,action}           counter    keys written: created, updated, deleted, imported
+//	secretsync_key_failures_total{sync}                  counter    keys whose write failed
+//	secretsync_flagged_conflicts{sync}                   gauge      conflicts waiting for a resolution (kept when a round cannot read the state)
+//	secretsync_last_success_timestamp_seconds{sync}      gauge      end of the latest successful round, Unix seconds; 0 before the first
+//	secretsync_build_info{version,revision,goversion}    gauge      always 1
+//	go_*, process_*                                                 the Go runtime and process collectors
+package main
