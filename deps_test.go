@@ -16,7 +16,7 @@ var heavy = []string{"docker", "testcontainers", "hashicorp/hcl/v2", "google.gol
 // cloud SDKs. Each store driver links its own SDK and nothing else heavy.
 func TestLibraryDependencies(t *testing.T) {
 	core := []string{"./sync", "./conflict", "./keyschema", "./destination", "./destination/memory", "./destination/dotenv",
-		"./destination/destinationtest", "./registry", "./state", "./audit", "./connection", "./vaultkv"}
+		"./destination/destinationtest", "./registry", "./registry/kv", "./state", "./audit", "./connection", "./vaultkv"}
 	for _, dep := range deps(t, core...) {
 		for _, h := range heavy {
 			if strings.Contains(dep, h) {
