@@ -206,7 +206,7 @@ func TestSeedReplay(t *testing.T) {
 		status int
 		why    string
 	}{
-		"Delete destination":                                {204, ""},
+		"Delete destination": {204, ""},
 		"Create/Update GitHub Repository Action destination": {200, ""},
 		"Create/Update Vercel Project destination":           {200, ""},
 		// The document sends Azure's payload to .../aws-sm/my-store-1, and
