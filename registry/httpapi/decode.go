@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/secretsync/secretsync/destination/registry"
 )
@@ -123,16 +124,33 @@ var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 // the request body: a reason that still holds one is dropped.
 func configMessage(ce *registry.ConfigError, values []string) string {
 	reason := quoted.ReplaceAllString(ce.Reason, "the value")
-	for _, v := range values {
-		if len(v) >= 3 && strings.Contains(reason, v) {
-			reason = "invalid"
-			break
-		}
+	if holdsAny(reason, values) {
+		reason = "invalid"
 	}
 	if ce.Type == "" {
 		return fmt.Sprintf("invalid request: %s: %s", ce.Field, reason)
 	}
 	return fmt.Sprintf("invalid %s destination: %s: %s", ce.Type, ce.Field, reason)
+}
+
+// holdsAny reports whether s holds one of values, or a word of one (a run
+// of 5 or more letters and digits): a reason that quotes part of a value
+// without quotes.
+func holdsAny(s string, values []string) bool {
+	for _, v := range values {
+		if len(v) >= 3 && strings.Contains(s, v) {
+			return true
+		}
+		words := strings.FieldsFunc(v, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+		})
+		for _, w := range words {
+			if len(w) >= 5 && strings.Contains(s, w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // stringsOf returns every string in a JSON document (keys excepted).
