@@ -10,6 +10,9 @@ import (
 // This file holds what depends on the registry's version: how a
 // destination is deleted, and how its statuses are named.
 
+// canPurge tells whether the registry can purge a destination.
+const canPurge = false
+
 // errNoPurge is the answer to a purge while the registry cannot purge.
 var errNoPurge = errors.New("purge is not supported by this registry; remove the associations first")
 

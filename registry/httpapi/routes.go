@@ -334,7 +334,11 @@ func errStatus(err error, values []string) (int, string) {
 	case errors.As(err, &ce):
 		return http.StatusBadRequest, configMessage(ce, values)
 	case errors.As(err, &iu):
-		return http.StatusBadRequest, fmt.Sprintf("destination %s/%s has %d association(s); remove them first, or delete with purge=true", iu.Type, iu.Name, iu.Associations)
+		msg := fmt.Sprintf("destination %s/%s has %d association(s); remove them first", iu.Type, iu.Name, iu.Associations)
+		if canPurge {
+			msg += ", or delete with purge=true"
+		}
+		return http.StatusBadRequest, msg
 	case errors.Is(err, errNoPurge):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, registry.ErrNotFound):
