@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 )
 
 // ErrPlaintext is returned by Listen for an address beyond loopback with
@@ -25,7 +26,7 @@ func Listen(addr string, tlsConfig *tls.Config, allowPlaintextNonLoopback bool) 
 		return nil, fmt.Errorf("httpapi: listen address %q: %w", addr, err)
 	}
 	plainChecked := tlsConfig == nil && !allowPlaintextNonLoopback
-	if plainChecked && !isLoopbackName(host) {
+	if plainChecked && !isLoopbackName(strings.ToLower(host)) {
 		return nil, fmt.Errorf("%w: %q is not a loopback address (give a TLS configuration, or allow plain HTTP explicitly)", ErrPlaintext, addr)
 	}
 	if tlsConfig != nil && len(tlsConfig.Certificates) == 0 && tlsConfig.GetCertificate == nil && tlsConfig.GetConfigForClient == nil {

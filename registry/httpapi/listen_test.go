@@ -45,6 +45,7 @@ func TestListenAllowed(t *testing.T) {
 		{"127.0.0.1:0", nil, false},
 		{"localhost:0", nil, false},
 		{"0.0.0.0:0", nil, true},
+		{"LOCALHOST:0", nil, false},
 		{"0.0.0.0:0", &tls.Config{Certificates: []tls.Certificate{cert}}, false},
 	} {
 		l, err := httpapi.Listen(c.addr, c.tls, c.allow)
