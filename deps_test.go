@@ -16,7 +16,7 @@ var heavy = []string{"docker", "testcontainers", "hashicorp/hcl/v2", "google.gol
 // cloud SDKs. Each store driver links its own SDK and nothing else heavy.
 func TestLibraryDependencies(t *testing.T) {
 	core := []string{"./sync", "./conflict", "./keyschema", "./destination", "./destination/memory", "./destination/dotenv",
-		"./destination/destinationtest", "./destination/registry", "./state", "./audit", "./connection", "./vaultkv"}
+		"./destination/destinationtest", "./registry", "./registry/kv", "./state", "./audit", "./connection", "./vaultkv"}
 	for _, dep := range deps(t, core...) {
 		for _, h := range heavy {
 			if strings.Contains(dep, h) {
@@ -44,6 +44,21 @@ func TestLibraryDependencies(t *testing.T) {
 				if strings.Contains(dep, h) {
 					t.Errorf("%s depends on %s", pkg, dep)
 				}
+			}
+		}
+	}
+}
+
+// TestImportsPointDown: the registry orchestrates syncs, so it sits above
+// them; the engine, the destination contract, the Vault side, the state
+// stores and the connection never import it (registry/kv, which joins the
+// registry to Vault, imports both).
+func TestImportsPointDown(t *testing.T) {
+	const registry = "github.com/secretsync/secretsync/registry"
+	for _, pkg := range []string{"./sync", "./destination", "./vaultkv", "./state", "./connection"} {
+		for _, dep := range deps(t, pkg) {
+			if dep == registry || strings.HasPrefix(dep, registry+"/") {
+				t.Errorf("%s imports %s", pkg, dep)
 			}
 		}
 	}

@@ -17,7 +17,7 @@
 //   - [github.com/secretsync/secretsync/destination]: the contract every
 //     side implements (list, and apply with check-and-set), with an
 //     in-memory implementation and a conformance suite.
-//   - [github.com/secretsync/secretsync/destination/registry]: named
+//   - [github.com/secretsync/secretsync/registry]: named
 //     destinations of typed configs (vault-kv, aws-sm, azure-kv, gcp-sm, gh,
 //     vercel-project, or the program's own) and associations of KV v2
 //     secrets with them, in the shape of Vault's /sys/sync API.

@@ -294,6 +294,7 @@ type ConfigError struct {
 	Err    error // underlying error, if any
 }
 
+// Error names the field and the reason.
 func (e *ConfigError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("sync: invalid config: %s: %s: %v", e.Field, e.Reason, e.Err)

@@ -77,7 +77,7 @@
 //
 // Config.KeyNamer names destination keys with a function instead of a key
 // schema, for stores whose names follow their own rules (package
-// destination/registry renders Vault-style name templates with it). The
+// registry renders Vault-style name templates with it). The
 // sync then manages exactly the names it renders from the source's keys
 // and from its baseline; two keys given one name both fail.
 //

@@ -42,6 +42,7 @@ type MassDeletionError struct {
 	Empty    bool    // the other side is empty
 }
 
+// Error gives the numbers and says that Force applies the deletions.
 func (e *MassDeletionError) Error() string {
 	if e.Empty {
 		return fmt.Sprintf("sync: refused to delete %d of %d managed %s keys: the other side is empty (use Force to apply)", e.Deletes, e.Managed, e.Side)
@@ -52,16 +53,66 @@ func (e *MassDeletionError) Error() string {
 // Is reports whether target is ErrMassDeletion.
 func (e *MassDeletionError) Is(target error) bool { return target == ErrMassDeletion }
 
+// The parts of a sync that an error can come from: the sides, as
+// KeyError.Side and SideError.Side name them, and the state store.
+const (
+	SideSource      = "source"
+	SideDestination = "destination"
+	SideStore       = "store"
+)
+
+// Operations of a SideError.
+const (
+	// OpList: listing a side failed, and the round wrote nothing.
+	OpList = "list"
+	// OpApply: a side reported itself unavailable
+	// (destination.ErrUnavailable) while the round wrote to it, and the
+	// round stopped.
+	OpApply = "apply"
+	// OpLoad, OpSave and OpFingerprintKey: the state store failed to load
+	// or save the sync's state, or to give its fingerprint key.
+	OpLoad           = "load state"
+	OpSave           = "save state"
+	OpFingerprintKey = "fingerprint key"
+)
+
+// SideError reports the failure of a whole part of a round rather than of
+// one key: listing the source or the destination (OpList), a side that
+// became unavailable while the round wrote to it (OpApply), or the state
+// store (Side SideStore). It tells a caller which part failed without
+// parsing messages; Err says why, and errors.Is sees through it (for
+// destination.ErrUnavailable, say). It never holds a value.
+type SideError struct {
+	Side string // SideSource, SideDestination or SideStore
+	Op   string // OpList or OpApply for a side; OpLoad, OpSave or OpFingerprintKey for the store
+	Err  error
+}
+
+// Error names the part that failed and the operation, then the cause.
+func (e *SideError) Error() string {
+	switch {
+	case e.Side == SideStore:
+		return fmt.Sprintf("sync: %s: %v", e.Op, e.Err)
+	case e.Op == OpApply:
+		return fmt.Sprintf("sync: %s unavailable, round stopped: %v", e.Side, e.Err)
+	}
+	return fmt.Sprintf("sync: %s %s: %v", e.Op, e.Side, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *SideError) Unwrap() error { return e.Err }
+
 // KeyError reports the failure of one key in a round. It carries the keys
 // and the operation, never a value.
 type KeyError struct {
 	Key            string
 	DestinationKey string
 	Op             string // "put", "delete", "render", or "check" for an unsafe key
-	Side           string // "destination" or "source"
+	Side           string // SideDestination or SideSource
 	Err            error
 }
 
+// Error names the operation, the key and the side, then the cause.
 func (e *KeyError) Error() string {
 	return fmt.Sprintf("sync: %s %q at %s: %v", e.Op, e.Key, e.Side, e.Err)
 }

@@ -22,8 +22,8 @@ import (
 
 // side names, as used in errors.
 const (
-	sideDst = "destination"
-	sideSrc = "source"
+	sideDst = SideDestination
+	sideSrc = SideSource
 )
 
 // write is one planned change on one side for one item.
@@ -160,7 +160,7 @@ func (r *round) run(ctx context.Context) error {
 	case errors.Is(err, state.ErrNotFound):
 		st = &state.State{}
 	case err != nil:
-		return r.failRound(ctx, fmt.Errorf("sync: load state: %w", err), false)
+		return r.failRound(ctx, &SideError{Side: SideStore, Op: OpLoad, Err: err}, false)
 	}
 	r.st = st
 	if st.Baseline == nil {
@@ -173,16 +173,16 @@ func (r *round) run(ctx context.Context) error {
 	}
 	key, err := s.store.FingerprintKey(ctx)
 	if err != nil {
-		return r.failRound(ctx, fmt.Errorf("sync: fingerprint key: %w", err), false)
+		return r.failRound(ctx, &SideError{Side: SideStore, Op: OpFingerprintKey, Err: err}, false)
 	}
 	if r.h, err = fingerprint.New(key); err != nil {
-		return r.failRound(ctx, fmt.Errorf("sync: fingerprint key: %w", err), false)
+		return r.failRound(ctx, &SideError{Side: SideStore, Op: OpFingerprintKey, Err: err}, false)
 	}
 
 	if !r.opts.dryRun && r.op != OpResolve {
 		*record(st, r.op) = &state.Record{Status: state.Running, Time: s.now(), RunID: r.rep.RunID}
 		if err := s.store.Save(ctx, s.cfg.Name, st); err != nil {
-			return r.failRound(ctx, fmt.Errorf("sync: save state: %w", err), false)
+			return r.failRound(ctx, &SideError{Side: SideStore, Op: OpSave, Err: err}, false)
 		}
 	}
 
@@ -331,7 +331,7 @@ func (r *round) recordIntents(ctx context.Context) error {
 				delete(r.st.Pending, k)
 			}
 		}
-		return fmt.Errorf("sync: save state: %w", err)
+		return &SideError{Side: SideStore, Op: OpSave, Err: err}
 	}
 	return nil
 }
@@ -351,10 +351,10 @@ func (r *round) read(ctx context.Context) error {
 		return err
 	}
 	if srcErr != nil {
-		return fmt.Errorf("sync: list source: %w", srcErr)
+		return &SideError{Side: SideSource, Op: OpList, Err: srcErr}
 	}
 	if dstErr != nil {
-		return fmt.Errorf("sync: list destination: %w", dstErr)
+		return &SideError{Side: SideDestination, Op: OpList, Err: dstErr}
 	}
 
 	only := ""
@@ -877,7 +877,7 @@ func (r *round) record(ctx context.Context, refs []ref, errs []error, callErr er
 			w.err = fmt.Errorf("sync: %s returned %d results for %d changes", sideOf(w.toSrc), len(errs), len(refs))
 		}
 		if stop == nil && w.err != nil && errors.Is(w.err, destination.ErrUnavailable) {
-			stop = fmt.Errorf("sync: %s unavailable, round stopped: %w", sideOf(w.toSrc), w.err)
+			stop = &SideError{Side: sideOf(w.toSrc), Op: OpApply, Err: w.err}
 		}
 	}
 	actx := context.WithoutCancel(ctx)
@@ -1172,7 +1172,7 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
 	if serr := s.store.Save(saveCtx, s.cfg.Name, st); serr != nil {
-		serr = fmt.Errorf("sync: save state: %w", serr)
+		serr = &SideError{Side: SideStore, Op: OpSave, Err: serr}
 		r.auditFailure(ctx, serr)
 		if err == nil {
 			return serr
@@ -1235,7 +1235,7 @@ func (r *round) failRound(ctx context.Context, err error, saveStatus bool) error
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 		defer cancel()
 		if serr := r.s.store.Save(saveCtx, r.s.cfg.Name, r.st); serr != nil {
-			err = errors.Join(err, fmt.Errorf("sync: save state: %w", serr))
+			err = errors.Join(err, &SideError{Side: SideStore, Op: OpSave, Err: serr})
 		}
 	}
 	if !r.opts.dryRun {

@@ -216,7 +216,9 @@ func collect(opts []Option) options {
 //
 // When a side reports that it is unavailable (destination.ErrUnavailable:
 // unreachable, sealed, rate limited), the round stops at once and returns
-// that one error; keys not attempted are reported with action Retry. A
+// that one error, a *SideError with Op OpApply; keys not attempted are
+// reported with action Retry. A side that cannot be listed, or a state
+// store that fails, ends the round with a *SideError naming it. A
 // round that would delete too much returns an error for which
 // errors.Is(err, ErrMassDeletion) holds, and writes nothing. A cancelled
 // context stops the round; its error is returned as is. In every case, each

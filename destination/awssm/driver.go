@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/secretsync/secretsync/destination"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // DriverOptions are what Driver adds to a registry.AWSSecretsManager

@@ -12,8 +12,8 @@ import (
 
 	"github.com/secretsync/secretsync/destination/awssm"
 	"github.com/secretsync/secretsync/destination/awssm/awssmtest"
-	"github.com/secretsync/secretsync/destination/registry"
-	"github.com/secretsync/secretsync/vaultkv"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -39,7 +39,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		Drivers: map[string]registry.Driver{registry.TypeAWSSecretsManager: awssm.Driver(awssm.DriverOptions{
 			Endpoint: srv.URL, HTTPClient: srv.HTTPClient(), ClientOptions: []func(*secretsmanager.Options){fastRetries},
 		})},
-		Source: vaultkv.SecretSource(conn),
+		Source: kv.SecretSource(conn),
 	})
 	if _, err := reg.Put(ctx, "aws", registry.AWSSecretsManager{
 		AccessKeyID: registry.Credential(id), SecretAccessKey: registry.Credential(key), Region: srv.Region(),
@@ -128,7 +128,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if c := srv.Counts(); len(c) != 2 || c["ListSecrets"] != 1 || c["BatchGetSecretValue"] != 1 {
 		t.Fatalf("idle Set: %v, want one ListSecrets and one BatchGetSecretValue", c)
 	}
-	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws"); !errors.Is(err, registry.ErrInUse) {
+	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete while associated = %v", err)
 	}
 
@@ -150,7 +150,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if s, ok := srv.Get("unrelated"); !ok || s.Deleted || s.Value != "not ours" {
 		t.Fatal("the unrelated secret was touched")
 	}
-	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws"); err != nil {
+	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", registry.DeleteOptions{}); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 

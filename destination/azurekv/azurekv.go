@@ -22,8 +22,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/secretsync/secretsync/destination"
-	"github.com/secretsync/secretsync/destination/registry"
 	"github.com/secretsync/secretsync/internal/keylock"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // The ownership marker: tags on every version this package writes.

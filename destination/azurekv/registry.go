@@ -10,7 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/secretsync/secretsync/destination"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // DriverOptions are the settings of Driver that a registry.AzureKeyVault

@@ -12,9 +12,9 @@ import (
 	"github.com/secretsync/secretsync/destination/azurekv"
 	"github.com/secretsync/secretsync/destination/azurekv/azurekvtest"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
+	regkv "github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/sync"
-	"github.com/secretsync/secretsync/vaultkv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -45,7 +45,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		Drivers: map[string]registry.Driver{registry.TypeAzureKeyVault: azurekv.Driver(azurekv.DriverOptions{
 			HTTPClient: kv.HTTPClient(), Retry: fastRetry, PollInterval: 5 * time.Millisecond, WaitTimeout: 10 * time.Second,
 		})},
-		Source: vaultkv.SecretSource(conn),
+		Source: regkv.SecretSource(conn),
 	})
 	cfg := registry.AzureKeyVault{
 		KeyVaultURI: kv.VaultURL(), TenantID: kv.TenantID(), ClientID: kv.ClientID(),

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/secretsync/secretsync/destination"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // DriverOptions are what Driver adds to a destination's registry.Config:

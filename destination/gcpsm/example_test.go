@@ -8,7 +8,7 @@ import (
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/gcpsm"
 	"github.com/secretsync/secretsync/destination/gcpsm/gcpsmtest"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // Example writes and lists a secret in a local Secret Manager

@@ -83,7 +83,8 @@ func NormalizeKey(key string) (string, error) {
 // OwnerLabel returns the value of LabelOwner for owner: owner in lower
 // case when that is a valid label value (at most 63 of [a-z0-9_-]), and
 // otherwise "h-" and the first 16 hex digits of owner's SHA-256. The
-// registry's owners ("assoc-" and 16 hex digits) are kept as they are.
+// registry's owners, its sync names (at most 63 of [a-z0-9_-], such as
+// "gcp-sm-prod-kv-app-prod"), are kept as they are.
 func OwnerLabel(owner string) string {
 	if l := strings.ToLower(owner); asciiLabelValue.MatchString(l) {
 		return l

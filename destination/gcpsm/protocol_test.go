@@ -574,6 +574,9 @@ func FuzzNormalizeKey(f *testing.F) {
 func TestOwnerLabel(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"assoc-0123456789abcdef", "assoc-0123456789abcdef"},
+		// The registry's sync names, up to its longest (63, with a hash).
+		{"gcp-sm-prod-kv-app-prod", "gcp-sm-prod-kv-app-prod"},
+		{"gcp-sm-dest-kv-team-platform-applications-payments-gat-0a1b2c3d", "gcp-sm-dest-kv-team-platform-applications-payments-gat-0a1b2c3d"},
 		{"App_Prod", "app_prod"},
 		{"", ""},
 	} {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/secretsync/secretsync/destination/gcpsm"
 	"github.com/secretsync/secretsync/destination/gcpsm/gcpsmtest"
-	"github.com/secretsync/secretsync/destination/registry"
-	"github.com/secretsync/secretsync/vaultkv"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -43,7 +43,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		Drivers: map[string]registry.Driver{registry.TypeGCPSecretManager: gcpsm.Driver(gcpsm.DriverOptions{
 			HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions(),
 		})},
-		Source: vaultkv.SecretSource(conn),
+		Source: kv.SecretSource(conn),
 	})
 	t.Cleanup(func() { _ = reg.Close() })
 	if _, err := reg.Put(ctx, "gcp", registry.GCPSecretManager{
@@ -152,7 +152,7 @@ func TestRequestsPerKey(t *testing.T) {
 		Drivers: map[string]registry.Driver{registry.TypeGCPSecretManager: gcpsm.Driver(gcpsm.DriverOptions{
 			HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions(),
 		})},
-		Source: vaultkv.SecretSource(conn),
+		Source: kv.SecretSource(conn),
 	})
 	t.Cleanup(func() { _ = reg.Close() })
 	if _, err := reg.Put(ctx, "gcp", registry.GCPSecretManager{

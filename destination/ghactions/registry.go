@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/secretsync/secretsync/destination"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // DriverOptions are what the registry's typed config does not hold: where

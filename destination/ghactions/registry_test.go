@@ -11,8 +11,8 @@ import (
 	"github.com/secretsync/secretsync/conflict"
 	"github.com/secretsync/secretsync/destination/ghactions"
 	"github.com/secretsync/secretsync/destination/ghactions/ghactionstest"
-	"github.com/secretsync/secretsync/destination/registry"
-	"github.com/secretsync/secretsync/vaultkv"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -61,7 +61,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 
 			reg := registry.New(registry.Options{
 				Drivers: map[string]registry.Driver{registry.TypeGitHubRepository: ghactions.Driver(ghactions.DriverOptions{BaseURL: gh.URL, HTTPClient: gh.Client()})},
-				Source:  vaultkv.SecretSource(conn),
+				Source:  kv.SecretSource(conn),
 			})
 			t.Cleanup(func() { reg.Close() })
 			if _, err := reg.Put(ctx, "repo", cfg); err != nil {

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // DefaultBaseURL is the base URL of Vercel's REST API.

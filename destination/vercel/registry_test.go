@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secretsync/secretsync/destination/registry"
 	"github.com/secretsync/secretsync/destination/vercel"
 	"github.com/secretsync/secretsync/destination/vercel/verceltest"
-	"github.com/secretsync/secretsync/vaultkv"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -40,7 +40,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	}
 	reg := registry.New(registry.Options{
 		Drivers: map[string]registry.Driver{registry.TypeVercelProject: vercel.Driver(vercel.DriverOptions{BaseURL: srv.URL, MinBackoff: time.Millisecond})},
-		Source:  vaultkv.SecretSource(conn),
+		Source:  kv.SecretSource(conn),
 	})
 	defer reg.Close()
 	targets := []string{vercel.Production, vercel.Preview}

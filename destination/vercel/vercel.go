@@ -16,8 +16,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/secretsync/secretsync/destination"
-	"github.com/secretsync/secretsync/destination/registry"
 	"github.com/secretsync/secretsync/internal/keylock"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // Limits.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // A GitHub repository destination, with a KV v2 secret associated to it.
@@ -46,23 +46,23 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(a.Status, a.Totals.Created)
+	fmt.Println(a.SyncName, a.Status, a.Totals.Created)
 	held, _ := repo.List(ctx)
 	fmt.Println(slices.Sorted(maps.Keys(held)))
 
-	err = reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo")
+	// Delete is refused while the destination has associations; Purge
+	// unsyncs them first (Force would leave their entries behind).
+	err = reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo", registry.DeleteOptions{})
 	fmt.Println(errors.Is(err, registry.ErrInUse))
-
-	a, err = reg.Remove(ctx, registry.TypeGitHubRepository, "my-repo", ref)
-	if err != nil {
+	if err := reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo", registry.DeleteOptions{Purge: true}); err != nil {
 		panic(err)
 	}
 	held, _ = repo.List(ctx)
-	fmt.Println(a.Status, slices.Sorted(maps.Keys(held)))
+	fmt.Println(slices.Sorted(maps.Keys(held)))
 	// Output:
 	// gh my-repo *****
-	// SYNCED 2
+	// gh-my-repo-kv-app-prod SYNCED 2
 	// [APP_API_KEY APP_DB_URL UNRELATED]
 	// true
-	// UNSYNCED [UNRELATED]
+	// [UNRELATED]
 }

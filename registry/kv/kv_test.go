@@ -1,14 +1,16 @@
-package vaultkv_test
+package kv_test
 
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
 
 	"github.com/secretsync/secretsync/connection"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/vaultkv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
@@ -30,8 +32,8 @@ func TestRegistryVaultToVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeVaultKV: vaultkv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
-		Source:  vaultkv.SecretSource(conn),
+		Drivers: map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
+		Source:  kv.SecretSource(conn),
 	})
 	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Path: "mirror", Layout: "secret-key"}); err != nil {
 		t.Fatal(err)
@@ -41,6 +43,9 @@ func TestRegistryVaultToVault(t *testing.T) {
 	a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, opts)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 2 {
 		t.Fatalf("Set = %+v, %v", a, err)
+	}
+	if want := registry.TypeVaultKV + "-replica-" + srcMount + "-app-prod"; len(want) <= 63 && a.SyncName != strings.ToLower(want) {
+		t.Errorf("sync name %q, want %q", a.SyncName, want)
 	}
 	read := func(p string) (string, bool) {
 		t.Helper()
@@ -70,7 +75,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if v, _ := read("mirror/prod/DB"); v != "db-2" {
 		t.Fatalf("after the refresh mirror/prod/DB = %q", v)
 	}
-	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica"); !errors.Is(err, registry.ErrInUse) {
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete while associated = %v", err)
 	}
 
@@ -85,7 +90,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if v, ok := read("mirror/OTHER"); !ok || v != "not ours" {
 		t.Errorf("the unmanaged secret was touched: %q, %v", v, ok)
 	}
-	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica"); err != nil {
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{}); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 
@@ -94,7 +99,26 @@ func TestRegistryVaultToVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, err = reg.Set(ctx, registry.TypeVaultKV, "broken", ref, opts)
-	if !errors.Is(err, vaultkv.ErrInvalidOptions) || a.Status != registry.StatusFailed {
+	if !errors.Is(err, vaultkv.ErrInvalidOptions) || a.Status != registry.StatusClientSideError {
 		t.Fatalf("Set on a destination with an unknown connection = %+v, %v", a, err)
+	}
+
+	// A secret on a mount Vault does not have: the source side fails.
+	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Path: "mirror", Layout: "secret-key"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err = reg.Set(ctx, registry.TypeVaultKV, "replica", registry.SecretRef{Mount: "no-such-mount", Name: "app"}, opts)
+	if err == nil || a.Status != registry.StatusInternalVaultError {
+		t.Fatalf("Set of a secret on no mount = %+v, %v", a, err)
+	}
+	// An unsync reads the secret too, so Purge stops there; Force drops it.
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{Purge: true}); err == nil {
+		t.Fatal("Delete with Purge of an association whose mount is gone succeeded")
+	}
+	if list, _ := reg.Associations(ctx, registry.TypeVaultKV, "replica"); len(list) != 1 || list[0].Status != registry.StatusInternalVaultError {
+		t.Fatalf("after the purge: %+v", list)
+	}
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{Force: true}); err != nil {
+		t.Fatalf("Delete with Force = %v", err)
 	}
 }

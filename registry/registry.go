@@ -26,10 +26,43 @@
 // and no others, and the driver marks the entries it creates with the
 // association (Target.Owner) where the store can hold a marker. Other
 // types (vault-kv, and a program's own types without SyncOptions) map keys
-// with an association's key schema instead.
+// with an association's key schema instead, and the schemas of two
+// associations of one destination may not overlap (see
+// AssociationOptions.KeySchema).
+//
+// # Sync names
+//
+// Each association's sync has a name that says what it links: the type,
+// the destination, the mount and the secret, as "gh-my-repo-kv-app-prod",
+// at most 63 characters of [a-z0-9_-], ended with a short hash when it has
+// to be cut or when another association has it already. The name keys the
+// association's state in Options.Store, names it in audit events, and is
+// the ownership marker on its entries (an AWS or Azure tag, a GCP label, a
+// Vercel comment, Vault custom_metadata).
+//
+// # Status
+//
+// An association carries the status of its last operation, as Vault
+// names them (see SyncStatus): SYNCED, UNSYNCED, PENDING, and, when it
+// failed, which side failed: INTERNAL_VAULT_ERROR (reading the secret),
+// CLIENT_SIDE_ERROR (this side: configuration, driver, names, the state
+// store) or EXTERNAL_SERVICE_ERROR (the destination store, and flagged
+// conflicts), with a one-line message that holds no value. The status
+// comes from the types of the errors (sync.SideError, sync.KeyError,
+// destination.ErrUnavailable and the like), never from their text.
+//
+// # Closing and deleting
 //
 // Destinations and sources that hold resources (io.Closer) are closed when
-// the association's Config changes, when it is removed, and by Close.
+// the destination's Config is replaced, when the association is removed,
+// when the destination is deleted, and by Close. Delete refuses a
+// destination with associations unless told to purge them (unsync each
+// first) or to force (drop them and leave their entries in the store).
+//
+// The registry sits above package sync and imports it; sync, destination,
+// vaultkv, state and connection never import the registry. Package
+// registry/kv joins it to Vault: the source that reads associated KV v2
+// secrets, and the vault-kv driver.
 //
 // This package holds no SDK for any external store. A destination type is
 // usable once the program registers a Driver for it in Options.Drivers;
@@ -54,6 +87,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -98,7 +132,8 @@ func (e *ConfigError) Error() string {
 // Is reports whether target is ErrInvalidConfig.
 func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
 
-// InUseError is returned by Delete for a destination with associations.
+// InUseError is returned by Delete, without Purge or Force, for a
+// destination with associations.
 // errors.Is(err, ErrInUse) holds for it.
 type InUseError struct {
 	Type, Name   string
@@ -107,7 +142,7 @@ type InUseError struct {
 
 // Error names the destination and counts its associations.
 func (e *InUseError) Error() string {
-	return fmt.Sprintf("registry: destination %s/%s has %d association(s); remove them first", e.Type, e.Name, e.Associations)
+	return fmt.Sprintf("registry: destination %s/%s has %d association(s); remove them first, or delete with Purge (unsync them) or Force (leave their entries)", e.Type, e.Name, e.Associations)
 }
 
 // Is reports whether target is ErrInUse.
@@ -138,11 +173,8 @@ type Target struct {
 type Driver func(ctx context.Context, t Target) (destination.Destination, error)
 
 // SourceFunc opens the KV v2 secret an association names, as the source of
-// its sync. With package vaultkv:
-//
-//	func(ctx context.Context, mount, secret string) (destination.Reader, error) {
-//		return vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: secret, Layout: vaultkv.SecretPath})
-//	}
+// its sync. Package registry/kv has the one that reads Vault
+// (kv.SecretSource); tests use in-memory secrets.
 type SourceFunc func(ctx context.Context, mount, secret string) (destination.Reader, error)
 
 // Options configures a Registry. The zero value is usable for destinations;
@@ -226,8 +258,10 @@ func checkName(typ, name string) error {
 
 // Put creates the destination name of cfg's type, or replaces its Config.
 // A bad name or Config gets a *ConfigError and changes nothing. Replacing
-// a Config makes the destination's associations open it again on their
-// next operation.
+// a Config closes the sides that the destination's associations opened
+// with the old one (io.Closer; an association busy with an operation
+// closes them when it ends), and they open it again on their next
+// operation.
 func (r *Registry) Put(ctx context.Context, name string, cfg Config) (Info, error) {
 	if err := ctx.Err(); err != nil {
 		return Info{}, err
@@ -255,7 +289,6 @@ func (r *Registry) Put(ctx context.Context, name string, cfg Config) (Info, erro
 		}
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	k := destKey{typ, name}
 	d := r.dests[k]
 	if d == nil {
@@ -263,12 +296,24 @@ func (r *Registry) Put(ctx context.Context, name string, cfg Config) (Info, erro
 		r.dests[k] = d
 	}
 	if len(d.assocs) > 0 && naming(d.cfg) != naming(cfg) {
+		r.mu.Unlock()
 		return Info{}, &ConfigError{Type: typ, Field: "secret_name_template",
 			Reason: "granularity and name template cannot change while the destination has associations (their entries have the old names); remove them first"}
 	}
 	d.cfg = cfg
 	d.gen++
-	return info(k, d), nil
+	out := info(k, d)
+	as := slices.Collect(maps.Values(d.assocs))
+	r.mu.Unlock()
+	// Close what the associations opened with the old Config. One that is
+	// busy closes it when its operation ends (see dropStale).
+	for _, a := range as {
+		if a.mu.TryLock() {
+			r.dropStale(d, a)
+			a.mu.Unlock()
+		}
+	}
+	return out, nil
 }
 
 func info(k destKey, d *dest) Info {
@@ -318,25 +363,91 @@ func Types(list map[string][]string) []string {
 	return slices.Sorted(maps.Keys(list))
 }
 
-// Delete deletes the destination typ/name. It is refused with an
-// *InUseError while the destination has associations, and returns an
-// error matching ErrNotFound when there is no such destination.
-func (r *Registry) Delete(ctx context.Context, typ, name string) error {
+// DeleteOptions are the options of Delete. The zero value deletes only a
+// destination without associations.
+type DeleteOptions struct {
+	// Purge unsyncs every association of the destination first, one by
+	// one as Remove does (sorted as Associations lists them), and then
+	// deletes the destination. The first failure stops it: the
+	// association that failed keeps its status, it and the associations
+	// not reached yet stay with the destination, and the error is
+	// returned; Delete again resumes. Associations with DisableDeletion
+	// are unlinked and their entries kept, as Remove does.
+	Purge bool
+	// Force drops the associations and the destination without touching
+	// the store: every entry the associations wrote stays at the
+	// destination, with its ownership marker, synced and deleted by
+	// nothing any more (delete them by hand, or set the associations
+	// again later and remove them). Their sync state stays in
+	// Options.Store, so that an association set again on a destination of
+	// the same type and name takes those entries back as its own.
+	Force bool
+}
+
+// Delete deletes the destination typ/name. Without options it is refused
+// with an *InUseError while the destination has associations; with
+// DeleteOptions.Purge it unsyncs them first, with DeleteOptions.Force it
+// drops them and leaves their entries in the store. Either way the sides
+// the associations opened are closed (io.Closer), after the operations in
+// flight on them. Delete returns an error matching ErrNotFound when there
+// is no such destination, and ErrInvalidConfig when both options are set.
+func (r *Registry) Delete(ctx context.Context, typ, name string, opts DeleteOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if opts.Purge && opts.Force {
+		return &ConfigError{Type: typ, Field: "force", Reason: "set together with purge; choose one"}
+	}
 	k := destKey{typ, name}
+	r.mu.Lock()
 	d := r.dests[k]
 	if d == nil {
+		r.mu.Unlock()
 		return notFound(typ, name)
 	}
-	if n := len(d.assocs); n > 0 {
+	switch n := len(d.assocs); {
+	case n == 0 || opts.Force:
+		delete(r.dests, k)
+		as := slices.Collect(maps.Values(d.assocs))
+		r.mu.Unlock()
+		for _, a := range as {
+			a.mu.Lock()
+			a.unlink()
+			a.mu.Unlock()
+		}
+		return nil
+	case !opts.Purge:
+		r.mu.Unlock()
 		return &InUseError{Type: typ, Name: name, Associations: n}
 	}
-	delete(r.dests, k)
-	return nil
+	r.mu.Unlock()
+
+	// Purge: remove the associations until none is left (a Set may add
+	// one meanwhile), then delete the destination.
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if r.dests[k] != d {
+			r.mu.Unlock()
+			return notFound(typ, name) // deleted meanwhile
+		}
+		if len(d.assocs) == 0 {
+			delete(r.dests, k)
+			r.mu.Unlock()
+			return nil
+		}
+		as := slices.SortedFunc(maps.Values(d.assocs), func(x, y *assoc) int {
+			return cmp.Or(cmp.Compare(x.a.Secret.Mount, y.a.Secret.Mount), cmp.Compare(x.a.Secret.Name, y.a.Secret.Name))
+		})
+		r.mu.Unlock()
+		for _, a := range as {
+			if _, err := r.remove(ctx, d, a); err != nil {
+				return fmt.Errorf("registry: purge destination %s/%s: %w", typ, name, err)
+			}
+		}
+	}
 }
 
 // Open opens the destination typ/name with the Driver of its type, for no
@@ -370,11 +481,91 @@ func (r *Registry) open(ctx context.Context, t Target) (destination.Destination,
 	return dst, nil
 }
 
-// syncName is the name of an association's sync in the Store and in audit
-// events: stable, and unique per destination and secret.
+// maxSyncName is the longest sync name the registry gives an association:
+// shorter than sync.ValidName allows, so that it is also a valid GCP label
+// value (at most 63 characters), where gcp-sm keeps the ownership marker.
+const maxSyncName = 63
+
+// syncHashLen is the number of hex digits of the hash that keeps a sync
+// name unique when it has to be cut, or when another association has it.
+const syncHashLen = 8
+
+// syncName returns the readable sync name of the association of the
+// secret ref with the destination typ/name: the type, the destination's
+// name, the mount and the secret's name, joined by '-', in lower case,
+// with every run of characters other than a letter, a digit or '_' made
+// one '-' (so gh, my-repo, kv, app/prod gives "gh-my-repo-kv-app-prod").
+// A name longer than maxSyncName is cut, and ends with '-' and a short
+// hash of the four parts, which keeps it unique.
+//
+// Association.SyncName is syncName's result, unless another association
+// of the registry already had that name when the association was first
+// set (the readable form folds case and punctuation, so "App/Prod" and
+// "app/prod" meet): then it is cut as needed and ends with the hash.
+// An association keeps its sync name for as long as it exists: the name
+// keys its state in Options.Store and marks its entries at the
+// destination (Target.Owner).
 func syncName(typ, name string, ref SecretRef) string {
+	r := readableSyncName(typ, name, ref)
+	if r == "" || len(r) > maxSyncName {
+		return hashedSyncName(r, typ, name, ref, syncHashLen)
+	}
+	return r
+}
+
+// readableSyncName joins the parts of a sync name, uncut.
+func readableSyncName(typ, name string, ref SecretRef) string {
+	var b strings.Builder
+	dash := false
+	for _, part := range []string{typ, name, ref.Mount, ref.Name} {
+		for _, r := range strings.ToLower(part) {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+				if dash && b.Len() > 0 {
+					b.WriteByte('-')
+				}
+				b.WriteRune(r)
+				dash = false
+			default:
+				dash = true
+			}
+		}
+		dash = true
+	}
+	return b.String()
+}
+
+// hashedSyncName cuts readable to leave room for the hash of the
+// association's parts, and appends it.
+func hashedSyncName(readable, typ, name string, ref SecretRef, n int) string {
 	h := sha256.Sum256([]byte(typ + "\x00" + name + "\x00" + ref.Mount + "\x00" + ref.Name))
-	return "assoc-" + hex.EncodeToString(h[:8])
+	sum := hex.EncodeToString(h[:])[:n]
+	if readable == "" {
+		return sum
+	}
+	readable = readable[:min(len(readable), maxSyncName-n-1)]
+	return strings.TrimRight(readable, "-") + "-" + sum
+}
+
+// newSyncName returns the sync name of a new association: its syncName,
+// or a hashed form when another association has that. r.mu is held.
+func (r *Registry) newSyncName(typ, name string, ref SecretRef) string {
+	n := syncName(typ, name, ref)
+	taken := func(n string) bool {
+		for _, d := range r.dests {
+			for _, a := range d.assocs {
+				if a.a.SyncName == n {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	// Longer hashes, should a shorter one meet another name too.
+	for l := syncHashLen; taken(n) && l <= 2*syncHashLen; l *= 2 {
+		n = hashedSyncName(readableSyncName(typ, name, ref), typ, name, ref, l)
+	}
+	return n
 }
 
 // Close closes every destination and source that the registry opened for
@@ -391,8 +582,7 @@ func (r *Registry) Close() error {
 	r.mu.Unlock()
 	for _, a := range as {
 		a.mu.Lock()
-		a.closeSides()
-		a.syncer = nil
+		a.drop()
 		a.mu.Unlock()
 	}
 	return nil

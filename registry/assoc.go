@@ -3,12 +3,15 @@ package registry
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/keyschema"
 	"github.com/secretsync/secretsync/sync"
 )
@@ -33,25 +36,6 @@ func (s SecretRef) check() error {
 	return nil
 }
 
-// SyncStatus is the state of an association's last operation.
-type SyncStatus string
-
-// The statuses of an association.
-const (
-	// StatusSyncing: the association was set and its sync is running.
-	StatusSyncing SyncStatus = "SYNCING"
-	// StatusSynced: the last sync succeeded.
-	StatusSynced SyncStatus = "SYNCED"
-	// StatusConflict: the last sync flagged conflicts (keys changed at the
-	// destination as well); see the Syncer's Status and Resolve.
-	StatusConflict SyncStatus = "CONFLICT"
-	// StatusFailed: the last operation failed; Message says why.
-	StatusFailed SyncStatus = "FAILED"
-	// StatusUnsynced: the association was removed and its keys deleted
-	// from the destination (or it never existed).
-	StatusUnsynced SyncStatus = "UNSYNCED"
-)
-
 // Association links a secret to a destination.
 type Association struct {
 	Type        string    `json:"store_type"`
@@ -62,21 +46,32 @@ type Association struct {
 	DisableDeletion bool   `json:"disable_deletion,omitempty"`
 	// SyncName is the name of the association's sync in the Store and in
 	// audit events.
-	SyncName string     `json:"sync_name"`
-	Status   SyncStatus `json:"sync_status"`
-	// Message explains StatusFailed and StatusConflict; it holds no value.
-	Message   string      `json:"message,omitempty"`
-	UpdatedAt time.Time   `json:"updated_at"`
-	Totals    sync.Totals `json:"totals"`
+	SyncName string `json:"sync_name"`
+	// Status is the outcome of the last operation (see SyncStatus), and
+	// Message says why, on one line that never holds a value.
+	Status  SyncStatus `json:"sync_status"`
+	Message string     `json:"message,omitempty"`
+	// UpdatedAt is when Status last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+	// Totals counts the keys of the last operation by outcome.
+	Totals sync.Totals `json:"totals"`
 }
 
 // AssociationOptions are the settings of one association.
 type AssociationOptions struct {
 	// KeySchema maps the secret's keys to destination keys (see package
-	// keyschema). Empty means "<mount>_<secret>_{{secretKey}}", with every
-	// character other than a letter, a digit or '_' replaced by '_', so
-	// that associations of one destination manage distinct keys. Two
-	// associations of one destination may not have the same schema.
+	// keyschema), for a destination named by key schema (vault-kv, and a
+	// program's own types without SyncOptions). Empty means
+	// "<mount>_<secret>_{{secretKey}}", with every character other than a
+	// letter, a digit or '_' replaced by '_'. The schema has no
+	// {{environment}}: an association has none.
+	//
+	// The schemas of two associations of one destination may not overlap:
+	// no destination key may match both (keyschema.Overlap), or each sync
+	// would write, and delete, the other's keys. "APP_{{secretKey}}" and
+	// "APP_X_{{secretKey}}" overlap ("APP_X_DB" is the first's "X_DB"), and
+	// so do the defaults of the secrets "app" and "app/prod"; Set refuses
+	// the second with a *ConfigError that names the first.
 	KeySchema string
 	// DisableDeletion keeps the association from deleting destination
 	// keys, in syncs and on removal.
@@ -95,6 +90,42 @@ func DefaultKeySchema(ref SecretRef) string {
 		}, s)
 	}
 	return clean(ref.Mount) + "_" + clean(ref.Name) + "_{{secretKey}}"
+}
+
+// bindSchema parses an association's key schema and binds it to the
+// empty environment, as its sync does.
+func bindSchema(schema string) (keyschema.Bound, error) {
+	sc, err := keyschema.Parse(schema)
+	if err != nil {
+		return keyschema.Bound{}, err
+	}
+	return sc.Bind("")
+}
+
+// overlapping returns a *ConfigError when the key schema b of the
+// association of ref overlaps that of another association of d. r.mu is
+// held.
+func overlapping(d *dest, ref SecretRef, b keyschema.Bound) error {
+	others := slices.SortedFunc(maps.Keys(d.assocs), func(x, y SecretRef) int {
+		return cmp.Or(cmp.Compare(x.Mount, y.Mount), cmp.Compare(x.Name, y.Name))
+	})
+	for _, other := range others {
+		o := d.assocs[other].a
+		if other == ref {
+			continue
+		}
+		ob, err := bindSchema(o.KeySchema)
+		if err != nil {
+			continue // never set: Set refuses a schema that does not bind
+		}
+		var ce *keyschema.CollisionError
+		if errors.As(keyschema.Overlap(b, ob), &ce) {
+			return &ConfigError{Type: o.Type, Field: "key_schema", Reason: fmt.Sprintf(
+				"%q overlaps %q, the key schema of the association of %s (sync %s) on this destination: the key %q is the secret key %q under the first and %q under the second",
+				b.Schema().String(), o.KeySchema, other, o.SyncName, ce.DestinationKey, ce.Keys[0], ce.Keys[1])}
+		}
+	}
+	return nil
 }
 
 // Set associates the secret with the destination typ/name and syncs it
@@ -131,9 +162,11 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	case !named && schema == "":
 		schema = DefaultKeySchema(ref)
 	}
+	var bound keyschema.Bound
 	if !named {
-		if _, err := keyschema.Parse(schema); err != nil {
-			return Association{}, &ConfigError{Field: "key_schema", Reason: err.Error()}
+		var err error
+		if bound, err = bindSchema(schema); err != nil {
+			return Association{}, &ConfigError{Type: typ, Field: "key_schema", Reason: err.Error()}
 		}
 	}
 
@@ -142,20 +175,19 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		r.mu.Unlock()
 		return r.Set(ctx, typ, name, ref, opts) // replaced or deleted meanwhile
 	}
-	for other, o := range d.assocs {
-		if other != ref && !named && o.a.KeySchema == schema {
+	if !named {
+		if err := overlapping(d, ref, bound); err != nil {
 			r.mu.Unlock()
-			return Association{}, &ConfigError{Type: typ, Field: "key_schema",
-				Reason: fmt.Sprintf("%q is the key schema of %s on this destination", schema, other)}
+			return Association{}, err
 		}
 	}
 	a := d.assocs[ref]
 	if a == nil {
-		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref)}}
+		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: r.newSyncName(typ, name, ref)}}
 		d.assocs[ref] = a
 	}
 	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
-	a.a.Status, a.a.Message = StatusSyncing, ""
+	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Now()
 	r.mu.Unlock()
 
 	a.mu.Lock()
@@ -167,10 +199,11 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	defer a.mu.Unlock()
 	s, err := r.syncerOf(ctx, d, a)
 	if err != nil {
-		return r.record(a, nil, err), err
+		return r.record(a, sync.OpSync, nil, err), err
 	}
 	rep, err := s.Run(ctx)
-	return r.record(a, rep, err), err
+	r.dropStale(d, a)
+	return r.record(a, sync.OpSync, rep, err), err
 }
 
 // syncerOf returns the association's Syncer, building it anew when it has
@@ -187,12 +220,12 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	}
 	src, err := r.opts.Source(ctx, want.Secret.Mount, want.Secret.Name)
 	if err != nil {
-		return nil, fmt.Errorf("registry: open secret %s: %w", want.Secret, err)
+		return nil, &openError{side: sync.SideSource, err: fmt.Errorf("registry: open secret %s: %w", want.Secret, err)}
 	}
 	dst, err := r.open(ctx, Target{Name: want.Destination, Config: cfg, Owner: want.SyncName})
 	if err != nil {
 		closeIfCloser(src)
-		return nil, err
+		return nil, &openError{side: sync.SideDestination, err: err}
 	}
 	sc := sync.Config{
 		Name:            want.SyncName,
@@ -234,41 +267,71 @@ func (a *assoc) closeSides() {
 	a.sides = nil
 }
 
+// drop closes the association's Syncer and its sides; the next operation
+// builds them anew. a.mu is held.
+func (a *assoc) drop() {
+	a.closeSides()
+	a.syncer = nil
+}
+
+// unlink marks the association removed, and drops its Syncer. a.mu is
+// held.
+func (a *assoc) unlink() {
+	a.removed = true
+	a.drop()
+}
+
+// dropStale drops the association's Syncer when the destination's Config
+// changed since it was built, at the end of an operation that used it
+// (Put could not close it while the operation ran). a.mu is held.
+func (r *Registry) dropStale(d *dest, a *assoc) {
+	r.mu.Lock()
+	stale := a.gen != d.gen
+	r.mu.Unlock()
+	if stale {
+		a.drop()
+	}
+}
+
 func closeIfCloser(v any) {
 	if c, ok := v.(io.Closer); ok {
 		_ = c.Close()
 	}
 }
 
-// record sets the association's status from an operation's outcome and
-// returns a copy.
-func (r *Registry) record(a *assoc, rep *sync.Report, err error) Association {
+// record sets the association's status from the outcome of an operation
+// (sync.OpSync or sync.OpRemove; see statusOf) and returns a copy.
+func (r *Registry) record(a *assoc, op string, rep *sync.Report, err error) Association {
+	st, msg := statusOf(op, rep, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a.a.UpdatedAt = r.opts.Now()
 	if rep != nil {
 		a.a.Totals = rep.Totals
 	}
-	switch {
-	case err != nil:
-		a.a.Status, a.a.Message = StatusFailed, err.Error()
-	case rep != nil && rep.Totals.Conflicts > 0:
-		a.a.Status, a.a.Message = StatusConflict, fmt.Sprintf("%d conflict(s) flagged", rep.Totals.Conflicts)
-	case rep != nil && rep.Operation == sync.OpRemove:
-		a.a.Status, a.a.Message = StatusUnsynced, ""
-	default:
-		a.a.Status, a.a.Message = StatusSynced, ""
-	}
+	a.a.Status, a.a.Message = st, msg
 	return a.a
 }
+
+// removeAttempts bounds the unsync rounds of one Remove while keys change
+// at the destination during them (check-and-set failures, action Retry).
+const removeAttempts = 3
 
 // Remove unlinks the secret from the destination typ/name and deletes the
 // keys the association manages from the destination (an unsync). It
 // succeeds, with StatusUnsynced, when the association does not exist or
-// its keys are already gone. When the unsync fails the association stays,
-// with StatusFailed, and the error is returned; calling Remove again
-// retries. With DisableDeletion set on the association, the link is
-// removed and the destination keys are left in place.
+// its keys are already gone. With DisableDeletion set on the association,
+// the link is removed and the destination keys are left in place.
+//
+// When the unsync fails the association stays, with the failure's status
+// (see SyncStatus), and the error is returned; calling Remove again
+// retries. Keys that change at the destination during the unsync are read
+// again and deleted in another round, a few times; when they keep
+// changing, the association stays with StatusPending and the error
+// matches destination.ErrConflict. An unsync reads the secret as well as
+// the sync's state, so it fails (StatusInternalVaultError) while the
+// secret's mount cannot be read; Delete with DeleteOptions.Force drops
+// such an association.
 func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) (Association, error) {
 	if err := ctx.Err(); err != nil {
 		return Association{}, err
@@ -286,38 +349,64 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 	r.mu.Unlock()
 	if a == nil {
 		return Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref),
-			Status: StatusUnsynced, UpdatedAt: r.opts.Now()}, nil
+			Status: StatusUnsynced, Message: msgNever, UpdatedAt: r.opts.Now()}, nil
 	}
+	return r.remove(ctx, d, a)
+}
 
+// remove unsyncs and unlinks the association a of d.
+func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r.mu.Lock()
-	out := a.a
-	r.mu.Unlock()
 	if a.removed {
 		// A concurrent Remove did it.
-		out.Status = StatusUnsynced
+		out := a.a
+		r.mu.Unlock()
 		return out, nil
 	}
+	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgUnsyncing, r.opts.Now()
+	out := a.a
+	r.mu.Unlock()
 	if out.DisableDeletion {
-		out.Status, out.Message, out.UpdatedAt = StatusUnsynced, "the link is removed; destination keys are kept (deletion disabled)", r.opts.Now()
+		r.mu.Lock()
+		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusUnsynced, msgKept, r.opts.Now()
+		out = a.a
+		r.mu.Unlock()
 	} else {
 		s, err := r.syncerOf(ctx, d, a)
 		if err != nil {
-			return r.record(a, nil, err), err
+			return r.record(a, sync.OpRemove, nil, err), err
 		}
-		rep, err := s.Remove(ctx)
-		out = r.record(a, rep, err)
+		var (
+			rep     *sync.Report
+			deleted int
+		)
+		for range removeAttempts {
+			if rep, err = s.Remove(ctx); rep != nil {
+				deleted += rep.Totals.Deleted
+			}
+			if err != nil || rep.Totals.Retries == 0 {
+				break
+			}
+		}
+		if rep != nil {
+			rep.Totals.Deleted = deleted
+		}
+		r.dropStale(d, a)
+		out = r.record(a, sync.OpRemove, rep, err)
+		if err == nil && rep.Totals.Retries > 0 {
+			err = fmt.Errorf("registry: unsync %s from %s/%s: %d key(s) kept changing at the destination: %w",
+				out.Secret, out.Type, out.Destination, rep.Totals.Retries, destination.ErrConflict)
+		}
 		if err != nil {
 			return out, err
 		}
 	}
-	a.removed = true
-	a.closeSides()
-	a.syncer = nil
+	a.unlink()
 	r.mu.Lock()
-	if d.assocs[ref] == a {
-		delete(d.assocs, ref)
+	if d.assocs[out.Secret] == a {
+		delete(d.assocs, out.Secret)
 	}
 	r.mu.Unlock()
 	return out, nil
@@ -350,7 +439,10 @@ func (r *Registry) Associations(ctx context.Context, typ, name string) ([]Associ
 
 // Syncer returns the sync.Syncer of an association, built if needed, for
 // what the registry does not do itself: Plan, Watch, Status and Resolve.
-// Its rounds do not update the association's status; Set does.
+// Its rounds do not update the association's status; Set does. It is
+// usable until the destination's Config is replaced, the association's
+// options change, or it is removed or its destination deleted: the
+// registry then closes its sides.
 func (r *Registry) Syncer(ctx context.Context, typ, name string, ref SecretRef) (*sync.Syncer, error) {
 	r.mu.Lock()
 	d := r.dests[destKey{typ, name}]

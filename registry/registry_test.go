@@ -14,8 +14,9 @@ import (
 	"github.com/secretsync/secretsync/conflict"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/state"
+	"github.com/secretsync/secretsync/sync"
 )
 
 const canary = "canary-5ec7e7-value"
@@ -187,10 +188,10 @@ func TestDestinations(t *testing.T) {
 	if _, err := reg.Get(ctx, "aws-sm", "a-repo"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("names are per type: %v", err)
 	}
-	if err := reg.Delete(ctx, "gh", "a-repo"); err != nil {
+	if err := reg.Delete(ctx, "gh", "a-repo", registry.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Delete(ctx, "gh", "a-repo"); !errors.Is(err, registry.ErrNotFound) {
+	if err := reg.Delete(ctx, "gh", "a-repo", registry.DeleteOptions{}); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("second Delete = %v", err)
 	}
 	if _, err := reg.Open(ctx, "gh", "b-repo"); !errors.Is(err, registry.ErrNoDriver) {
@@ -209,7 +210,8 @@ type fixture struct {
 	secrets map[registry.SecretRef]*memory.Destination
 	dests   map[string]*memory.Destination
 	opens   atomic.Int32
-	failOn  atomic.Bool // the driver fails
+	sides   atomic.Int32 // sides opened (sources and destinations) and not closed yet
+	failOn  atomic.Bool  // the driver fails
 	store   state.Store
 	events  *audit.Recorder
 }
@@ -243,7 +245,8 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 					d = memory.New(nil)
 					f.dests[name] = d
 				}
-				return d, nil
+				f.sides.Add(1)
+				return &closer{d, f}, nil
 			},
 		},
 		Source: func(ctx context.Context, mount, name string) (destination.Reader, error) {
@@ -253,7 +256,8 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 			if s == nil {
 				return nil, fmt.Errorf("no secret %s/%s", mount, name)
 			}
-			return s, nil
+			f.sides.Add(1)
+			return &closer{s, f}, nil
 		},
 		Store:   store,
 		Auditor: f.events,
@@ -262,6 +266,17 @@ func newFixture(t *testing.T, store state.Store) *fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// closer is a side that counts its Close in the fixture.
+type closer struct {
+	*memory.Destination
+	f *fixture
+}
+
+func (c *closer) Close() error {
+	c.f.sides.Add(-1)
+	return nil
 }
 
 func (f *fixture) secret(mount, name string, kv map[string]string) registry.SecretRef {
@@ -293,6 +308,9 @@ func TestSetSyncsAndRefreshes(t *testing.T) {
 	}
 	if a.Status != registry.StatusSynced || a.Totals.Created != 2 || a.KeySchema != "kv_app_prod_{{secretKey}}" || a.UpdatedAt.IsZero() {
 		t.Fatalf("Set = %+v", a)
+	}
+	if a.SyncName != "test-kv-repo-kv-app-prod" {
+		t.Errorf("sync name %q, want one that says what it links", a.SyncName)
 	}
 	if got := fmt.Sprint(values(t, f.dests["repo"])); got != "map[kv_app_prod_DB:db-1 kv_app_prod_KEY:k-1]" {
 		t.Fatalf("destination holds %s", got)
@@ -365,7 +383,7 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	ref := f.secret("kv", "app", map[string]string{"A": canary})
 	f.failOn.Store(true)
 	a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
-	if err == nil || a.Status != registry.StatusFailed || !strings.Contains(a.Message, "bad credentials") {
+	if err == nil || a.Status != registry.StatusClientSideError || !strings.Contains(a.Message, "bad credentials") {
 		t.Fatalf("Set with a failing driver = %+v, %v", a, err)
 	}
 	if strings.Contains(a.Message, canary) || strings.Contains(err.Error(), canary) {
@@ -373,17 +391,17 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	}
 	// The link is kept, so that the failure shows, and blocks Delete.
 	var inUse *registry.InUseError
-	if err := f.reg.Delete(ctx, "test-kv", "repo"); !errors.As(err, &inUse) || inUse.Associations != 1 {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); !errors.As(err, &inUse) || inUse.Associations != 1 {
 		t.Fatalf("Delete = %v", err)
 	}
 	f.failOn.Store(false)
-	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || a.Message != "" {
+	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || !strings.HasPrefix(a.Message, "synced: ") {
 		t.Fatalf("retry = %+v, %v", a, err)
 	}
 
 	// A secret that cannot be opened.
 	missing := registry.SecretRef{Mount: "kv", Name: "missing"}
-	if a, err := f.reg.Set(ctx, "test-kv", "repo", missing, registry.AssociationOptions{}); err == nil || a.Status != registry.StatusFailed {
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", missing, registry.AssociationOptions{}); err == nil || a.Status != registry.StatusInternalVaultError {
 		t.Fatalf("Set of a missing secret = %+v, %v", a, err)
 	}
 
@@ -411,10 +429,10 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	}
 	opens := f.opens.Load()
 	a, err := f.reg.Remove(ctx, "test-kv", "repo", ref)
-	if err == nil || a.Status != registry.StatusFailed || f.opens.Load() != opens+1 {
+	if err == nil || a.Status != registry.StatusClientSideError || f.opens.Load() != opens+1 {
 		t.Fatalf("Remove with a failing driver = %+v, %v (opens %d -> %d)", a, err, opens, f.opens.Load())
 	}
-	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 || list[0].Status != registry.StatusFailed {
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 || list[0].Status != registry.StatusClientSideError {
 		t.Fatalf("after a failed Remove: %+v", list)
 	}
 	f.failOn.Store(false)
@@ -432,7 +450,7 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	if a, err := f.reg.Remove(ctx, "test-kv", "repo", ref); err != nil || a.Status != registry.StatusUnsynced {
 		t.Fatalf("second Remove = %+v, %v", a, err)
 	}
-	if err := f.reg.Delete(ctx, "test-kv", "repo"); err != nil {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 	if _, err := f.reg.Remove(ctx, "test-kv", "repo", ref); !errors.Is(err, registry.ErrNotFound) {
@@ -484,7 +502,7 @@ func TestStateOutlivesTheRegistry(t *testing.T) {
 	}
 	// With the old baseline, the destination's change is drift, flagged;
 	// as a first sync it would have been overwritten.
-	if a.Status != registry.StatusConflict || a.Totals.Conflicts != 1 {
+	if a.Status != registry.StatusExternalServiceError || a.Totals.Conflicts != 1 || !strings.Contains(a.Message, "1 conflict(s) flagged") {
 		t.Fatalf("Set after restart = %+v", a)
 	}
 	s, err := g.reg.Syncer(ctx, "test-kv", "repo", ref)
@@ -590,7 +608,7 @@ func TestListingDuringASync(t *testing.T) {
 	}()
 	<-entered
 	list, err := f.reg.Associations(ctx, "test-kv", "repo")
-	if err != nil || len(list) != 1 || list[0].Status != registry.StatusSyncing {
+	if err != nil || len(list) != 1 || list[0].Status != registry.StatusPending {
 		t.Fatalf("during the sync: %+v, %v", list, err)
 	}
 	close(release)
@@ -599,5 +617,317 @@ func TestListingDuringASync(t *testing.T) {
 	}
 	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); list[0].Status != registry.StatusSynced {
 		t.Fatalf("after the sync: %+v", list)
+	}
+}
+
+// TestStatusesOfSet: each failure of a Set shows as the status of its
+// side, with a one-line message that holds no value.
+func TestStatusesOfSet(t *testing.T) {
+	ctx := context.Background()
+	down := memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		return fmt.Errorf("%w: 503", destination.ErrUnavailable)
+	}}
+	for _, tt := range []struct {
+		name  string
+		setup func(f *fixture, ref registry.SecretRef)
+		want  registry.SyncStatus
+	}{
+		{"synced", func(*fixture, registry.SecretRef) {}, registry.StatusSynced},
+		{"vault unreadable", func(f *fixture, ref registry.SecretRef) {
+			f.secrets[ref] = memory.NewWithOptions(map[string]string{"A": canary}, memory.Options{BeforeList: func(context.Context) error {
+				return errors.New("permission denied")
+			}})
+		}, registry.StatusInternalVaultError},
+		{"store down", func(f *fixture, _ registry.SecretRef) { f.dests["repo"] = memory.NewWithOptions(nil, down) }, registry.StatusExternalServiceError},
+		{"key the schema cannot name", func(f *fixture, ref registry.SecretRef) { f.secrets[ref].Set("a key", canary) }, registry.StatusClientSideError},
+		{"driver fails", func(f *fixture, _ registry.SecretRef) { f.failOn.Store(true) }, registry.StatusClientSideError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			ref := f.secret("kv", "app", map[string]string{"A": canary})
+			tt.setup(f, ref)
+			a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+			if a.Status != tt.want || (err == nil) != (tt.want == registry.StatusSynced) {
+				t.Fatalf("Set = %s %q, %v; want %s", a.Status, a.Message, err, tt.want)
+			}
+			if a.Message == "" || strings.ContainsAny(a.Message, "\r\n") || strings.Contains(a.Message, canary) {
+				t.Errorf("message %q: not one line, or it shows the value", a.Message)
+			}
+			if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 || list[0].Status != tt.want {
+				t.Errorf("listed: %+v", list)
+			}
+		})
+	}
+}
+
+// TestRemoveWhileKeysChange: keys that change at the destination during
+// an unsync are read again and deleted; when they keep changing, the
+// association stays, pending, and Remove says so.
+func TestRemoveWhileKeysChange(t *testing.T) {
+	ctx := context.Background()
+	for _, refusals := range []int{2, 100} {
+		f := newFixture(t, nil)
+		var left atomic.Int32
+		f.dests["repo"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+			if c.Delete && c.Key == "kv_app_B" && left.Add(-1) >= 0 {
+				return &destination.KeyError{Op: "delete", Key: c.Key, Err: destination.ErrConflict}
+			}
+			return nil
+		}})
+		ref := f.secret("kv", "app", map[string]string{"A": "1", "B": "2"})
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		left.Store(int32(refusals))
+		a, err := f.reg.Remove(ctx, "test-kv", "repo", ref)
+		list, _ := f.reg.Associations(ctx, "test-kv", "repo")
+		if refusals == 2 {
+			if err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != 2 || len(list) != 0 || len(values(t, f.dests["repo"])) != 0 {
+				t.Fatalf("Remove with %d refusals = %+v, %v; left %v", refusals, a, err, list)
+			}
+			continue
+		}
+		if !errors.Is(err, destination.ErrConflict) || a.Status != registry.StatusPending || len(list) != 1 || list[0].Status != registry.StatusPending {
+			t.Fatalf("Remove with keys that keep changing = %+v, %v; left %+v", a, err, list)
+		}
+	}
+}
+
+// TestSyncNamesStayApart: two secrets whose readable sync names meet
+// (Vault paths are case-sensitive; sync names are not) get two names, and
+// the first keeps the readable one.
+func TestSyncNamesStayApart(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	lower := f.secret("kv", "app/prod", map[string]string{"A": "1"})
+	upper := f.secret("kv", "App/Prod", map[string]string{"A": "2"})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", lower, registry.AssociationOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.reg.Set(ctx, "test-kv", "repo", upper, registry.AssociationOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SyncName != "test-kv-repo-kv-app-prod" || !strings.HasPrefix(b.SyncName, a.SyncName+"-") || !sync.ValidName(b.SyncName) {
+		t.Fatalf("sync names %q and %q", a.SyncName, b.SyncName)
+	}
+	// A refresh keeps each name.
+	if b2, err := f.reg.Set(ctx, "test-kv", "repo", upper, registry.AssociationOptions{}); err != nil || b2.SyncName != b.SyncName {
+		t.Fatalf("refresh: %q, %v", b2.SyncName, err)
+	}
+	if got := values(t, f.dests["repo"]); got["kv_app_prod_A"] != "1" || got["kv_App_Prod_A"] != "2" {
+		t.Fatalf("destination holds %v", got)
+	}
+}
+
+// TestOverlappingSchemasRefused: on a destination named by key schema,
+// an association whose schema can claim a key of another's is refused
+// with a ConfigError that names the other, and nothing changes.
+func TestOverlappingSchemasRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	app := f.secret("kv", "app", map[string]string{"X_DB": "1"})
+	appX := f.secret("kv", "app-x", map[string]string{"DB": "2"})
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.reg.Set(ctx, "test-kv", "repo", appX, registry.AssociationOptions{KeySchema: "APP_X_{{secretKey}}"})
+	var ce *registry.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "key_schema" || !strings.Contains(ce.Reason, "kv/app ") || !strings.Contains(ce.Reason, `"APP_{{secretKey}}"`) {
+		t.Fatalf("Set of an overlapping schema = %v", err)
+	}
+	t.Log(err)
+	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 1 {
+		t.Fatalf("the refused Set left %d associations", len(list))
+	}
+	if got := values(t, f.dests["repo"]); len(got) != 1 || got["APP_X_DB"] != "1" {
+		t.Fatalf("the destination holds %v", got)
+	}
+
+	for _, tt := range []struct {
+		schema string
+		ok     bool
+	}{
+		{"APP_{{secretKey}}", false},                 // the same schema
+		{"{{secretKey}}", false},                     // claims every key
+		{"{{secretKey}}_DB", false},                  // "APP_X_DB" again
+		{"APPX_{{secretKey}}", true},                 // no key starts with both
+		{"OTHER_{{secretKey}}", true},                //
+		{"app/{{secretKey}}", true},                  // case matters
+		{"APP_{{secretKey}}_{{environment}}", false}, // no environment to bind
+	} {
+		_, err := f.reg.Set(ctx, "test-kv", "repo", appX, registry.AssociationOptions{KeySchema: tt.schema})
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, registry.ErrInvalidConfig)) {
+			t.Errorf("Set with %q beside APP_{{secretKey}} = %v, want ok %v", tt.schema, err, tt.ok)
+		}
+		if err == nil {
+			if _, err := f.reg.Remove(ctx, "test-kv", "repo", appX); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Refreshing the first with its own schema is no overlap with itself.
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	// Default schemas of nested secrets overlap too.
+	top := f.secret("kv", "top", map[string]string{"K": "4"})
+	topProd := f.secret("kv", "top/prod", map[string]string{"K": "5"})
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", top, registry.AssociationOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", topProd, registry.AssociationOptions{}); !errors.Is(err, registry.ErrInvalidConfig) {
+		t.Errorf("Set of kv/top/prod beside kv/top, default schemas = %v", err)
+	}
+}
+
+// TestDeletePurge: Delete with Purge unsyncs every association, then
+// deletes the destination; a failure stops it and leaves the destination
+// with the associations not removed, and Delete again resumes.
+func TestDeletePurge(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	var refuse atomic.Bool
+	f.dests["repo"] = memory.NewWithOptions(map[string]string{"OTHER": "kept"}, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+		if refuse.Load() && c.Delete && strings.HasPrefix(c.Key, "kv_b_") {
+			return &destination.KeyError{Op: "delete", Key: c.Key, Err: errors.New("403 forbidden")}
+		}
+		return nil
+	}})
+	a := f.secret("kv", "a", map[string]string{"K": "1"})
+	b := f.secret("kv", "b", map[string]string{"K": "2"})
+	keep := f.secret("kv", "keep", map[string]string{"K": "3"})
+	for _, ref := range []registry.SecretRef{a, b} {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", keep, registry.AssociationOptions{DisableDeletion: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
+		t.Fatalf("Delete without options = %v", err)
+	}
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true, Force: true}); !errors.Is(err, registry.ErrInvalidConfig) {
+		t.Fatalf("Delete with purge and force = %v", err)
+	}
+
+	refuse.Store(true)
+	err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true})
+	if err == nil {
+		t.Fatal("Delete with Purge succeeded while an unsync fails")
+	}
+	list, _ := f.reg.Associations(ctx, "test-kv", "repo")
+	if len(list) != 2 || list[0].Secret != b || list[0].Status != registry.StatusExternalServiceError || list[1].Secret != keep {
+		t.Fatalf("after a failed purge: %+v", list)
+	}
+	if got := values(t, f.dests["repo"]); got["kv_a_K"] != "" || got["kv_b_K"] != "2" {
+		t.Fatalf("after a failed purge the destination holds %v", got)
+	}
+
+	refuse.Store(false)
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Get(ctx, "test-kv", "repo"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("the destination is still there: %v", err)
+	}
+	if got := fmt.Sprint(values(t, f.dests["repo"])); got != "map[OTHER:kept kv_keep_K:3]" {
+		t.Fatalf("after the purge the destination holds %s", got)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides left open", n)
+	}
+}
+
+// TestDeleteForce: Delete with Force drops the associations and the
+// destination and leaves the entries; the sides are closed; associations
+// set again later take their entries back as their own.
+func TestDeleteForce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	a := f.secret("kv", "a", map[string]string{"K": "1"})
+	b := f.secret("kv", "b", map[string]string{"K": "2"})
+	for _, ref := range []registry.SecretRef{a, b} {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applies := f.dests["repo"].Stats().Applies
+	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reg.Associations(ctx, "test-kv", "repo"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("Associations after a forced Delete = %v", err)
+	}
+	if got := fmt.Sprint(values(t, f.dests["repo"])); got != "map[kv_a_K:1 kv_b_K:2]" || f.dests["repo"].Stats().Applies != applies {
+		t.Fatalf("a forced Delete touched the store: %s", got)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides left open", n)
+	}
+
+	// Declared again, an association finds its entries as it left them.
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.reg.Set(ctx, "test-kv", "repo", a, registry.AssociationOptions{}); err != nil || got.Status != registry.StatusSynced || got.Totals.Unchanged != 1 || got.Totals.Changed() != 0 {
+		t.Fatalf("Set after a forced Delete = %+v, %v", got, err)
+	}
+}
+
+// TestPutClosesReplacedSides: replacing a destination's Config closes the
+// sides its associations opened with the old one, at once when they are
+// idle; the next operation opens them anew.
+func TestPutClosesReplacedSides(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	ref := f.secret("kv", "app", map[string]string{"A": "1"})
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 2 {
+		t.Fatalf("%d sides open, want the source and the destination", n)
+	}
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t2"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides open after the Config was replaced", n)
+	}
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || f.sides.Load() != 2 {
+		t.Fatalf("Set after Put = %+v, %v (%d sides open)", a, err, f.sides.Load())
+	}
+
+	// Busy: the operation in flight closes the old sides when it ends.
+	entered, release := make(chan struct{}), make(chan struct{})
+	f.secrets[ref].Set("A", "2")
+	var once gosync.Once
+	f.dests["repo"] = memory.NewWithOptions(values(t, f.dests["repo"]), memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		once.Do(func() { close(entered); <-release })
+		return nil
+	}})
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t3"}); err != nil { // the association opens the new store next
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+		done <- err
+	}()
+	<-entered
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t4"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 2 {
+		t.Fatalf("%d sides open during the operation, want its 2", n)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := f.sides.Load(); n != 0 {
+		t.Fatalf("%d sides open after the operation that used the replaced Config", n)
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // upperStore is a store whose names are upper-case letters, digits and

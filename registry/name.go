@@ -216,6 +216,7 @@ type wholeSecret struct {
 	key string
 }
 
+// List returns the secret as one key, or none when it has no keys.
 func (w *wholeSecret) List(ctx context.Context) (map[string]destination.Secret, error) {
 	m, err := w.r.List(ctx)
 	if err != nil || len(m) == 0 {
