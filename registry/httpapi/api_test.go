@@ -5,11 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/registry/httpapi"
 )
 
@@ -300,8 +302,8 @@ func TestSetSyncFails(t *testing.T) {
 		t.Fatalf("set: %d %s", a.status, a.raw)
 	}
 	e := a.data(t)["associated_secrets"].(map[string]any)["kv/app"].(map[string]any)
-	if st := e["sync_status"]; st == "SYNCED" || st == "PENDING" || st == "UNSYNCED" {
-		t.Errorf("sync_status %v after a failed sync", st)
+	if st := e["sync_status"]; st != "EXTERNAL_SERVICE_ERROR" {
+		t.Errorf("sync_status %v after the destination failed, want EXTERNAL_SERVICE_ERROR", st)
 	}
 	if w, _ := a.body["warnings"].([]any); len(w) != 1 || !strings.HasPrefix(w[0].(string), "sync of kv/app failed") {
 		t.Errorf("warnings %v", a.body["warnings"])
@@ -359,5 +361,94 @@ func TestNewRefuses(t *testing.T) {
 	}
 	if _, err := httpapi.New(nil, httpapi.Options{NoAuth: true}); err == nil {
 		t.Error("nil registry accepted")
+	}
+}
+
+// DELETE with purge=true unsyncs every association, then deletes the
+// destination; the destination's entries are gone.
+func TestDeletePurge(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	f.put("r", registry.GitHubRepository{AccessToken: "t", RepositoryOwner: "o", RepositoryName: "r"})
+	f.set("gh", "r", "kv", "a")
+	f.set("gh", "r", "kv", "b")
+	f.dest("gh", "r").Set("UNRELATED", "kept")
+	if n := f.dest("gh", "r").Len(); n != 3 {
+		t.Fatalf("%d entries before the purge", n)
+	}
+	if a := f.do("DELETE", dests+"/gh/r?purge=false", ""); a.status != 400 {
+		t.Errorf("purge=false: %d %s", a.status, a.raw)
+	}
+	a := f.do("DELETE", dests+"/gh/r?purge=true", "")
+	if a.status != 204 {
+		t.Fatalf("purge: %d %s", a.status, a.raw)
+	}
+	if got := f.dest("gh", "r").Snapshot(); len(got) != 1 || got["UNRELATED"] != "kept" {
+		t.Errorf("entries after the purge: %v", got)
+	}
+	if a := f.do("GET", dests+"/gh/r", ""); a.status != 404 {
+		t.Errorf("GET after the purge: %d", a.status)
+	}
+	ev := f.rec.Filter(httpapi.EventDestinationDeleted)
+	if last := ev[len(ev)-1]; last.Outcome != audit.Success || last.Attrs["purge"] != "true" {
+		t.Errorf("event %+v", last)
+	}
+}
+
+// Every sync_status answered is one of Vault's.
+func TestVaultStatuses(t *testing.T) {
+	vault := map[any]bool{"SYNCED": true, "UNSYNCED": true, "PENDING": true,
+		"INTERNAL_VAULT_ERROR": true, "CLIENT_SIDE_ERROR": true, "EXTERNAL_SERVICE_ERROR": true}
+	f := newFixture(t, httpapi.Options{})
+	f.dests["gh/bad"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		return errors.New("store unavailable")
+	}})
+	for _, name := range []string{"r", "bad"} {
+		f.put(name, registry.GitHubRepository{AccessToken: "t", RepositoryOwner: "o", RepositoryName: "r"})
+		p := dests + "/gh/" + name + "/associations"
+		for _, a := range []answer{
+			f.do("POST", p+"/set", `{"mount":"kv","secret_name":"a"}`),
+			f.do("GET", p, ""),
+			f.do("POST", p+"/remove", `{"mount":"kv","secret_name":"a"}`),
+			f.do("POST", p+"/remove", `{"mount":"kv","secret_name":"never"}`),
+		} {
+			for k, e := range a.data(t)["associated_secrets"].(map[string]any) {
+				if st := e.(map[string]any)["sync_status"]; !vault[st] {
+					t.Errorf("%s: sync_status %v is not Vault's", k, st)
+				}
+			}
+		}
+	}
+}
+
+// A purge whose unsync fails answers 500 and leaves the destination and
+// the association that failed; deleting again, once the store is back,
+// finishes.
+func TestDeletePurgeFails(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	var down atomic.Bool
+	f.dests["gh/r"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+		if down.Load() {
+			return errors.New("store unavailable")
+		}
+		return nil
+	}})
+	f.put("r", registry.GitHubRepository{AccessToken: "t", RepositoryOwner: "o", RepositoryName: "r"})
+	f.set("gh", "r", "kv", "a")
+	down.Store(true)
+	a := f.do("DELETE", dests+"/gh/r?purge=true", "")
+	if a.status != 500 || !strings.Contains(a.errors(t)[0], "purge") {
+		t.Errorf("purge with the store down: %d %s", a.status, a.raw)
+	}
+	a = f.do("GET", dests+"/gh/r/associations", "")
+	e, ok := a.data(t)["associated_secrets"].(map[string]any)["kv/a"].(map[string]any)
+	if !ok || e["sync_status"] != "EXTERNAL_SERVICE_ERROR" {
+		t.Errorf("after the failed purge: %s", a.raw)
+	}
+	down.Store(false)
+	if a := f.do("DELETE", dests+"/gh/r?purge=true", ""); a.status != 204 {
+		t.Errorf("purge again: %d %s", a.status, a.raw)
+	}
+	if n := f.dest("gh", "r").Len(); n != 0 {
+		t.Errorf("%d entries left", n)
 	}
 }

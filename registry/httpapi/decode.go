@@ -11,7 +11,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // ConfigDecoder decodes the JSON body of a create or update request into

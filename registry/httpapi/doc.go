@@ -37,6 +37,12 @@
 // destination or path, 405 for a method the path does not have, 413 for a
 // body over Options.MaxRequestBytes, 500 otherwise.
 //
+// A delete is refused (400) while the destination has associations; with
+// purge=true it unsyncs them first, one by one, and stops at the first
+// that fails (500, with the reason); deleting again resumes. The registry's
+// Force (drop the associations and leave their entries behind) is not
+// offered: Vault's API has no such parameter.
+//
 // Credentials never leave: a destination's connection_details show every
 // registry.Credential as "*****".
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/registry/httpapi"
 )
 
@@ -92,7 +92,7 @@ func Example() {
 	// SYNCED
 	// 1 entry at the destination
 	// DELETE /v1/sys/sync/destinations/gh/my-repo 400
-	// [destination gh/my-repo has 1 association(s); remove them first]
+	// [destination gh/my-repo has 1 association(s); remove them first, or delete with purge=true]
 	// 401 {"errors":["missing client token"]}
 	// 403 {"errors":["cross-origin request refused"]}
 	// DESTINATION_WRITTEN success ops

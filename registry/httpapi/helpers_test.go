@@ -16,7 +16,7 @@ import (
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/registry/httpapi"
 )
 

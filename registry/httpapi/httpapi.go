@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/secretsync/secretsync/audit"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // Prefix is the path under which the handler serves Vault's /sys/sync API.

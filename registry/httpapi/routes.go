@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/secretsync/secretsync/audit"
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 )
 
 // route sends an authenticated request to its endpoint.
@@ -187,7 +187,7 @@ func (h *handler) delete(q *request, typ, name string) {
 		}
 	}
 	e.Attrs["purge"] = strconv.FormatBool(purge)
-	if err := deleteDestination(q.r.Context(), h.reg, typ, name, purge); err != nil {
+	if err := h.reg.Delete(q.r.Context(), typ, name, registry.DeleteOptions{Purge: purge}); err != nil {
 		status, msg := errStatus(err, nil)
 		h.fail(q, e, status, msg)
 		return
@@ -248,7 +248,7 @@ func (h *handler) link(q *request, typ, name string, set bool) {
 		if !set {
 			what = "unsync"
 		}
-		warnings = append(warnings, fmt.Sprintf("%s of %s failed (%s): %s", what, ref, vaultStatus(a.Status), a.Message))
+		warnings = append(warnings, fmt.Sprintf("%s of %s failed (%s): %s", what, ref, string(a.Status), a.Message))
 	}
 	as, lerr := h.reg.Associations(ctx, typ, name)
 	if lerr != nil {
@@ -295,7 +295,7 @@ func (h *handler) associationsData(ctx context.Context, typ, name string, as []r
 		secrets[acc+"/"+a.Secret.Name] = association{
 			Accessor:   acc,
 			SecretName: a.Secret.Name,
-			SyncStatus: vaultStatus(a.Status),
+			SyncStatus: string(a.Status),
 			UpdatedAt:  a.UpdatedAt.Format(time.RFC3339Nano),
 		}
 	}
@@ -334,13 +334,7 @@ func errStatus(err error, values []string) (int, string) {
 	case errors.As(err, &ce):
 		return http.StatusBadRequest, configMessage(ce, values)
 	case errors.As(err, &iu):
-		msg := fmt.Sprintf("destination %s/%s has %d association(s); remove them first", iu.Type, iu.Name, iu.Associations)
-		if canPurge {
-			msg += ", or delete with purge=true"
-		}
-		return http.StatusBadRequest, msg
-	case errors.Is(err, errNoPurge):
-		return http.StatusBadRequest, err.Error()
+		return http.StatusBadRequest, fmt.Sprintf("destination %s/%s has %d association(s); remove them first, or delete with purge=true", iu.Type, iu.Name, iu.Associations)
 	case errors.Is(err, registry.ErrNotFound):
 		return http.StatusNotFound, strings.TrimPrefix(err.Error(), "registry: ")
 	case errors.Is(err, registry.ErrNoSource):

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secretsync/secretsync/destination/registry"
+	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/registry/httpapi"
 )
 
