@@ -32,6 +32,32 @@
 // tree unless -buildvcs=false; a release sets the version with
 // -ldflags "-X main.version=v1.2.3".
 //
+// # Subcommands
+//
+// These talk to a running daemon over its HTTP API (the subcommand comes
+// first, its flags and arguments after it):
+//
+//	syncd status                                       every sync: mode, auto or manual, latest status, conflicts
+//	syncd conflicts [sync ...]                         flagged conflicts of the syncs named, or of all
+//	syncd resolve sync key keep-source|keep-destination  settle a flagged conflict
+//	syncd trigger sync                                 a round now (an auto-synced sync runs it in the
+//	                                                   background; a manual one's report is printed)
+//
+//	-addr address   the daemon's host:port or http(s) URL; default: listen in
+//	                the -config file, else 127.0.0.1:8080 (a listen address on
+//	                every interface, such as ":8080", is called on loopback)
+//	-config file    the configuration whose listen gives the address (default
+//	                syncd.hcl, used when it exists)
+//	-json           print the daemon's JSON (conflicts: one list, each with its
+//	                sync) instead of a table
+//	-timeout d      how long to wait for an answer (default 30s)
+//
+// They print names, statuses, times and one-line errors, never a secret
+// value (the API carries none), and of an answer that is not the API's
+// JSON only its HTTP status. The daemon has no registry of destinations and
+// associations yet, so there are no destinations or associations
+// subcommands, and no plan one (the API serves no plan).
+//
 // # Exit status
 //
 //	0  clean: the daemon stopped on SIGTERM or SIGINT; -once or -plan found
@@ -47,6 +73,15 @@
 //	   waiting for a resolution, or (-plan) a round would flag some
 //
 // A failure wins over conflicts: a run with both exits 1.
+//
+// The subcommands exit with the same statuses: 0 done (status and
+// conflicts: no conflict flagged); 1 the daemon cannot be reached or
+// refused the call (no such sync or conflict, a failed resolution), status
+// found a sync whose latest round failed, or trigger's manual round failed
+// (or a key in it); 2 usage (a bad flag, a wrong number of arguments, a
+// choice other than keep-source or keep-destination, a -config file that
+// cannot be read or does not validate); 3 conflicts are flagged (status,
+// conflicts) or trigger's manual round flagged some.
 //
 // # Configuration
 //

@@ -97,6 +97,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // runContext is run until ctx ends (or SIGTERM or SIGINT arrives).
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if sub := subcommand(args[0]); sub != nil {
+			return sub(ctx, args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("syncd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "syncd.hcl", "configuration `file` (HCL)")
@@ -106,7 +111,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	showVersion := fs.Bool("version", false, "print the version, the commit when known, and the Go version, and exit")
 	listen := fs.String("listen", "", "HTTP `address` (overrides listen in the file)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: syncd [-config file] [-listen address | -once | -plan | -check | -version]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: syncd [-config file] [-listen address | -once | -plan | -check | -version]\n")
+		fmt.Fprintf(fs.Output(), "       syncd status|conflicts|resolve|trigger [-addr address | -config file] [-json] [arguments]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nexit status: 0 clean, 1 failure, 2 usage, 3 conflicts flagged (-once, -plan)\n")
 	}
@@ -117,7 +123,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "syncd: unexpected argument %q\n", fs.Arg(0))
+		if subcommand(fs.Arg(0)) != nil {
+			fmt.Fprintf(stderr, "syncd: unexpected argument %q (a subcommand comes first: syncd %s -config file)\n", fs.Arg(0), fs.Arg(0))
+		} else {
+			fmt.Fprintf(stderr, "syncd: unexpected argument %q\n", fs.Arg(0))
+		}
 		fs.Usage()
 		return exitUsage
 	}
