@@ -119,7 +119,19 @@ func (r *Registry) watchAssoc(ctx context.Context, d *dest, a *assoc) {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		a.watchStop, a.watchDone = cancel, done
+		gen := a.gen
 		a.mu.Unlock()
+		// A Put that found a.mu held (by this loop) left the Syncer to
+		// the holder: close it now if it is stale, as other operations
+		// do when they end. A later Put closes it itself.
+		r.mu.Lock()
+		stale := gen != d.gen
+		r.mu.Unlock()
+		if stale {
+			a.mu.Lock()
+			r.dropStale(d, a)
+			a.mu.Unlock()
+		}
 
 		werr := make(chan error, 1)
 		go func() { werr <- s.Watch(wctx) }()

@@ -46,6 +46,8 @@ func newWatchFixture(t *testing.T) *watchFixture {
 	f := &watchFixture{dst: memory.New(nil), secrets: map[registry.SecretRef]*pollOnly{}}
 	f.reg = registry.New(registry.Options{
 		Drivers: map[string]registry.Driver{"test-kv": func(context.Context, registry.Target) (destination.Destination, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			return f.dst, nil
 		}},
 		Source: func(_ context.Context, mount, name string) (destination.Reader, error) {
@@ -243,5 +245,31 @@ func TestSetOnDeletedSecretUnsyncs(t *testing.T) {
 	}
 	if v := values(t, f.dst); len(v) != 0 {
 		t.Errorf("destination: %v", v)
+	}
+}
+
+func TestWatchFollowsReplacedConfig(t *testing.T) {
+	ctx := context.Background()
+	f := newWatchFixture(t)
+	ref, src := f.secret("app", map[string]string{"db": "v1"})
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.watch(t)
+	// The driver opens the new destination (the same store, a new
+	// client: a copy) once the Config changed; the association's watch
+	// stops and starts again on it.
+	old := f.dst
+	dst := memory.New(values(t, old))
+	f.mu.Lock()
+	f.dst = dst
+	f.mu.Unlock()
+	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t2"}); err != nil {
+		t.Fatal(err)
+	}
+	src.d.Set("db", "v2")
+	eventually(t, "the change at the new destination", func() bool { return values(t, dst)["kv_app_db"] == "v2" })
+	if v := values(t, old)["kv_app_db"]; v != "v1" {
+		t.Errorf("the old destination was written after its Config was replaced: %q", v)
 	}
 }
