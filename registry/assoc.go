@@ -51,7 +51,8 @@ type Association struct {
 	// Message says why, on one line that never holds a value.
 	Status  SyncStatus `json:"sync_status"`
 	Message string     `json:"message,omitempty"`
-	// UpdatedAt is when Status last changed.
+	// UpdatedAt is when the last operation or round ended (Set, Remove,
+	// and every round that Registry.Watch runs).
 	UpdatedAt time.Time `json:"updated_at"`
 	// Totals counts the keys of the last operation by outcome.
 	Totals sync.Totals `json:"totals"`
@@ -183,8 +184,9 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	}
 	a := d.assocs[ref]
 	if a == nil {
-		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: r.newSyncName(typ, name, ref)}}
+		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: r.newSyncName(typ, name, ref)}, gone: make(chan struct{}, 1)}
 		d.assocs[ref] = a
+		r.startWatch(d, a)
 	}
 	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
 	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Now()
@@ -202,6 +204,11 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		return r.record(a, sync.OpSync, nil, err), err
 	}
 	rep, err := s.Run(ctx)
+	if sourceGone(err) {
+		if frep, ran, ferr := unsyncGone(ctx, s); ran {
+			rep, err = frep, ferr
+		}
+	}
 	r.dropStale(d, a)
 	return r.record(a, sync.OpSync, rep, err), err
 }
@@ -237,7 +244,8 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 		DisableDeletion: want.DisableDeletion,
 		Store:           r.store,
 		Auditor:         r.opts.Auditor,
-		AutoSync:        sync.AutoSync{Interval: -1},
+		AutoSync:        sync.AutoSync{Interval: r.pollInterval()},
+		OnRound:         func(rep *sync.Report, err error) { r.onRound(a, rep, err) },
 		Now:             r.opts.Now,
 	}
 	if c, ok := cfg.(SyncConfig); ok {
@@ -258,9 +266,11 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	return s, nil
 }
 
-// closeSides closes the sides of the association's Syncer that hold
-// resources (io.Closer), once it is replaced or removed. a.mu is held.
+// closeSides stops the Watch of the association's Syncer, if one runs,
+// and closes the sides of the Syncer that hold resources (io.Closer), once
+// it is replaced or removed. a.mu is held.
 func (a *assoc) closeSides() {
+	a.stopWatch()
 	for _, c := range a.sides {
 		closeIfCloser(c)
 	}
@@ -382,6 +392,9 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 			rep     *sync.Report
 			deleted int
 		)
+		// No Watch round may sync the secret again meanwhile; the
+		// association's Watch starts again if the unsync fails.
+		a.stopWatch()
 		for range removeAttempts {
 			if rep, err = s.Remove(ctx); rep != nil {
 				deleted += rep.Totals.Deleted
@@ -438,8 +451,10 @@ func (r *Registry) Associations(ctx context.Context, typ, name string) ([]Associ
 }
 
 // Syncer returns the sync.Syncer of an association, built if needed, for
-// what the registry does not do itself: Plan, Watch, Status and Resolve.
-// Its rounds do not update the association's status; Set does. It is
+// what the registry does not do itself: Plan, Status and Resolve (and
+// Watch, for a program that does not run Registry.Watch: while that runs
+// the Syncer's Watch returns sync.ErrWatching). Its rounds update the
+// association's status, as Set's do (Config.OnRound). It is
 // usable until the destination's Config is replaced, the association's
 // options change, or it is removed or its destination deleted: the
 // registry then closes its sides.

@@ -9,7 +9,9 @@
 // each association is a push sync.Syncer from the secret to the
 // destination, which the registry builds, runs when the association is set
 // (Vault's "set" also syncs at once) and runs as a removal (unsync) when it
-// is removed.
+// is removed. Registry.Watch keeps every association syncing: it polls
+// each secret (Options.PollInterval), syncs its changes, and unsyncs an
+// association whose secret was deleted in Vault.
 //
 // # Names of entries
 //
@@ -111,6 +113,8 @@ var (
 	ErrNoDriver = errors.New("registry: no driver for the destination type")
 	// ErrNoSource: associations need Options.Source.
 	ErrNoSource = errors.New("registry: no Source in Options")
+	// ErrWatching: Watch is running already.
+	ErrWatching = errors.New("registry: Watch is already running")
 )
 
 // ConfigError reports an unusable name, Config field or association
@@ -191,7 +195,18 @@ type Options struct {
 	Auditor audit.Auditor
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// PollInterval is how often Watch runs a round of each association
+	// (a reconcile that reads the secret and the destination) besides
+	// the rounds that follow a change announced by a source that is a
+	// destination.Notifier (registry/kv's sources poll Vault's metadata
+	// for that, every few seconds). Vault Community Edition has no
+	// events, so polling is how changes arrive. 0 means
+	// DefaultPollInterval.
+	PollInterval time.Duration
 }
+
+// DefaultPollInterval is the PollInterval of Options that set none.
+const DefaultPollInterval = time.Minute
 
 // Registry holds named destinations and their associations.
 type Registry struct {
@@ -200,6 +215,10 @@ type Registry struct {
 
 	mu    gosync.Mutex
 	dests map[destKey]*dest
+	// While Watch runs: its context, and the association watchers it
+	// started.
+	watchCtx context.Context
+	watchWG  *gosync.WaitGroup
 }
 
 type destKey struct{ typ, name string }
@@ -218,6 +237,14 @@ type assoc struct {
 	gen     int   // the destination's gen when syncer was built
 	sides   []any // the source and destination of syncer, closed with it
 	removed bool  // unlinked by Remove
+
+	// The Watch of syncer that Registry.Watch runs, if any: watchStop
+	// cancels it and watchDone is closed once it returned.
+	watchStop func()
+	watchDone chan struct{}
+	// gone receives a value after a round found the secret gone from
+	// Vault and refused to empty the destination (see onRound).
+	gone chan struct{}
 }
 
 // New returns an empty Registry.

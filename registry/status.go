@@ -21,7 +21,8 @@ const (
 	StatusSynced SyncStatus = "SYNCED"
 	// StatusUnsynced: the association was removed and its entries deleted
 	// from the destination (or kept there, with DisableDeletion), or it
-	// never existed.
+	// never existed, or the secret was deleted in Vault (the association
+	// stays, and syncs the secret again once it is written again).
 	StatusUnsynced SyncStatus = "UNSYNCED"
 	// StatusPending: an operation was started and has not finished (the
 	// association was set or removed and its sync is running), or it
@@ -52,6 +53,7 @@ const (
 	msgUnsyncing = "unsyncing"
 	msgNever     = "not associated"
 	msgKept      = "unlinked; the destination's entries are kept (deletion disabled)"
+	msgGone      = "the secret was deleted in Vault (or holds no keys); nothing is synced"
 )
 
 // openError is the failure to open one side of an association's sync.
@@ -98,6 +100,10 @@ func statusOf(op string, rep *sync.Report, err error) (SyncStatus, string) {
 		return StatusExternalServiceError, fmt.Sprintf("%d conflict(s) flagged: the destination changed out of band and was not overwritten; resolve them with the Syncer's Resolve", flagged)
 	case t.Retries > 0:
 		return StatusPending, fmt.Sprintf("%d key(s) changed during the round; they are read again next round", t.Retries)
+	case rep != nil && t.Created+t.Updated+t.Unchanged+t.Skipped+t.Failed == 0:
+		// The round read the secret and found no key: it was deleted
+		// (or destroyed) in Vault, or never written.
+		return StatusUnsynced, fmt.Sprintf("%s: %d deleted from the destination", msgGone, t.Deleted)
 	}
 	return StatusSynced, fmt.Sprintf("synced: %d created, %d updated, %d deleted, %d unchanged", t.Created, t.Updated, t.Deleted, t.Unchanged)
 }

@@ -37,6 +37,8 @@ func TestStatusOf(t *testing.T) {
 		{"keys to retry", sync.OpSync, rep(sync.Totals{Updated: 1, Retries: 2}), nil, StatusPending, "2 key(s) changed during the round"},
 		{"conflicts flagged", sync.OpSync, rep(sync.Totals{Conflicts: 1, Retries: 1}), nil, StatusExternalServiceError, "1 conflict(s) flagged"},
 		{"conflicts of earlier rounds", sync.OpSync, &sync.Report{Flagged: 2}, nil, StatusExternalServiceError, "2 conflict(s) flagged"},
+		{"secret deleted in Vault", sync.OpSync, rep(sync.Totals{Deleted: 2}), nil, StatusUnsynced, "the secret was deleted in Vault (or holds no keys); nothing is synced: 2 deleted"},
+		{"secret still deleted", sync.OpSync, rep(sync.Totals{Unmanaged: 3}), nil, StatusUnsynced, "deleted in Vault"},
 		{"unsynced", sync.OpRemove, rep(sync.Totals{Deleted: 3}), nil, StatusUnsynced, "3 deleted"},
 		{"unsync with keys to retry", sync.OpRemove, rep(sync.Totals{Deleted: 1, Retries: 1}), nil, StatusPending, "remove again"},
 

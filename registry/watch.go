@@ -1,0 +1,218 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	gosync "sync"
+	"time"
+
+	"github.com/secretsync/secretsync/sync"
+)
+
+// Watch keeps every association syncing until ctx ends: it runs the
+// Watch of each association's sync.Syncer (see sync.Syncer.Watch), which
+// runs a round at once, a round every Options.PollInterval, and a round
+// soon after each change that a source implementing destination.Notifier
+// announces. Associations set while Watch runs are watched too; one that
+// is removed, or whose destination is deleted, stops being watched
+// before its unsync. When a destination's Config or an association's
+// options change, its watch stops and starts again on the new sides.
+//
+// Every round, those Watch runs included, updates the association's
+// status and UpdatedAt (see SyncStatus); a round that fails is retried
+// after a backoff, as sync.Syncer.Watch does. When the associated secret
+// is gone from Vault (deleted or destroyed: the source reads without an
+// error and holds no key), a round would empty the destination, which
+// the mass-deletion guard refuses; the association then unsyncs instead,
+// with a round run with sync.Force, and records StatusUnsynced with a
+// message that says the secret was deleted. A failure to read the
+// secret never unsyncs.
+//
+// Watch returns context.Cause(ctx) once ctx has ended and every watch it
+// started has returned (a round in flight may finish first, for up to
+// sync.DefaultStopGrace). It returns ErrWatching at once when another
+// Watch of the registry runs. Watch is safe to call concurrently with
+// every other method; Close while Watch runs closes the sides, and the
+// watches open them again.
+func (r *Registry) Watch(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	wg := new(gosync.WaitGroup)
+	r.mu.Lock()
+	if r.watchCtx != nil {
+		r.mu.Unlock()
+		return ErrWatching
+	}
+	r.watchCtx, r.watchWG = ctx, wg
+	for _, d := range r.dests {
+		for _, a := range d.assocs {
+			r.startWatch(d, a)
+		}
+	}
+	r.mu.Unlock()
+	<-ctx.Done()
+	r.mu.Lock()
+	r.watchCtx, r.watchWG = nil, nil
+	r.mu.Unlock()
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// startWatch starts watching the association a of d, when Watch runs.
+// r.mu is held.
+func (r *Registry) startWatch(d *dest, a *assoc) {
+	if r.watchCtx == nil {
+		return
+	}
+	ctx, wg := r.watchCtx, r.watchWG
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.watchAssoc(ctx, d, a)
+	}()
+}
+
+// pollInterval returns Options.PollInterval or its default.
+func (r *Registry) pollInterval() time.Duration {
+	if r.opts.PollInterval > 0 {
+		return r.opts.PollInterval
+	}
+	return DefaultPollInterval
+}
+
+// Backoff of watchAssoc when the association's sync cannot be built, or
+// is watched by someone else.
+const (
+	watchMinBackoff = time.Second
+	watchMaxBackoff = 5 * time.Minute
+)
+
+// watchAssoc runs the Watch of the association's Syncer until ctx ends or
+// the association is removed, building the Syncer again each time it is
+// replaced (its watch is then stopped by closeSides).
+func (r *Registry) watchAssoc(ctx context.Context, d *dest, a *assoc) {
+	failures := 0
+	backoff := func() bool {
+		failures++
+		wait := watchMinBackoff
+		for i := 1; i < failures && wait < watchMaxBackoff; i++ {
+			wait *= 2
+		}
+		return sleep(ctx, min(wait, watchMaxBackoff))
+	}
+	for {
+		a.mu.Lock()
+		if a.removed || ctx.Err() != nil {
+			a.mu.Unlock()
+			return
+		}
+		s, err := r.syncerOf(ctx, d, a)
+		if err != nil {
+			r.record(a, sync.OpSync, nil, err)
+			a.mu.Unlock()
+			if !backoff() {
+				return
+			}
+			continue
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		a.watchStop, a.watchDone = cancel, done
+		gen := a.gen
+		a.mu.Unlock()
+		// A Put that found a.mu held (by this loop) left the Syncer to
+		// the holder: close it now if it is stale, as other operations
+		// do when they end. A later Put closes it itself.
+		r.mu.Lock()
+		stale := gen != d.gen
+		r.mu.Unlock()
+		if stale {
+			a.mu.Lock()
+			r.dropStale(d, a)
+			a.mu.Unlock()
+		}
+
+		werr := make(chan error, 1)
+		go func() { werr <- s.Watch(wctx) }()
+		var watchErr error
+	wait:
+		for {
+			select {
+			case watchErr = <-werr:
+				break wait
+			case <-a.gone:
+				unsyncGone(wctx, s)
+			}
+		}
+		cancel()
+		close(done)
+		if errors.Is(watchErr, sync.ErrWatching) {
+			// The caller watches the Syncer itself (Registry.Syncer).
+			if !backoff() {
+				return
+			}
+			continue
+		}
+		failures = 0
+	}
+}
+
+// stopWatch stops the watch of the association's Syncer, if one runs,
+// and waits for it to return. a.mu is held.
+func (a *assoc) stopWatch() {
+	if a.watchStop == nil {
+		return
+	}
+	a.watchStop()
+	<-a.watchDone
+	a.watchStop, a.watchDone = nil, nil
+}
+
+// onRound is the Config.OnRound of the association's Syncer: it records
+// the outcome of every round but an unsync (Remove records that itself,
+// once its rounds are done), and asks the watch to unsync when the secret
+// is gone from Vault.
+func (r *Registry) onRound(a *assoc, rep *sync.Report, err error) {
+	if rep != nil && rep.Operation == sync.OpRemove {
+		return
+	}
+	r.record(a, sync.OpSync, rep, err)
+	if sourceGone(err) {
+		select {
+		case a.gone <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sourceGone reports whether err is the mass-deletion guard's refusal of
+// a round that read the secret without an error and found no key in it:
+// the secret was deleted (or destroyed) in Vault.
+func sourceGone(err error) bool {
+	var me *sync.MassDeletionError
+	return errors.As(err, &me) && me.Empty && me.Side == sync.SideDestination
+}
+
+// unsyncGone checks with a Plan that the secret is still gone and, if so,
+// runs a round with sync.Force, which deletes the association's entries
+// from the destination. ran is false when the secret is back (or the
+// Plan failed otherwise), and nothing ran.
+func unsyncGone(ctx context.Context, s *sync.Syncer) (rep *sync.Report, ran bool, err error) {
+	if _, perr := s.Plan(ctx); !sourceGone(perr) {
+		return nil, false, nil
+	}
+	rep, err = s.Run(ctx, sync.Force())
+	return rep, true, err
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
