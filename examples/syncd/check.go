@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -77,6 +78,16 @@ func checkConfig(ctx context.Context, path string) (*Config, error) {
 	if a := cfg.Audit; a != nil {
 		if err := checkDir(a.File); err != nil {
 			bad("audit: file %s: %v", a.File, err)
+		}
+	}
+	if rc := cfg.Registry; rc != nil && rc.API != nil {
+		if err := checkCredential(rc.API.TokenFile, ""); err != nil {
+			bad("registry: api: token_file: %v", err)
+		}
+		if rc.API.TLSCert != "" {
+			if _, err := tls.LoadX509KeyPair(rc.API.TLSCert, rc.API.TLSKey); err != nil {
+				bad("registry: api: tls_cert and tls_key: %v", err)
+			}
 		}
 	}
 	for i := range cfg.Syncs {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/secretsync/secretsync/keyschema"
+	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/sync"
 	"github.com/secretsync/secretsync/vaultkv"
 )
@@ -24,16 +27,22 @@ type Config struct {
 	Listen string `hcl:"listen,optional"`
 	// ReadyGrace is how long an auto-synced sync may fail before /readyz
 	// says the daemon is not ready; default 0: at once.
-	ReadyGrace  string          `hcl:"ready_grace,optional"`
-	State       *StateConfig    `hcl:"state,block"`
-	Audit       *AuditConfig    `hcl:"audit,block"`
-	Connections []ConnConfig    `hcl:"connection,block"`
-	Syncs       []SyncConfig    `hcl:"sync,block"`
-	file        string          // path of the file
-	syntax      *hclsyntax.Body // for positions in errors
-	conns       map[string]*ConnConfig
-	parsed      map[string]parsed // per sync, validated values
-	readyGrace  time.Duration
+	ReadyGrace  string       `hcl:"ready_grace,optional"`
+	State       *StateConfig `hcl:"state,block"`
+	Audit       *AuditConfig `hcl:"audit,block"`
+	Connections []ConnConfig `hcl:"connection,block"`
+	Syncs       []SyncConfig `hcl:"sync,block"`
+	// Registry serves a registry of destinations and associations, and
+	// Vault's /sys/sync API over it.
+	Registry   *RegistryConfig `hcl:"registry,block"`
+	file       string          // path of the file
+	syntax     *hclsyntax.Body // for positions in errors
+	conns      map[string]*ConnConfig
+	parsed     map[string]parsed // per sync, validated values
+	readyGrace time.Duration
+	// registryPoll is the registry's poll_interval; 0 means the
+	// registry's default.
+	registryPoll time.Duration
 }
 
 // AuditConfig sends audit events to a file, one JSON object per line,
@@ -139,6 +148,54 @@ type VaultSideConfig struct {
 type DotenvSideConfig struct {
 	Path string `hcl:"path"`
 }
+
+// RegistryConfig is the registry block: a registry.Registry whose
+// associations read KV v2 secrets over Connection and whose vault-kv
+// destinations write over it too.
+type RegistryConfig struct {
+	Connection   string                `hcl:"connection"`
+	PollInterval string                `hcl:"poll_interval,optional"`
+	API          *RegistryAPIConfig    `hcl:"api,block"`
+	Destinations []RegistryDestConfig  `hcl:"destination,block"`
+	Associations []RegistryAssocConfig `hcl:"association,block"`
+}
+
+// RegistryAPIConfig serves Vault's /sys/sync API on a listener of its own,
+// with a bearer token read from TokenFile.
+type RegistryAPIConfig struct {
+	Listen                    string   `hcl:"listen,optional"` // default 127.0.0.1:8201
+	TokenFile                 string   `hcl:"token_file"`
+	TLSCert                   string   `hcl:"tls_cert,optional"`
+	TLSKey                    string   `hcl:"tls_key,optional"`
+	AllowPlaintextNonLoopback bool     `hcl:"allow_plaintext_non_loopback,optional"`
+	Hosts                     []string `hcl:"hosts,optional"`
+}
+
+// RegistryDestConfig declares a destination of the registry. Only the
+// vault-kv type is linked into syncd; it writes over the registry's
+// connection.
+type RegistryDestConfig struct {
+	Type   string `hcl:"type,label"`
+	Name   string `hcl:"name,label"`
+	Mount  string `hcl:"mount"`
+	Path   string `hcl:"path,optional"`
+	Layout string `hcl:"layout,optional"`
+}
+
+// RegistryAssocConfig declares an association of a KV v2 secret with a
+// destination declared in the same file.
+type RegistryAssocConfig struct {
+	Type            string `hcl:"type,label"`
+	Destination     string `hcl:"destination,label"`
+	Mount           string `hcl:"mount"`
+	SecretName      string `hcl:"secret_name"`
+	KeySchema       string `hcl:"key_schema,optional"`
+	DisableDeletion bool   `hcl:"disable_deletion,optional"`
+}
+
+// defaultRegistryListen is the address of the registry's API when its api
+// block names none.
+const defaultRegistryListen = "127.0.0.1:8201"
 
 // parsed holds a sync's validated, typed settings.
 type parsed struct {
@@ -383,10 +440,89 @@ func (c *Config) validate() hcl.Diagnostics {
 		}
 		c.parsed[sc.Name] = p
 	}
-	if len(c.Syncs) == 0 {
-		bad(c.at(), "no sync block: nothing to do")
+	c.validateRegistry(bad, duration)
+	if len(c.Syncs) == 0 && c.Registry == nil {
+		bad(c.at(), "no sync block and no registry block: nothing to do")
 	}
 	return diags
+}
+
+// validateRegistry checks the registry block.
+func (c *Config) validateRegistry(bad func(*hcl.Range, string, ...any), duration func(string, *hcl.Range, string) time.Duration) {
+	rc := c.Registry
+	if rc == nil {
+		return
+	}
+	at := func(path ...string) *hcl.Range { return c.at(append([]string{"registry", ""}, path...)...) }
+	if c.conns[rc.Connection] == nil {
+		bad(at("connection"), "registry: unknown connection %q", rc.Connection)
+	}
+	c.registryPoll = duration(rc.PollInterval, at("poll_interval"), "registry: poll_interval")
+	if a := rc.API; a != nil {
+		aat := func(attr string) *hcl.Range { return at("api", "", attr) }
+		if a.TokenFile == "" {
+			bad(aat("token_file"), "registry: api: token_file is empty (the API requires a token)")
+		}
+		if (a.TLSCert == "") != (a.TLSKey == "") {
+			bad(aat("tls_cert"), "registry: api: give both tls_cert and tls_key, or neither")
+		}
+		listen := cmp.Or(a.Listen, defaultRegistryListen)
+		host, _, err := net.SplitHostPort(listen)
+		switch {
+		case err != nil:
+			bad(aat("listen"), "registry: api: listen %q: %v", listen, err)
+		case a.TLSCert == "" && !a.AllowPlaintextNonLoopback && !loopbackHost(host):
+			bad(aat("listen"), "registry: api: listen %q is beyond loopback: give tls_cert and tls_key, or set allow_plaintext_non_loopback = true", listen)
+		}
+		if c.Listen != "" && c.Listen == listen {
+			bad(aat("listen"), "registry: api: listen %q is the daemon's listen address too", listen)
+		}
+	}
+	declared := map[[2]string]bool{}
+	for _, d := range rc.Destinations {
+		dat := func(attr string) *hcl.Range { return at("destination", d.Type, attr) }
+		k := [2]string{d.Type, d.Name}
+		if declared[k] {
+			bad(dat(""), "registry: destination %s/%s is declared twice", d.Type, d.Name)
+		}
+		declared[k] = true
+		if d.Type != registry.TypeVaultKV {
+			bad(dat(""), "registry: destination %s/%s: type %q is not linked into syncd (only %s)", d.Type, d.Name, d.Type, registry.TypeVaultKV)
+			continue
+		}
+		if err := registryDest(rc, d).Validate(); err != nil {
+			bad(dat(""), "registry: destination %s/%s: %v", d.Type, d.Name, err)
+		}
+	}
+	for _, a := range rc.Associations {
+		aat := func(attr string) *hcl.Range { return at("association", a.Type, attr) }
+		if !declared[[2]string{a.Type, a.Destination}] {
+			bad(aat(""), "registry: association: destination %s/%s is not declared in this file", a.Type, a.Destination)
+		}
+		if a.Mount == "" || a.SecretName == "" {
+			bad(aat(""), "registry: association with %s/%s: mount and secret_name are required", a.Type, a.Destination)
+		}
+		if a.KeySchema != "" {
+			if _, err := keyschema.Parse(a.KeySchema); err != nil {
+				bad(aat("key_schema"), "registry: association with %s/%s: key_schema: %v", a.Type, a.Destination, err)
+			}
+		}
+	}
+}
+
+// registryDest is the Config of a declared destination: vault-kv, over
+// the registry's connection.
+func registryDest(rc *RegistryConfig, d RegistryDestConfig) registry.VaultKV {
+	return registry.VaultKV{Connection: rc.Connection, Mount: d.Mount, Path: d.Path, Layout: d.Layout}
+}
+
+// loopbackHost reports whether host is "localhost" or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var errNoSuchSync = errors.New("no such sync")

@@ -32,6 +32,7 @@ type generation struct {
 	audit   *auditFile   // nil without an audit block
 	syncs   map[string]*managed
 	names   []string
+	auditor audit.Auditor // where the generation's events go
 
 	cancel context.CancelFunc
 	wg     gosync.WaitGroup
@@ -78,6 +79,7 @@ func (g *generation) build(ctx context.Context, log *slog.Logger, m *metrics, re
 		}
 		auditor = audit.NewJSONLines(g.audit)
 	}
+	g.auditor = auditor
 	for i := range cfg.Connections {
 		cc := &cfg.Connections[i]
 		c, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name, Auditor: auditor, Logger: log})

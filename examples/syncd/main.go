@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/sync"
 )
 
@@ -39,6 +40,19 @@ type daemon struct {
 
 	mu  gosync.Mutex
 	gen *generation
+
+	reg *regService // nil without a registry block
+}
+
+// auditor sends each event to the running generation's auditor (the log,
+// or the audit file), for the registry, which outlives generations.
+func (d *daemon) auditor() audit.Auditor {
+	return audit.AuditorFunc(func(ctx context.Context, e audit.Event) error {
+		if a := d.current().auditor; a != nil {
+			return a.Audit(ctx, e)
+		}
+		return nil
+	})
 }
 
 func (d *daemon) current() *generation {
@@ -55,6 +69,11 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	old := d.current()
+	if old.cfg != nil {
+		if err := registryUnchanged(old.cfg, cfg); err != nil {
+			return err
+		}
+	}
 	g, err := build(ctx, cfg, d.log, d.metrics, old)
 	if err != nil {
 		return err
@@ -197,6 +216,16 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	d := &daemon{path: *path, log: log, metrics: m}
 	srv := &http.Server{Handler: (&server{d: d}).routes(), ReadHeaderTimeout: 10 * time.Second}
 	d.start(g)
+	if cfg.Registry != nil {
+		d.reg, err = startRegistry(ctx, cfg, g, log, d.auditor())
+		if err != nil {
+			fmt.Fprintf(stderr, "syncd: cannot run %s: %v\n", *path, err)
+			d.current().stop(nil)
+			ln.Close()
+			return exitFailure
+		}
+		log.Info("registry started", "api", apiAddr(d.reg), "destinations", len(cfg.Registry.Destinations), "associations", len(cfg.Registry.Associations))
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http", "error", err)
@@ -214,6 +243,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		break
 	}
 	log.Info("stopping: letting rounds in flight finish")
+	if d.reg != nil {
+		d.reg.stop()
+	}
 	d.current().stop(nil)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -265,4 +297,12 @@ func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Wr
 		return exitConflicts
 	}
 	return exitOK
+}
+
+// apiAddr is the address the registry's API listens on, "" without one.
+func apiAddr(s *regService) string {
+	if s.addr == nil {
+		return ""
+	}
+	return s.addr.String()
 }

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	gosync "sync"
+	"time"
+
+	"github.com/secretsync/secretsync/audit"
+	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/registry/httpapi"
+	"github.com/secretsync/secretsync/registry/kv"
+	"github.com/secretsync/secretsync/state"
+	"github.com/secretsync/secretsync/vaultkv"
+)
+
+// regService is the registry of the registry block and the HTTP server of
+// its API. It is built once, at start, and outlives reloads: destinations
+// and associations created over the API live in its memory only, so a
+// reload keeps it running (and refuses a configuration whose registry
+// block, registry connection or state block changed: those take a
+// restart). Stop ends it.
+type regService struct {
+	reg  *registry.Registry
+	conn *connection.Conn // the registry's own, closed by stop
+	srv  *http.Server     // nil without an api block
+	addr net.Addr         // the API's listener address
+
+	cancel    context.CancelFunc
+	watchDone chan struct{}
+	serveDone chan struct{}
+}
+
+// startRegistry builds the registry of cfg.Registry over a connection of
+// its own and g's state store (a Vault state store is opened again over
+// that connection, so that it outlives g's connections), declares its
+// destinations and associations, runs its Watch and serves its API. The
+// registry's events go to whichever generation d runs (auditor).
+//
+// An association whose first sync fails is logged and left to Watch,
+// which retries it; a declaration the registry refuses fails the start.
+func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Logger, auditor audit.Auditor) (_ *regService, err error) {
+	rc := cfg.Registry
+	cc := cfg.conns[rc.Connection]
+	conn, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name, Auditor: auditor, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("registry: connection %q: %w", cc.Name, err)
+	}
+	s := &regService{conn: conn}
+	defer func() {
+		if err != nil {
+			s.stop() // what was built so far, never a nil result
+		}
+	}()
+
+	var store state.Store
+	switch st := cfg.State; {
+	case st == nil:
+		store = state.NewMemory()
+	case st.File != "":
+		store = g.store // one file, one open: shared; reloads keep it
+	default:
+		vs, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: st.Mount, Path: st.Path})
+		if err != nil {
+			return nil, fmt.Errorf("registry: state: %w", err)
+		}
+		store = vs
+	}
+	s.reg = registry.New(registry.Options{
+		Drivers:      map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{rc.Connection: conn}, "")},
+		Source:       kv.SecretSource(conn),
+		Store:        store,
+		Auditor:      auditor,
+		PollInterval: cfg.registryPoll,
+	})
+
+	for _, d := range rc.Destinations {
+		if _, err := s.reg.Put(ctx, d.Name, registryDest(rc, d)); err != nil {
+			return nil, fmt.Errorf("registry: destination %s/%s: %w", d.Type, d.Name, err)
+		}
+	}
+	for _, a := range rc.Associations {
+		ref := registry.SecretRef{Mount: a.Mount, Name: a.SecretName}
+		as, err := s.reg.Set(ctx, a.Type, a.Destination, ref, registry.AssociationOptions{KeySchema: a.KeySchema, DisableDeletion: a.DisableDeletion})
+		switch {
+		case err != nil && as.SyncName == "":
+			return nil, fmt.Errorf("registry: association of %s with %s/%s: %w", ref, a.Type, a.Destination, err)
+		case err != nil:
+			log.Warn("registry: the first sync of an association failed; Watch retries it",
+				"destination", a.Type+"/"+a.Destination, "secret", ref.String(), "status", string(as.Status), "message", as.Message)
+		}
+	}
+
+	if api := rc.API; api != nil {
+		var tlsCfg *tls.Config
+		if api.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(api.TLSCert, api.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("registry: api: %w", err)
+			}
+			tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+		h, err := httpapi.New(s.reg, httpapi.Options{
+			TokenFile: api.TokenFile, Hosts: api.Hosts, Accessor: accessors(conn), Auditor: auditor,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("registry: api: %w", err)
+		}
+		ln, err := httpapi.Listen(cmp.Or(api.Listen, defaultRegistryListen), tlsCfg, api.AllowPlaintextNonLoopback)
+		if err != nil {
+			return nil, fmt.Errorf("registry: api: %w", err)
+		}
+		s.addr = ln.Addr()
+		s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s.serveDone = make(chan struct{})
+		go func() {
+			defer close(s.serveDone)
+			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("registry: api", "error", err)
+			}
+		}()
+	}
+
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.watchDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.watchDone)
+		if err := s.reg.Watch(wctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("registry: watch stopped", "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// stop ends the API server (requests in flight get 5 seconds), then
+// Watch (letting rounds in flight finish), closes the registry and its
+// destinations, and closes the connection.
+func (s *regService) stop() {
+	if s.srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.srv.Shutdown(sctx)
+		cancel()
+		<-s.serveDone
+	}
+	if s.cancel != nil {
+		s.cancel()
+		<-s.watchDone
+	}
+	if s.reg != nil {
+		_ = s.reg.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.conn.Close(ctx)
+}
+
+// accessors returns the httpapi Accessor over conn: each mount's accessor,
+// read once (vaultkv.New reads it) and cached.
+func accessors(conn *connection.Conn) func(ctx context.Context, mount string) (string, error) {
+	var mu gosync.Mutex
+	cache := map[string]string{}
+	return func(ctx context.Context, mount string) (string, error) {
+		mu.Lock()
+		acc, ok := cache[mount]
+		mu.Unlock()
+		if ok {
+			return acc, nil
+		}
+		m, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Layout: vaultkv.SecretKey})
+		if err != nil {
+			return "", err
+		}
+		acc = m.MountAccessor()
+		mu.Lock()
+		cache[mount] = acc
+		mu.Unlock()
+		return acc, nil
+	}
+}
+
+// registryUnchanged reports why next cannot replace cur on reload while a
+// registry runs: the registry block, its connection and the state block
+// must stay as they are. It returns nil when they did.
+func registryUnchanged(cur, next *Config) error {
+	if cur.Registry == nil && next.Registry == nil {
+		return nil
+	}
+	if !reflect.DeepEqual(cur.Registry, next.Registry) {
+		return errors.New("registry: the registry block cannot change on reload (its destinations and associations live in memory); restart syncd")
+	}
+	name := cur.Registry.Connection
+	if !reflect.DeepEqual(*cur.conns[name], *next.conns[name]) {
+		return fmt.Errorf("registry: connection %q, the registry's, cannot change on reload; restart syncd", name)
+	}
+	if !reflect.DeepEqual(cur.State, next.State) {
+		return errors.New("registry: the state block cannot change on reload while a registry runs; restart syncd")
+	}
+	return nil
+}
