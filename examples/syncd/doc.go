@@ -54,9 +54,9 @@
 //
 // They print names, statuses, times and one-line errors, never a secret
 // value (the API carries none), and of an answer that is not the API's
-// JSON only its HTTP status. The daemon has no registry of destinations and
-// associations yet, so there are no destinations or associations
-// subcommands, and no plan one (the API serves no plan).
+// JSON only its HTTP status. There are no destinations or associations
+// subcommands yet (use the registry's API, below, with a Vault client or
+// curl), and no plan one (the API serves no plan).
 //
 // # Exit status
 //
@@ -104,6 +104,14 @@
 //	  client_key, tls_server_name, tls_skip_verify, timeout,
 //	  token { file | env }, approle { role_id, secret_id_file | secret_id_env,
 //	  wrapped, mount } }
+//	registry { connection, poll_interval,
+//	  api { listen, token_file, tls_cert, tls_key,
+//	    allow_plaintext_non_loopback, hosts },
+//	  destination "vault-kv" "name" { mount, path, layout },
+//	  association "vault-kv" "name" { mount, secret_name, key_schema,
+//	    disable_deletion } }
+//	                              a registry of destinations and associations
+//	                              and Vault's /sys/sync API (see Registry)
 //	sync "name" { description, mode, initial_sync, key_schema, environment,
 //	  disable_deletion, max_delete_fraction,
 //	  auto_sync { enabled, interval, debounce },
@@ -111,13 +119,72 @@
 //	  destination { vault { connection, mount, path, layout, field,
 //	    poll_interval, adopt_unowned } | dotenv { path } } }
 //
+// A configuration needs a sync block or a registry block, or both.
+//
+// # Registry
+//
+// The registry block runs a registry.Registry (package registry) and
+// serves Vault's /v1/sys/sync API over it (package registry/httpapi), as
+// Vault Enterprise's Secrets Sync does: destinations, and associations of
+// KV v2 secrets with them, which keep syncing.
+//
+//	connection       the Vault connection (a connection block) over which
+//	                 the associated secrets are read and vault-kv
+//	                 destinations written; the registry opens a connection
+//	                 of its own with it (its own token or login)
+//	poll_interval    how often each association runs a round (reads the
+//	                 secret and the destination); default 1m. Vault
+//	                 Community Edition has no events: a change of a
+//	                 secret arrives within about one interval
+//	api              serve the API on a listener of its own: listen
+//	                 (default 127.0.0.1:8201), token_file (required: the
+//	                 bearer token, read again when the file changes),
+//	                 tls_cert and tls_key (PEM files), hosts (the Host
+//	                 headers accepted beyond loopback), and
+//	                 allow_plaintext_non_loopback (plain HTTP beyond
+//	                 loopback is refused unless this is true). Without an
+//	                 api block the registry runs its declared associations
+//	                 and serves nothing
+//	destination      a destination declared at start. Only the vault-kv
+//	                 type is linked into syncd (a KV v2 mount, path and
+//	                 layout, written over the registry's connection); the
+//	                 external types (aws-sm, azure-kv, gcp-sm, gh,
+//	                 vercel-project) are refused in the file; over the
+//	                 API one can be created, but associating a secret
+//	                 with it fails (registry.ErrNoDriver)
+//	association      a secret (mount, secret_name) associated with a
+//	                 destination declared in the file, with an optional
+//	                 key_schema and disable_deletion
+//
+// Requests carry the token as "Authorization: Bearer <token>" or
+// "X-Vault-Token: <token>"; one without a token gets 401, a wrong one 403,
+// and a request whose Origin or Host does not match the listener 403. A
+// vault-kv destination created over the API names the registry's
+// connection: {"connection": "<name>", "mount": …, "path": …, "layout": …}.
+// Association answers key secrets by the mount's accessor, as Vault does.
+// Every mutating call is audited with who made it, where the daemon's
+// audit events go.
+//
+// Destinations and associations created over the API live in memory
+// only: a restart forgets them (the sync state of each association is
+// kept in the state store, under its sync name). Persisting them is a
+// later step. The declared
+// ones are set again at each start, each synced at once; one whose first
+// sync fails is logged and retried by the watch, while one the registry
+// refuses (an overlapping key schema, a bad mount) stops the start.
+//
 // # Signals
 //
 // SIGHUP opens the audit file again at its path (so that log rotation can
 // move it away first), then reloads the configuration: one that does not
 // load or cannot be built is refused, logged with its cause, and the
-// running one goes on untouched. SIGTERM and SIGINT let the rounds in
-// flight finish and exit.
+// running one goes on untouched. The registry is not rebuilt: it keeps
+// running across a reload, with what was created over the API, and a
+// reload that changes the registry block, the registry's connection block
+// or the state block is refused (restart syncd for those). The API's
+// token file is read again whenever it changes, with no reload. SIGTERM
+// and SIGINT stop the API (requests in flight get 5 seconds), let the
+// rounds in flight finish, close the registry's destinations and exit.
 //
 // # HTTP
 //

@@ -101,3 +101,34 @@ sync "shared-dr" {
     enabled = true
   }
 }
+
+# A registry of destinations and associations, served as Vault's
+# /v1/sys/sync API. Destinations and associations created over the API
+# live in memory (a restart forgets them); those declared here are set
+# again at each start.
+registry {
+  connection    = "vault-main" # reads the associated secrets, writes vault-kv destinations
+  poll_interval = "30s"        # Vault Community Edition has no events: changes arrive by polling
+
+  api {
+    listen     = "127.0.0.1:8201"
+    token_file = "/run/secrets/syncd-api-token" # Authorization: Bearer <token>
+    # Beyond loopback, serve TLS (or set allow_plaintext_non_loopback = true):
+    #   listen   = "10.0.0.5:8201"
+    #   tls_cert = "/etc/syncd/api.pem"
+    #   tls_key  = "/etc/syncd/api-key.pem"
+    #   hosts    = ["sync.example.internal"]
+  }
+
+  destination "vault-kv" "shared-copy" {
+    mount  = "secret"
+    path   = "copies/shared"
+    layout = "secret-key"
+  }
+
+  association "vault-kv" "shared-copy" {
+    mount       = "secret"
+    secret_name = "shared/db"
+    key_schema  = "db/{{secretKey}}"
+  }
+}
