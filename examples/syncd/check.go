@@ -31,6 +31,10 @@ import (
 //   - builds each sync with the engine, a Vault side stood in for by an
 //     in-memory one, which checks its mode, initial sync and key schema
 //     together;
+//   - reads the credentials of each declared external destination from
+//     their files and variables and validates its config, and checks
+//     that a configuration file holding a credential itself is mode
+//     0600;
 //   - checks that the directories of the state file and the audit file
 //     exist, and that listen is a host:port.
 //
@@ -88,6 +92,16 @@ func checkConfig(ctx context.Context, path string) (*Config, error) {
 			if _, err := tls.LoadX509KeyPair(rc.API.TLSCert, rc.API.TLSKey); err != nil {
 				bad("registry: api: tls_cert and tls_key: %v", err)
 			}
+		}
+	}
+	if rc := cfg.Registry; rc != nil {
+		for _, d := range rc.Destinations {
+			if _, err := declaredConfig(rc, d); err != nil {
+				bad("registry: destination %s/%s: %v", d.Type, d.Name, err)
+			}
+		}
+		if err := checkLiteralCredentials(cfg); err != nil {
+			bad("registry: %v", err)
 		}
 	}
 	for i := range cfg.Syncs {

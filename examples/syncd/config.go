@@ -171,15 +171,20 @@ type RegistryAPIConfig struct {
 	Hosts                     []string `hcl:"hosts,optional"`
 }
 
-// RegistryDestConfig declares a destination of the registry. Only the
-// vault-kv type is linked into syncd; it writes over the registry's
-// connection.
+// RegistryDestConfig declares a destination of the registry. A vault-kv
+// one (Mount, Path, Layout) writes over the registry's connection; one of
+// the external types (aws-sm, azure-kv, gcp-sm, gh, vercel-project) has
+// its typed config's fields (registry.AWSSecretsManager and the others,
+// under their JSON names) as attributes, in Remain, and each credential
+// field can be given as <field>_file or <field>_env instead.
 type RegistryDestConfig struct {
-	Type   string `hcl:"type,label"`
-	Name   string `hcl:"name,label"`
-	Mount  string `hcl:"mount"`
-	Path   string `hcl:"path,optional"`
-	Layout string `hcl:"layout,optional"`
+	Type   string   `hcl:"type,label"`
+	Name   string   `hcl:"name,label"`
+	Mount  string   `hcl:"mount,optional"`
+	Path   string   `hcl:"path,optional"`
+	Layout string   `hcl:"layout,optional"`
+	Remain hcl.Body `hcl:",remain"`
+	ext    *extDecl // an external type's declaration, once validated
 }
 
 // RegistryAssocConfig declares an association of a KV v2 secret with a
@@ -479,18 +484,32 @@ func (c *Config) validateRegistry(bad func(*hcl.Range, string, ...any), duration
 		}
 	}
 	declared := map[[2]string]bool{}
-	for _, d := range rc.Destinations {
+	for i := range rc.Destinations {
+		d := &rc.Destinations[i]
 		dat := func(attr string) *hcl.Range { return at("destination", d.Type, attr) }
 		k := [2]string{d.Type, d.Name}
 		if declared[k] {
 			bad(dat(""), "registry: destination %s/%s is declared twice", d.Type, d.Name)
 		}
 		declared[k] = true
-		if d.Type != registry.TypeVaultKV {
-			bad(dat(""), "registry: destination %s/%s: type %q is not linked into syncd (only %s)", d.Type, d.Name, d.Type, registry.TypeVaultKV)
+		if _, ok := externalTypes[d.Type]; ok {
+			if d.ext = decodeExternal(d, bad); d.ext != nil {
+				if err := d.ext.validateLiteral(); err != nil {
+					bad(dat(""), "registry: destination %s/%s: %v", d.Type, d.Name, err)
+				}
+			}
 			continue
 		}
-		if err := registryDest(rc, d).Validate(); err != nil {
+		if d.Type != registry.TypeVaultKV {
+			bad(dat(""), "registry: destination %s/%s: unknown type %q (want %s or %s)", d.Type, d.Name, d.Type, registry.TypeVaultKV, externalTypeNames())
+			continue
+		}
+		if attrs, _ := d.Remain.JustAttributes(); len(attrs) > 0 {
+			for n, a := range attrs {
+				bad(a.Range.Ptr(), "registry: destination %s/%s: %s is not an attribute of type %s", d.Type, d.Name, n, d.Type)
+			}
+		}
+		if err := registryDest(rc, *d).Validate(); err != nil {
 			bad(dat(""), "registry: destination %s/%s: %v", d.Type, d.Name, err)
 		}
 	}

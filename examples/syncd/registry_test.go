@@ -63,7 +63,10 @@ registry {
 		{"half TLS", `token_file = "/run/secrets/api-token"`, "token_file = \"/t\"\n tls_cert = \"c.pem\"", "both tls_cert and tls_key"},
 		{"plain beyond loopback", `"127.0.0.1:8201"`, `"0.0.0.0:8201"`, "beyond loopback"},
 		{"bad listen", `"127.0.0.1:8201"`, `"nowhere"`, "listen"},
-		{"unlinked type", `destination "vault-kv" "copy"`, `destination "aws-sm" "copy"`, `type "aws-sm" is not linked`},
+		{"vault-kv attributes on an external type", `destination "vault-kv" "copy"`, `destination "aws-sm" "copy"`, `vault-kv's attributes`},
+		{"unknown type", `destination "vault-kv" "copy"`, `destination "s3" "copy"`, `unknown type "s3"`},
+		{"unknown attribute", `layout = "secret-key"`, `layout = "secret-key"
+  region = "eu-west-1"`, `region is not an attribute of type vault-kv`},
 		{"undeclared destination", `association "vault-kv" "copy"`, `association "vault-kv" "other"`, "vault-kv/other is not declared"},
 		{"no mount", `mount  = "secret"`, `mount = ""`, "mount"},
 		{"bad schema", `"APP_{{secretKey}}"`, `"APP_{{key}}"`, "key_schema"},

@@ -15,6 +15,11 @@ import (
 
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/destination/awssm"
+	"github.com/secretsync/secretsync/destination/azurekv"
+	"github.com/secretsync/secretsync/destination/gcpsm"
+	"github.com/secretsync/secretsync/destination/ghactions"
+	"github.com/secretsync/secretsync/destination/vercel"
 	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/registry/httpapi"
 	"github.com/secretsync/secretsync/registry/kv"
@@ -74,8 +79,10 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 		}
 		store = vs
 	}
+	drivers := newExternalDrivers()
+	drivers[registry.TypeVaultKV] = kv.Driver(map[string]*connection.Conn{rc.Connection: conn}, "")
 	s.reg = registry.New(registry.Options{
-		Drivers:      map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{rc.Connection: conn}, "")},
+		Drivers:      drivers,
 		Source:       kv.SecretSource(conn),
 		Store:        store,
 		Auditor:      auditor,
@@ -83,7 +90,11 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 	})
 
 	for _, d := range rc.Destinations {
-		if _, err := s.reg.Put(ctx, d.Name, registryDest(rc, d)); err != nil {
+		dc, err := declaredConfig(rc, d)
+		if err != nil {
+			return nil, fmt.Errorf("registry: destination %s/%s: %w", d.Type, d.Name, err)
+		}
+		if _, err := s.reg.Put(ctx, d.Name, dc); err != nil {
 			return nil, fmt.Errorf("registry: destination %s/%s: %w", d.Type, d.Name, err)
 		}
 	}
@@ -193,7 +204,7 @@ func registryUnchanged(cur, next *Config) error {
 	if cur.Registry == nil && next.Registry == nil {
 		return nil
 	}
-	if !reflect.DeepEqual(cur.Registry, next.Registry) {
+	if !reflect.DeepEqual(registryForCompare(cur.Registry), registryForCompare(next.Registry)) {
 		return errors.New("registry: the registry block cannot change on reload (its destinations and associations live in memory); restart syncd")
 	}
 	name := cur.Registry.Connection
@@ -204,4 +215,33 @@ func registryUnchanged(cur, next *Config) error {
 		return errors.New("registry: the state block cannot change on reload while a registry runs; restart syncd")
 	}
 	return nil
+}
+
+// registryForCompare returns a copy of rc without the parse trees of its
+// destinations (their positions change with any edit of the file), with
+// what was decoded from them instead.
+func registryForCompare(rc *RegistryConfig) any {
+	if rc == nil {
+		return nil
+	}
+	c := *rc
+	c.Destinations = nil
+	for _, d := range rc.Destinations {
+		d.Remain = nil
+		c.Destinations = append(c.Destinations, d)
+	}
+	return c
+}
+
+// newExternalDrivers returns the drivers of the external destination
+// types, with their default DriverOptions (each reaches the cloud's own
+// API). Tests replace it to reach local servers.
+var newExternalDrivers = func() map[string]registry.Driver {
+	return map[string]registry.Driver{
+		registry.TypeAWSSecretsManager: awssm.Driver(awssm.DriverOptions{}),
+		registry.TypeAzureKeyVault:     azurekv.Driver(azurekv.DriverOptions{}),
+		registry.TypeGCPSecretManager:  gcpsm.Driver(gcpsm.DriverOptions{}),
+		registry.TypeGitHubRepository:  ghactions.Driver(ghactions.DriverOptions{}),
+		registry.TypeVercelProject:     vercel.Driver(vercel.DriverOptions{}),
+	}
 }
