@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,10 @@ func subcommand(name string) func(ctx context.Context, args []string, stdout, st
 		return cmdResolve
 	case "trigger":
 		return cmdTrigger
+	case "destinations":
+		return cmdDestinations
+	case "associations":
+		return cmdAssociations
 	}
 	return nil
 }
@@ -42,8 +47,9 @@ const maxAnswer = 16 << 20
 
 // client calls the daemon's API at base (scheme and host).
 type client struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	token string // sent as a bearer token when set (the registry's API)
 }
 
 // clientFlags are the flags every subcommand takes.
@@ -208,6 +214,9 @@ func (c *client) do(ctx context.Context, method, path string, body any) (int, []
 		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -224,9 +233,12 @@ func (c *client) do(ctx context.Context, method, path string, body any) (int, []
 	if resp.StatusCode/100 != 2 {
 		e := &apiCallError{Code: resp.StatusCode}
 		if isJSON {
-			var ae apiError
+			var ae struct {
+				apiError
+				Errors []string `json:"errors"` // Vault's error body, the registry's API
+			}
 			_ = json.Unmarshal(b, &ae)
-			e.Message, e.Body = oneLine(ae.Error), b
+			e.Message, e.Body = oneLine(cmp.Or(ae.Error, strings.Join(ae.Errors, "; "))), b
 		}
 		return resp.StatusCode, nil, e
 	}
