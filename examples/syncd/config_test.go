@@ -18,7 +18,7 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(cfg.Syncs) != 2 || len(cfg.Connections) != 2 || cfg.State.Connection != "vault-main" || cfg.readyGrace != 5*time.Minute || cfg.Audit == nil ||
-		cfg.Registry == nil || cfg.Registry.API == nil || len(cfg.Registry.Destinations) != 1 || len(cfg.Registry.Associations) != 1 {
+		cfg.Registry == nil || cfg.Registry.API == nil || len(cfg.Registry.Destinations) != 3 || len(cfg.Registry.Associations) != 2 {
 		t.Fatalf("config = %+v", cfg)
 	}
 }

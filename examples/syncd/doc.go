@@ -3,7 +3,9 @@
 // readiness, Prometheus metrics and a small JSON API.
 //
 // Sources and destinations are Vault KV v2 (so it can sync Vault to Vault)
-// and dotenv files. Credentials come from files or environment variables
+// and dotenv files; the registry block adds the external destinations
+// (AWS Secrets Manager, Azure Key Vault, Google Secret Manager, GitHub
+// Actions, Vercel). Credentials come from files or environment variables
 // named in the configuration; the configuration never holds a secret. See
 // example.hcl.
 //
@@ -42,6 +44,10 @@
 //	syncd resolve sync key keep-source|keep-destination  settle a flagged conflict
 //	syncd trigger sync                                 a round now (an auto-synced sync runs it in the
 //	                                                   background; a manual one's report is printed)
+//	syncd destinations [-type T -name N]               the registry's destinations by type, or one
+//	                                                   with its connection details (credentials *****)
+//	syncd associations -type T -name N                 the secrets associated with a destination,
+//	                                                   with their sync status and time
 //
 //	-addr address   the daemon's host:port or http(s) URL; default: listen in
 //	                the -config file, else 127.0.0.1:8080 (a listen address on
@@ -52,11 +58,16 @@
 //	                sync) instead of a table
 //	-timeout d      how long to wait for an answer (default 30s)
 //
+// destinations and associations call the registry's API (Vault's
+// /v1/sys/sync, below) instead: -addr defaults to listen of the registry's
+// api block in the -config file, else 127.0.0.1:8201, and they send the
+// token read from -token-file file (default: that api block's token_file).
+// Their -json prints the API's answer, Vault's envelope included.
+//
 // They print names, statuses, times and one-line errors, never a secret
-// value (the API carries none), and of an answer that is not the API's
-// JSON only its HTTP status. There are no destinations or associations
-// subcommands yet (use the registry's API, below, with a Vault client or
-// curl), and no plan one (the API serves no plan).
+// value or credential (the APIs carry none), and of an answer that is not
+// the API's JSON only its HTTP status. There is no plan subcommand (the
+// API serves no plan).
 //
 // # Exit status
 //
@@ -81,7 +92,12 @@
 // (or a key in it); 2 usage (a bad flag, a wrong number of arguments, a
 // choice other than keep-source or keep-destination, a -config file that
 // cannot be read or does not validate); 3 conflicts are flagged (status,
-// conflicts) or trigger's manual round flagged some.
+// conflicts) or trigger's manual round flagged some. destinations and
+// associations exit 0 when done; 1 when the API cannot be reached, the
+// token file cannot be read, the API refused (a wrong token, no such
+// destination), or (associations) an association's status is neither
+// SYNCED nor PENDING; 2 usage (a bad flag, an argument, -type without
+// -name or the reverse, associations without both, no token file).
 //
 // # Configuration
 //
@@ -108,6 +124,8 @@
 //	  api { listen, token_file, tls_cert, tls_key,
 //	    allow_plaintext_non_loopback, hosts },
 //	  destination "vault-kv" "name" { mount, path, layout },
+//	  destination "aws-sm|azure-kv|gcp-sm|gh|vercel-project" "name" {
+//	    the type's config fields; <field>_file | <field>_env },
 //	  association "vault-kv" "name" { mount, secret_name, key_schema,
 //	    disable_deletion } }
 //	                              a registry of destinations and associations
@@ -145,13 +163,28 @@
 //	                 loopback is refused unless this is true). Without an
 //	                 api block the registry runs its declared associations
 //	                 and serves nothing
-//	destination      a destination declared at start. Only the vault-kv
-//	                 type is linked into syncd (a KV v2 mount, path and
-//	                 layout, written over the registry's connection); the
-//	                 external types (aws-sm, azure-kv, gcp-sm, gh,
-//	                 vercel-project) are refused in the file; over the
-//	                 API one can be created, but associating a secret
-//	                 with it fails (registry.ErrNoDriver)
+//	destination      a destination declared at start: vault-kv (a KV v2
+//	                 mount, path and layout, written over the registry's
+//	                 connection) or one of the external types, whose
+//	                 drivers are linked into syncd with their default
+//	                 DriverOptions (each reaches its cloud's public API):
+//	                 aws-sm, azure-kv, gcp-sm, gh, vercel-project. An
+//	                 external one's attributes are the fields of its
+//	                 typed config (registry.AWSSecretsManager,
+//	                 AzureKeyVault, GCPSecretManager, GitHubRepository,
+//	                 VercelProject) under their JSON names, for example
+//	                 region, recovery_window_days, custom_tags = { … },
+//	                 repository_owner, deployment_environments = [ … ].
+//	                 A credential field (access_token, secret_access_key,
+//	                 client_secret, credentials, …) is best given as
+//	                 <field>_file (the file's content, trimmed) or
+//	                 <field>_env (an environment variable): those are
+//	                 read when syncd starts and by -check, not when the
+//	                 file is loaded, and changing them takes a restart.
+//	                 A credential written in the file as is is read as
+//	                 is, and the file must then be mode 0600: -check
+//	                 fails otherwise. Destinations of every type can
+//	                 also be created over the API
 //	association      a secret (mount, secret_name) associated with a
 //	                 destination declared in the file, with an optional
 //	                 key_schema and disable_deletion

@@ -131,4 +131,26 @@ registry {
     secret_name = "shared/db"
     key_schema  = "db/{{secretKey}}"
   }
+
+  # External destinations: the attributes are the fields of the type's
+  # config (registry.GitHubRepository here, under their JSON names); a
+  # credential field is best given as <field>_file or <field>_env, read
+  # when syncd starts (and by -check). A credential written here as is
+  # requires this file to be mode 0600 (-check says so).
+  destination "gh" "api-repo" {
+    access_token_file = "/run/secrets/github-token"
+    repository_owner  = "acme"
+    repository_name   = "api"
+  }
+
+  destination "aws-sm" "prod" {
+    region               = "eu-west-1" # no access key: the AWS default credential chain
+    recovery_window_days = 7
+    custom_tags          = { team = "platform" }
+  }
+
+  association "gh" "api-repo" {
+    mount       = "secret"
+    secret_name = "shared/db"
+  }
 }
