@@ -306,3 +306,39 @@ func TestUnknownOutcomesConverge(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteOnlyCrashesAndUnknownOutcomesConverge runs push rounds to a
+// write-only destination (values cannot be read back; changes are seen by
+// version marker) that die at random fault points or meet writes of
+// unknown outcome, landing now, late or never: no round flags a conflict,
+// and each round that completes leaves the destination holding the
+// source's values.
+func TestWriteOnlyCrashesAndUnknownOutcomesConverge(t *testing.T) {
+	for _, flaky := range []bool{false, true} {
+		name := "crashes"
+		if flaky {
+			name = "crashes-and-unknown-outcomes"
+		}
+		t.Run(name, func(t *testing.T) {
+			seed := uint64(11)
+			if flaky {
+				seed = 12
+			}
+			w := &crashWorld{t: t, mode: sync.Push, store: state.NewMemory(), rng: rand.New(rand.NewPCG(seed, 3))}
+			init := map[string]string{}
+			for i := range 40 {
+				k := fmt.Sprintf("K%02d", i)
+				w.keys = append(w.keys, k)
+				if i < 30 {
+					init[k] = k + "-0"
+				}
+			}
+			w.src, w.dst = memory.New(init), memory.NewWithOptions(nil, memory.Options{WriteOnly: true})
+			if flaky {
+				w.flaky = &flakyDest{Destination: w.dst, rng: rand.New(rand.NewPCG(seed, 4))}
+			}
+			w.run(400)
+			t.Logf("%s: %d rounds, %d crashed or flaky, %d completed, %d false conflicts", name, w.rounds, w.crashes, w.good, w.falseConflicts)
+		})
+	}
+}
