@@ -196,6 +196,7 @@ type File struct {
 	closed bool
 	unlock func() error
 	syncs  map[string]*fileEntry
+	docs   map[string]*docsFileDoc // read on first use; see LoadDocument
 
 	// keyMu guards key and the key file; it is held for a whole
 	// FingerprintKey or RewrapKey call, and taken before mu, never after.

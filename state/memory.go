@@ -20,6 +20,7 @@ import (
 type Memory struct {
 	mu     sync.Mutex
 	states map[string]*State
+	docs   map[string]*Document
 	key    []byte
 }
 

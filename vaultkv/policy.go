@@ -53,6 +53,11 @@ type StoreAccess struct {
 	Options StoreOptions
 	// Lock says that the store's locks (Store.NewLock) are used.
 	Lock bool
+	// Documents says that the store's documents are used
+	// (Store.LoadDocument and SaveDocument), as by a registry that keeps
+	// its catalog in the store: create, read and update on
+	// <mount>/data/<Path>/documents/*.
+	Documents bool
 }
 
 // capOrder is the order in which Policy lists capabilities.
@@ -179,6 +184,9 @@ func Policy(spec PolicySpec) (string, error) {
 		add(data+"/fingerprint-key", capCreate, capRead)
 		if st.Lock {
 			add(data+"/lock/*", capCreate, capRead, capUpdate)
+		}
+		if st.Documents {
+			add(data+"/documents/*", capCreate, capRead, capUpdate)
 		}
 	}
 	for i, tr := range spec.Transit {

@@ -86,7 +86,7 @@ func policySpec(mount string) vaultkv.PolicySpec {
 			{Options: vaultkv.Options{Mount: mount, Path: "team-m", Layout: vaultkv.SecretKey, DeleteMetadata: true}, Write: true},
 			{Options: vaultkv.Options{Mount: mount, Path: "source", Layout: vaultkv.SecretKey}},
 		},
-		Stores: []vaultkv.StoreAccess{{Options: vaultkv.StoreOptions{Mount: mount}, Lock: true}},
+		Stores: []vaultkv.StoreAccess{{Options: vaultkv.StoreOptions{Mount: mount}, Lock: true, Documents: true}},
 	}
 }
 
@@ -188,6 +188,16 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 	fail("Load", err)
 	_, err = store.FingerprintKey(ctx)
 	fail("FingerprintKey (create)", err)
+	if spec.Stores[0].Documents {
+		if _, err := store.LoadDocument(ctx, "d"); !errors.Is(err, state.ErrNotFound) {
+			fail("LoadDocument before SaveDocument", err)
+		}
+		doc := &state.Document{Data: []byte("{}")}
+		fail("SaveDocument (create)", store.SaveDocument(ctx, "d", doc))
+		fail("SaveDocument (update)", store.SaveDocument(ctx, "d", doc))
+		_, err = store.LoadDocument(ctx, "d")
+		fail("LoadDocument", err)
+	}
 	if again, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: mount}); !fail("NewStore", err) {
 		_, err = again.FingerprintKey(ctx)
 		fail("FingerprintKey (read)", err)

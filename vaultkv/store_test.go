@@ -249,3 +249,32 @@ func TestPollCost(t *testing.T) {
 		})
 	}
 }
+
+// Documents: check-and-set on the KV version, names checked, data kept
+// exactly.
+func TestStoreDocuments(t *testing.T) {
+	srv := vaulttest.Get(t)
+	ctx := context.Background()
+	s := newStore(t, srv, srv.Conn(t), srv.NewMount(t, vaulttest.MountOptions{}))
+	if _, err := s.LoadDocument(ctx, "catalog"); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("LoadDocument before a save = %v, want state.ErrNotFound", err)
+	}
+	doc := &state.Document{Data: []byte(`{"ü":"x y\n"}`)}
+	if err := s.SaveDocument(ctx, "catalog", doc); err != nil {
+		t.Fatal(err)
+	}
+	stale := &state.Document{Data: []byte("other")}
+	if err := s.SaveDocument(ctx, "catalog", stale); !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("SaveDocument with revision 0 over an existing one = %v, want state.ErrConflict", err)
+	}
+	got, err := s.LoadDocument(ctx, "catalog")
+	if err != nil || got.Revision != doc.Revision || string(got.Data) != string(doc.Data) {
+		t.Fatalf("LoadDocument = %+v, %v; want %+v", got, err, doc)
+	}
+	if err := s.SaveDocument(ctx, "catalog", doc); err != nil || doc.Revision != got.Revision+1 {
+		t.Fatalf("update: %v, revision %d", err, doc.Revision)
+	}
+	if err := s.SaveDocument(ctx, "../state/x", &state.Document{}); !errors.Is(err, state.ErrInvalidDocument) {
+		t.Fatalf("a name that leaves the path: %v, want state.ErrInvalidDocument", err)
+	}
+}
