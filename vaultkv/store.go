@@ -27,8 +27,9 @@ type StoreOptions struct {
 	Mount string
 	// Path is the prefix under which the store keeps its secrets; default
 	// "secretsync". A sync's state is at <Path>/state/<sync name>, the
-	// fingerprint key at <Path>/fingerprint-key and locks at
-	// <Path>/lock/<sync name>.
+	// fingerprint key at <Path>/fingerprint-key, locks at
+	// <Path>/lock/<sync name> and documents (state.Documents) at
+	// <Path>/documents/<name>.
 	Path string
 }
 
