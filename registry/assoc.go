@@ -171,26 +171,34 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		}
 	}
 
-	r.mu.Lock()
-	if r.dests[destKey{typ, name}] != d {
-		r.mu.Unlock()
+	var a *assoc
+	err := r.change(ctx, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.dests[destKey{typ, name}] != d {
+			return errMoved
+		}
+		if !named {
+			if err := overlapping(d, ref, bound); err != nil {
+				return err
+			}
+		}
+		a = d.assocs[ref]
+		if a == nil {
+			a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: r.newSyncName(typ, name, ref)}, gone: make(chan struct{}, 1)}
+			d.assocs[ref] = a
+			r.startWatch(d, a)
+		}
+		a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
+		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Now()
+		return nil
+	})
+	if errors.Is(err, errMoved) {
 		return r.Set(ctx, typ, name, ref, opts) // replaced or deleted meanwhile
 	}
-	if !named {
-		if err := overlapping(d, ref, bound); err != nil {
-			r.mu.Unlock()
-			return Association{}, err
-		}
+	if err != nil {
+		return Association{}, err
 	}
-	a := d.assocs[ref]
-	if a == nil {
-		a = &assoc{a: Association{Type: typ, Destination: name, Secret: ref, SyncName: r.newSyncName(typ, name, ref)}, gone: make(chan struct{}, 1)}
-		d.assocs[ref] = a
-		r.startWatch(d, a)
-	}
-	a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
-	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Now()
-	r.mu.Unlock()
 
 	a.mu.Lock()
 	if a.removed {
@@ -243,6 +251,7 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 		KeySchema:       want.KeySchema,
 		DisableDeletion: want.DisableDeletion,
 		Store:           r.store,
+		Lock:            r.opts.Lock,
 		Auditor:         r.opts.Auditor,
 		AutoSync:        sync.AutoSync{Interval: r.pollInterval()},
 		OnRound:         func(rep *sync.Report, err error) { r.onRound(a, rep, err) },
@@ -416,14 +425,24 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 			return out, err
 		}
 	}
-	a.unlink()
-	r.mu.Lock()
-	if d.assocs[out.Secret] == a {
+	err := r.change(ctx, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if d.assocs[out.Secret] != a {
+			return errUnchanged
+		}
 		delete(d.assocs, out.Secret)
+		return nil
+	})
+	if err != nil {
+		return out, err
 	}
-	r.mu.Unlock()
+	a.unlink()
 	return out, nil
 }
+
+// errMoved: the destination was replaced or deleted during a change.
+var errMoved = errors.New("registry: destination replaced meanwhile")
 
 // Associations returns the associations of the destination typ/name,
 // sorted by mount and secret name, or an error matching ErrNotFound.

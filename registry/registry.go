@@ -72,11 +72,33 @@
 // Listing, reading and deleting destinations work for every type.
 //
 // Reading a destination never returns its credentials: Info shows every
-// Credential field as "*****", as Vault does. The registry is kept in
-// memory and is safe for concurrent use; a program declares its
-// destinations and associations at start (from its configuration), while
-// the sync state of each association (baselines and status) lives in
-// Options.Store and so survives restarts.
+// Credential field as "*****", as Vault does. The registry is safe for
+// concurrent use. The sync state of each association (baselines and
+// status) lives in Options.Store and so survives restarts.
+//
+// # Persistence
+//
+// Without Options.Catalog the registry is kept in memory: a program
+// declares its destinations and associations at start. With one, every
+// Put, Delete, Set and Remove is saved in it (one document, written with
+// check-and-set) and Open reads it back: a state.File keeps it on one
+// host (in a file beside the state file), a vaultkv.Store in Vault KV, for
+// replicas that share it. Each change reads the catalog again first and
+// is saved on top of what other replicas saved; a save refused because
+// another replica saved in between is done again, and a failed save
+// undoes the change (the error is returned). Watch reloads the catalog
+// every PollInterval, so that a replica's changes reach the others;
+// Options.Lock makes replicas take turns, both for the catalog and for
+// each association's rounds.
+//
+// The catalog holds every Config with its credentials sealed, never in
+// plain text: each credential is encrypted (AES-256-GCM, bound to its
+// destination and field) under a data key that Options.Sealer seals (a
+// Vault Transit key with vaultkv.Transit, or KeyFileSealer's key file on
+// one host), and the catalog keeps only the sealed data key. A registry
+// with a Catalog and no Sealer refuses a Config that holds a credential
+// (ErrNoSealer). The catalog also keeps each association's sync name, so that names stay
+// what they were across restarts, whatever the order of Set.
 package registry
 
 import (
@@ -203,6 +225,31 @@ type Options struct {
 	// events, so polling is how changes arrive. 0 means
 	// DefaultPollInterval.
 	PollInterval time.Duration
+
+	// Catalog keeps the destinations and associations (see
+	// "Persistence"), so that they outlive the process and replicas that
+	// share it see each other's: a state.File on one host, a
+	// vaultkv.Store for replicas (usually the Store of Options.Store).
+	// Nil keeps them in memory only. Use Open (or Reload) to read it.
+	Catalog state.Documents
+	// CatalogName is the name of the registry's document in Catalog;
+	// empty means DefaultCatalogName.
+	CatalogName string
+	// Sealer seals the credentials of the destinations kept in Catalog
+	// (vaultkv.Transit, or KeyFileSealer on one host): the catalog holds
+	// them only as ciphertext. Without it, Put refuses a Config that holds
+	// a credential with ErrNoSealer while a Catalog is set.
+	Sealer state.KeySealer
+	// Types are the program's own Config types, by type name, each as its
+	// zero value (a struct, or a pointer to one), so that the catalog can
+	// read them back. The built-in types need no entry.
+	Types map[string]Config
+	// Lock, when set, is the Lock of every association's sync
+	// (sync.Config.Lock), so that replicas sharing Store and Catalog run
+	// each association's rounds one at a time; every change of the
+	// catalog takes it too, under the name "registry-catalog-" and
+	// CatalogName. A vaultkv.Store's NewLock is one.
+	Lock state.Lock
 }
 
 // DefaultPollInterval is the PollInterval of Options that set none.
@@ -219,6 +266,14 @@ type Registry struct {
 	// started.
 	watchCtx context.Context
 	watchWG  *gosync.WaitGroup
+
+	// The catalog (Options.Catalog): catMu serializes the changes of
+	// the registry that are saved in it, and guards catRev, the revision
+	// last read or written, and catLoaded.
+	catMu     gosync.Mutex
+	catRev    int64
+	catLoaded bool
+	seal      *sealer
 }
 
 type destKey struct{ typ, name string }
@@ -256,7 +311,7 @@ func New(opts Options) *Registry {
 	if st == nil {
 		st = state.NewMemory()
 	}
-	return &Registry{opts: opts, store: st, dests: map[destKey]*dest{}}
+	return &Registry{opts: opts, store: st, dests: map[destKey]*dest{}, seal: &sealer{ks: opts.Sealer}}
 }
 
 // Info is a destination as the registry shows it: credentials are
@@ -315,23 +370,36 @@ func (r *Registry) Put(ctx context.Context, name string, cfg Config) (Info, erro
 			return Info{}, err
 		}
 	}
-	r.mu.Lock()
+	if err := r.persistable(cfg); err != nil {
+		return Info{}, err
+	}
 	k := destKey{typ, name}
-	d := r.dests[k]
-	if d == nil {
-		d = &dest{assocs: map[SecretRef]*assoc{}}
-		r.dests[k] = d
+	var (
+		d   *dest
+		out Info
+		as  []*assoc
+	)
+	err := r.change(ctx, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		d = r.dests[k]
+		if d == nil {
+			d = &dest{assocs: map[SecretRef]*assoc{}}
+			r.dests[k] = d
+		}
+		if len(d.assocs) > 0 && naming(d.cfg) != naming(cfg) {
+			return &ConfigError{Type: typ, Field: "secret_name_template",
+				Reason: "granularity and name template cannot change while the destination has associations (their entries have the old names); remove them first"}
+		}
+		d.cfg = cfg
+		d.gen++
+		out = info(k, d)
+		as = slices.Collect(maps.Values(d.assocs))
+		return nil
+	})
+	if err != nil {
+		return Info{}, err
 	}
-	if len(d.assocs) > 0 && naming(d.cfg) != naming(cfg) {
-		r.mu.Unlock()
-		return Info{}, &ConfigError{Type: typ, Field: "secret_name_template",
-			Reason: "granularity and name template cannot change while the destination has associations (their entries have the old names); remove them first"}
-	}
-	d.cfg = cfg
-	d.gen++
-	out := info(k, d)
-	as := slices.Collect(maps.Values(d.assocs))
-	r.mu.Unlock()
 	// Close what the associations opened with the old Config. One that is
 	// busy closes it when its operation ends (see dropStale).
 	for _, a := range as {
@@ -426,28 +494,39 @@ func (r *Registry) Delete(ctx context.Context, typ, name string, opts DeleteOpti
 		return &ConfigError{Type: typ, Field: "force", Reason: "set together with purge; choose one"}
 	}
 	k := destKey{typ, name}
-	r.mu.Lock()
-	d := r.dests[k]
-	if d == nil {
-		r.mu.Unlock()
-		return notFound(typ, name)
+	var (
+		d     *dest
+		as    []*assoc
+		purge bool
+	)
+	err := r.change(ctx, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if d = r.dests[k]; d == nil {
+			return notFound(typ, name)
+		}
+		switch n := len(d.assocs); {
+		case n == 0 || opts.Force:
+			delete(r.dests, k)
+			as = slices.Collect(maps.Values(d.assocs))
+		case !opts.Purge:
+			return &InUseError{Type: typ, Name: name, Associations: n}
+		default:
+			purge = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	switch n := len(d.assocs); {
-	case n == 0 || opts.Force:
-		delete(r.dests, k)
-		as := slices.Collect(maps.Values(d.assocs))
-		r.mu.Unlock()
+	if !purge {
 		for _, a := range as {
 			a.mu.Lock()
 			a.unlink()
 			a.mu.Unlock()
 		}
 		return nil
-	case !opts.Purge:
-		r.mu.Unlock()
-		return &InUseError{Type: typ, Name: name, Associations: n}
 	}
-	r.mu.Unlock()
 
 	// Purge: remove the associations until none is left (a Set may add
 	// one meanwhile), then delete the destination.
@@ -455,16 +534,24 @@ func (r *Registry) Delete(ctx context.Context, typ, name string, opts DeleteOpti
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		done := false
+		err := r.change(ctx, func() error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.dests[k] != d {
+				return notFound(typ, name) // deleted meanwhile
+			}
+			if len(d.assocs) == 0 {
+				delete(r.dests, k)
+				done = true
+				return nil
+			}
+			return errUnchanged
+		})
+		if err != nil || done {
+			return err
+		}
 		r.mu.Lock()
-		if r.dests[k] != d {
-			r.mu.Unlock()
-			return notFound(typ, name) // deleted meanwhile
-		}
-		if len(d.assocs) == 0 {
-			delete(r.dests, k)
-			r.mu.Unlock()
-			return nil
-		}
 		as := slices.SortedFunc(maps.Values(d.assocs), func(x, y *assoc) int {
 			return cmp.Or(cmp.Compare(x.a.Secret.Mount, y.a.Secret.Mount), cmp.Compare(x.a.Secret.Name, y.a.Secret.Name))
 		})

@@ -33,7 +33,9 @@ import (
 // sync.DefaultStopGrace). It returns ErrWatching at once when another
 // Watch of the registry runs. Watch is safe to call concurrently with
 // every other method; Close while Watch runs closes the sides, and the
-// watches open them again.
+// watches open them again. With Options.Catalog, Watch also reloads the
+// catalog every PollInterval (see Reload), so that what other replicas
+// change arrives.
 func (r *Registry) Watch(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
@@ -51,6 +53,16 @@ func (r *Registry) Watch(ctx context.Context) error {
 		}
 	}
 	r.mu.Unlock()
+	if r.opts.Catalog != nil {
+		// What other processes save in the catalog arrives here.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sleep(ctx, r.pollInterval()) {
+				_ = r.Reload(ctx) // a failed read is tried again next time
+			}
+		}()
+	}
 	<-ctx.Done()
 	r.mu.Lock()
 	r.watchCtx, r.watchWG = nil, nil
