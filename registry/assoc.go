@@ -13,6 +13,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/keyschema"
+	"github.com/secretsync/secretsync/state"
 	"github.com/secretsync/secretsync/sync"
 )
 
@@ -191,6 +192,10 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		}
 		a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
 		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Now()
+		if a.removing { // set again while its removal waits
+			a.removing = false
+			r.startWatch(d, a)
+		}
 		return nil
 	})
 	if errors.Is(err, errMoved) {
@@ -218,7 +223,20 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		}
 	}
 	r.dropStale(d, a)
+	if errors.Is(err, state.ErrHeld) && r.opts.Catalog != nil {
+		// Another replica runs the association's rounds (it holds the
+		// sync's lock): it reads the catalog and syncs.
+		return r.note(a, StatusPending, msgSyncElsewhere), nil
+	}
 	return r.record(a, sync.OpSync, rep, err), err
+}
+
+// note sets the association's status and message, and returns a copy.
+func (r *Registry) note(a *assoc, st SyncStatus, msg string) Association {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a.a.Status, a.a.Message, a.a.UpdatedAt = st, msg, r.opts.Now()
+	return a.a
 }
 
 // syncerOf returns the association's Syncer, building it anew when it has
@@ -377,6 +395,11 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		a.unsyncing = false
+		r.mu.Unlock()
+	}()
 	r.mu.Lock()
 	if a.removed {
 		// A concurrent Remove did it.
@@ -393,6 +416,20 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 		out = a.a
 		r.mu.Unlock()
 	} else {
+		// Recorded first: while the removal waits, no replica syncs the
+		// association again, and the one that runs its rounds unsyncs it.
+		err := r.change(ctx, func() error {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if d.assocs[out.Secret] != a || a.removing {
+				return errUnchanged
+			}
+			a.removing, a.unsyncing = true, true
+			return nil
+		})
+		if err != nil {
+			return r.record(a, sync.OpRemove, nil, err), err
+		}
 		s, err := r.syncerOf(ctx, d, a)
 		if err != nil {
 			return r.record(a, sync.OpRemove, nil, err), err
@@ -416,6 +453,9 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 			rep.Totals.Deleted = deleted
 		}
 		r.dropStale(d, a)
+		if errors.Is(err, state.ErrHeld) && r.opts.Catalog != nil {
+			return r.note(a, StatusPending, msgUnsyncElsewhere), nil
+		}
 		out = r.record(a, sync.OpRemove, rep, err)
 		if err == nil && rep.Totals.Retries > 0 {
 			err = fmt.Errorf("registry: unsync %s from %s/%s: %d key(s) kept changing at the destination: %w",

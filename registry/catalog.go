@@ -9,6 +9,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/secretsync/secretsync/state"
 )
@@ -49,6 +50,9 @@ type storedAssoc struct {
 	KeySchema       string    `json:"key_schema,omitempty"`
 	DisableDeletion bool      `json:"disable_deletion,omitempty"`
 	SyncName        string    `json:"sync_name"`
+	// Removing: a Remove was asked for, and the replica that runs the
+	// association's rounds unsyncs it.
+	Removing bool `json:"removing,omitempty"`
 }
 
 // loadedDest is a destination read from the catalog.
@@ -234,12 +238,8 @@ func place(typ, name, field string) string { return typ + "/" + name + "/" + fie
 
 // apply makes the registry's destinations and associations those of want.
 func (r *Registry) apply(want []loadedDest) {
-	type pair struct {
-		d *dest
-		a *assoc
-	}
 	var gone []*assoc
-	var stale []pair
+	var stale, removals []pair
 	r.mu.Lock()
 	seen := map[destKey]bool{}
 	for _, ld := range want {
@@ -268,11 +268,19 @@ func (r *Registry) apply(want []loadedDest) {
 			}
 			if a == nil {
 				a = &assoc{a: Association{Type: ld.key.typ, Destination: ld.key.name, Secret: sa.Secret, SyncName: sa.SyncName,
-					Status: StatusPending, Message: msgLoaded, UpdatedAt: r.opts.Now()}, gone: make(chan struct{}, 1)}
+					Status: StatusPending, Message: msgLoaded, UpdatedAt: r.opts.Now()}, gone: make(chan struct{}, 1), removing: sa.Removing}
 				d.assocs[sa.Secret] = a
 				r.startWatch(d, a)
 			}
-			a.a.KeySchema, a.a.DisableDeletion = sa.KeySchema, sa.DisableDeletion
+			if a.a.KeySchema != sa.KeySchema || a.a.DisableDeletion != sa.DisableDeletion {
+				a.a.KeySchema, a.a.DisableDeletion = sa.KeySchema, sa.DisableDeletion
+				stale = append(stale, pair{d, a})
+			}
+			a.removing = sa.Removing
+			if a.removing && !a.unsyncing {
+				a.unsyncing = true
+				removals = append(removals, pair{d, a})
+			}
 		}
 		for ref, a := range d.assocs {
 			if !in[ref] {
@@ -304,11 +312,53 @@ func (r *Registry) apply(want []loadedDest) {
 	}
 	for _, p := range stale {
 		if p.a.mu.TryLock() {
-			r.dropStale(p.d, p.a)
+			p.a.drop() // built anew, with the new Config or options, when next used
 			p.a.mu.Unlock()
 		}
 	}
+	r.unsyncLater(removals)
 }
+
+// unsyncLater runs the removals that another replica recorded (see
+// Remove), each on a goroutine of its own: the replica that runs the
+// association's rounds does them, the others find its lock held.
+// unsyncing is set on each.
+func (r *Registry) unsyncLater(removals []pair) {
+	for _, p := range removals {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), removalTimeout)
+			defer cancel()
+			_, _ = r.remove(ctx, p.d, p.a)
+		}()
+	}
+}
+
+// pendingRemovals returns the associations whose removal is recorded and
+// that no goroutine of this process unsyncs, marked unsyncing.
+func (r *Registry) pendingRemovals() []pair {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []pair
+	for _, d := range r.dests {
+		for _, a := range d.assocs {
+			if a.removing && !a.unsyncing && !a.removed {
+				a.unsyncing = true
+				out = append(out, pair{d, a})
+			}
+		}
+	}
+	return out
+}
+
+// pair is an association with its destination.
+type pair struct {
+	d *dest
+	a *assoc
+}
+
+// removalTimeout bounds an unsync that a replica runs for a Remove that
+// another one recorded.
+const removalTimeout = 5 * time.Minute
 
 // change runs mutate, which changes the registry in memory, and saves the
 // result in the catalog: after reading the catalog again (so that what
@@ -379,7 +429,7 @@ func (r *Registry) save(ctx context.Context) error {
 	for k, d := range r.dests {
 		e := entry{k: k, c: d.cfg}
 		for _, a := range d.assocs {
-			e.as = append(e.as, storedAssoc{Secret: a.a.Secret, KeySchema: a.a.KeySchema, DisableDeletion: a.a.DisableDeletion, SyncName: a.a.SyncName})
+			e.as = append(e.as, storedAssoc{Secret: a.a.Secret, KeySchema: a.a.KeySchema, DisableDeletion: a.a.DisableDeletion, SyncName: a.a.SyncName, Removing: a.removing})
 		}
 		entries = append(entries, e)
 	}

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/state"
 )
 
 // A GitHub repository destination, with a KV v2 secret associated to it.
@@ -65,4 +69,50 @@ func Example() {
 	// [APP_API_KEY APP_DB_URL UNRELATED]
 	// true
 	// [UNRELATED]
+}
+
+// A registry that keeps its destinations and associations in a catalog:
+// here a state.Memory (a state.File on one host, a vaultkv.Store for
+// replicas), with credentials sealed by a key file (vaultkv.Transit in
+// production). A second registry opened on the same catalog, as after a
+// restart, has the destination, its credential and its association.
+func ExampleOpen() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "registry-example")
+	defer os.RemoveAll(dir)
+	catalog := state.NewMemory()
+	opts := registry.Options{
+		Drivers: map[string]registry.Driver{
+			registry.TypeGitHubRepository: func(ctx context.Context, t registry.Target) (destination.Destination, error) {
+				return memory.New(nil), nil
+			},
+		},
+		Source: func(ctx context.Context, mount, name string) (destination.Reader, error) {
+			return memory.New(map[string]string{"TOKEN": "t-1"}), nil
+		},
+		Catalog: catalog,
+		Sealer:  registry.KeyFileSealer(filepath.Join(dir, "catalog.key")),
+	}
+	reg, err := registry.Open(ctx, opts)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := reg.Put(ctx, "my-repo", registry.GitHubRepository{AccessToken: "github_pat_example", RepositoryOwner: "acme", RepositoryName: "api"}); err != nil {
+		panic(err)
+	}
+	if _, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", registry.SecretRef{Mount: "kv", Name: "app"}, registry.AssociationOptions{}); err != nil {
+		panic(err)
+	}
+	doc, _ := catalog.LoadDocument(ctx, registry.DefaultCatalogName)
+	fmt.Println("plain text in the catalog:", strings.Contains(string(doc.Data), "github_pat_example"))
+
+	again, err := registry.Open(ctx, opts)
+	if err != nil {
+		panic(err)
+	}
+	as, _ := again.Associations(ctx, registry.TypeGitHubRepository, "my-repo")
+	fmt.Println(as[0].SyncName, as[0].Status)
+	// Output:
+	// plain text in the catalog: false
+	// gh-my-repo-kv-app PENDING
 }

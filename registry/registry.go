@@ -287,6 +287,11 @@ type dest struct {
 type assoc struct {
 	a Association // guarded by Registry.mu, so that listing never waits for a sync
 
+	// removing: a Remove was recorded in the catalog and has not ended
+	// (see Remove); guarded by Registry.mu. unsyncing: this process runs
+	// that removal; guarded by Registry.mu.
+	removing, unsyncing bool
+
 	mu      gosync.Mutex // serializes the association's operations; guards the rest
 	syncer  *sync.Syncer
 	gen     int   // the destination's gen when syncer was built

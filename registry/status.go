@@ -53,6 +53,10 @@ const (
 	msgUnsyncing = "unsyncing"
 	msgNever     = "not associated"
 	msgKept      = "unlinked; the destination's entries are kept (deletion disabled)"
+	// With Options.Lock, when another replica runs the association's
+	// rounds (it holds the sync's lock).
+	msgSyncElsewhere   = "set; another replica runs this association's rounds and syncs it when it next reads the catalog"
+	msgUnsyncElsewhere = "removal recorded; another replica runs this association's rounds and unsyncs it when it next reads the catalog"
 	msgGone      = "the secret was deleted in Vault (or holds no keys); nothing is synced"
 )
 

@@ -60,6 +60,9 @@ func (r *Registry) Watch(ctx context.Context) error {
 			defer wg.Done()
 			for sleep(ctx, r.pollInterval()) {
 				_ = r.Reload(ctx) // a failed read is tried again next time
+				// Removals recorded by a replica that could not run
+				// them, and not done yet (a replica died meanwhile).
+				r.unsyncLater(r.pendingRemovals())
 			}
 		}()
 	}
@@ -74,7 +77,7 @@ func (r *Registry) Watch(ctx context.Context) error {
 // startWatch starts watching the association a of d, when Watch runs.
 // r.mu is held.
 func (r *Registry) startWatch(d *dest, a *assoc) {
-	if r.watchCtx == nil {
+	if r.watchCtx == nil || a.removing {
 		return
 	}
 	ctx, wg := r.watchCtx, r.watchWG
@@ -115,7 +118,10 @@ func (r *Registry) watchAssoc(ctx context.Context, d *dest, a *assoc) {
 	}
 	for {
 		a.mu.Lock()
-		if a.removed || ctx.Err() != nil {
+		r.mu.Lock()
+		removing := a.removing
+		r.mu.Unlock()
+		if a.removed || removing || ctx.Err() != nil {
 			a.mu.Unlock()
 			return
 		}
