@@ -57,7 +57,7 @@ const (
 	// rounds (it holds the sync's lock).
 	msgSyncElsewhere   = "set; another replica runs this association's rounds and syncs it when it next reads the catalog"
 	msgUnsyncElsewhere = "removal recorded; another replica runs this association's rounds and unsyncs it when it next reads the catalog"
-	msgGone      = "the secret was deleted in Vault (or holds no keys); nothing is synced"
+	msgGone            = "the secret was deleted in Vault (or holds no keys); nothing is synced"
 )
 
 // openError is the failure to open one side of an association's sync.
