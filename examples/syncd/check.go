@@ -15,6 +15,8 @@ import (
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/dotenv"
 	"github.com/secretsync/secretsync/destination/memory"
+	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/state"
 	"github.com/secretsync/secretsync/sync"
 )
 
@@ -95,9 +97,24 @@ func checkConfig(ctx context.Context, path string) (*Config, error) {
 		}
 	}
 	if rc := cfg.Registry; rc != nil {
+		// With the state (and so the catalog) in Vault and no transit
+		// block, a credential could not be kept sealed: the start would
+		// fail. A registry over an in-memory catalog, with no sealer,
+		// tells which.
+		var unsealed *registry.Registry
+		if st := cfg.State; st != nil && st.File == "" && rc.Transit == nil {
+			unsealed = registry.New(registry.Options{Catalog: state.NewMemory()})
+		}
 		for _, d := range rc.Destinations {
-			if _, err := declaredConfig(rc, d); err != nil {
+			dc, err := declaredConfig(rc, d)
+			if err != nil {
 				bad("registry: destination %s/%s: %v", d.Type, d.Name, err)
+				continue
+			}
+			if unsealed != nil {
+				if _, err := unsealed.Put(ctx, d.Name, dc); errors.Is(err, registry.ErrNoSealer) {
+					bad("registry: destination %s/%s holds a credential, which the catalog in Vault keeps only sealed: give the registry block a transit block", d.Type, d.Name)
+				}
 			}
 		}
 		if err := checkLiteralCredentials(cfg); err != nil {

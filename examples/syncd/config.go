@@ -152,12 +152,30 @@ type DotenvSideConfig struct {
 // RegistryConfig is the registry block: a registry.Registry whose
 // associations read KV v2 secrets over Connection and whose vault-kv
 // destinations write over it too.
+//
+// With a state block, the registry keeps its destinations and
+// associations (those declared here and those created over the API) in
+// the state store, as a catalog (registry.Options.Catalog), with every
+// credential sealed: by the Transit key of the transit block, or, with a
+// state file and no transit block, by a key file beside the state file
+// (<file>.catalog-key). With the state in Vault and no transit block, a
+// destination that holds a credential is refused. Without a state block,
+// the registry lives in memory.
 type RegistryConfig struct {
-	Connection   string                `hcl:"connection"`
-	PollInterval string                `hcl:"poll_interval,optional"`
-	API          *RegistryAPIConfig    `hcl:"api,block"`
-	Destinations []RegistryDestConfig  `hcl:"destination,block"`
-	Associations []RegistryAssocConfig `hcl:"association,block"`
+	Connection   string                 `hcl:"connection"`
+	PollInterval string                 `hcl:"poll_interval,optional"`
+	Transit      *RegistryTransitConfig `hcl:"transit,block"`
+	API          *RegistryAPIConfig     `hcl:"api,block"`
+	Destinations []RegistryDestConfig   `hcl:"destination,block"`
+	Associations []RegistryAssocConfig  `hcl:"association,block"`
+}
+
+// RegistryTransitConfig names the Vault Transit key, reached over the
+// registry's connection, that seals the credentials of the registry's
+// catalog.
+type RegistryTransitConfig struct {
+	Mount string `hcl:"mount,optional"` // default "transit"
+	Key   string `hcl:"key"`
 }
 
 // RegistryAPIConfig serves Vault's /sys/sync API on a listener of its own,
@@ -463,6 +481,9 @@ func (c *Config) validateRegistry(bad func(*hcl.Range, string, ...any), duration
 		bad(at("connection"), "registry: unknown connection %q", rc.Connection)
 	}
 	c.registryPoll = duration(rc.PollInterval, at("poll_interval"), "registry: poll_interval")
+	if tr := rc.Transit; tr != nil && tr.Key == "" {
+		bad(at("transit", "", "key"), "registry: transit: key is empty")
+	}
 	if a := rc.API; a != nil {
 		aat := func(attr string) *hcl.Range { return at("api", "", attr) }
 		if a.TokenFile == "" {

@@ -120,7 +120,7 @@
 //	  client_key, tls_server_name, tls_skip_verify, timeout,
 //	  token { file | env }, approle { role_id, secret_id_file | secret_id_env,
 //	  wrapped, mount } }
-//	registry { connection, poll_interval,
+//	registry { connection, poll_interval, transit { mount, key },
 //	  api { listen, token_file, tls_cert, tls_key,
 //	    allow_plaintext_non_loopback, hosts },
 //	  destination "vault-kv" "name" { mount, path, layout },
@@ -188,6 +188,9 @@
 //	association      a secret (mount, secret_name) associated with a
 //	                 destination declared in the file, with an optional
 //	                 key_schema and disable_deletion
+//	transit          mount (default "transit") and key of a Vault Transit
+//	                 key, reached over the registry's connection, that
+//	                 seals the credentials kept in the catalog (below)
 //
 // Requests carry the token as "Authorization: Bearer <token>" or
 // "X-Vault-Token: <token>"; one without a token gets 401, a wrong one 403,
@@ -198,10 +201,17 @@
 // Every mutating call is audited with who made it, where the daemon's
 // audit events go.
 //
-// Destinations and associations created over the API live in memory
-// only: a restart forgets them (the sync state of each association is
-// kept in the state store, under its sync name). Persisting them is a
-// later step. The declared
+// With a state block, destinations and associations (declared or created
+// over the API) are kept in the state store as the registry's catalog
+// (registry.Options.Catalog): a restart finds them again, and replicas
+// sharing a state store in Vault see each other's and take turns with
+// its locks. The catalog never holds a credential in plain text: each is
+// sealed by the transit block's key, or, with a state file and no transit
+// block, by a key in <file>.catalog-key (mode 0600; keep it apart from
+// backups of the state file). With the state in Vault and no transit
+// block, a destination that holds a credential is refused (and -check
+// says so). Without a state block the registry lives in memory and a
+// restart forgets what was created over the API. The declared
 // ones are set again at each start, each synced at once; one whose first
 // sync fails is logged and retried by the watch, while one the registry
 // refuses (an overlapping key schema, a bad mount) stops the start.

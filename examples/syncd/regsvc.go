@@ -66,35 +66,62 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 		}
 	}()
 
-	var store state.Store
+	var (
+		store   state.Store
+		catalog state.Documents
+		sealer  state.KeySealer
+		lock    state.Lock
+	)
 	switch st := cfg.State; {
 	case st == nil:
 		store = state.NewMemory()
 	case st.File != "":
 		store = g.store // one file, one open: shared; reloads keep it
+		catalog, _ = g.store.(state.Documents)
+		sealer = registry.KeyFileSealer(st.File + ".catalog-key")
 	default:
 		vs, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: st.Mount, Path: st.Path})
 		if err != nil {
 			return nil, fmt.Errorf("registry: state: %w", err)
 		}
-		store = vs
+		ttl, _ := time.ParseDuration(st.LockTTL)
+		vl, err := vs.NewLock(vaultkv.LockOptions{TTL: ttl})
+		if err != nil {
+			return nil, fmt.Errorf("registry: state: %w", err)
+		}
+		store, catalog, lock = vs, vs, vl
+	}
+	if tr := rc.Transit; tr != nil && catalog != nil {
+		t, err := vaultkv.NewTransit(conn, vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key})
+		if err != nil {
+			return nil, fmt.Errorf("registry: transit: %w", err)
+		}
+		sealer = t
 	}
 	drivers := newExternalDrivers()
 	drivers[registry.TypeVaultKV] = kv.Driver(map[string]*connection.Conn{rc.Connection: conn}, "")
-	s.reg = registry.New(registry.Options{
+	s.reg, err = registry.Open(ctx, registry.Options{
 		Drivers:      drivers,
 		Source:       kv.SecretSource(conn),
 		Store:        store,
+		Catalog:      catalog,
+		Sealer:       sealer,
+		Lock:         lock,
 		Auditor:      auditor,
 		PollInterval: cfg.registryPoll,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: catalog: %w", err)
+	}
 
 	for _, d := range rc.Destinations {
 		dc, err := declaredConfig(rc, d)
 		if err != nil {
 			return nil, fmt.Errorf("registry: destination %s/%s: %w", d.Type, d.Name, err)
 		}
-		if _, err := s.reg.Put(ctx, d.Name, dc); err != nil {
+		if _, err := s.reg.Put(ctx, d.Name, dc); errors.Is(err, registry.ErrNoSealer) {
+			return nil, fmt.Errorf("registry: destination %s/%s holds a credential, which the catalog in Vault keeps only sealed: give the registry block a transit block", d.Type, d.Name)
+		} else if err != nil {
 			return nil, fmt.Errorf("registry: destination %s/%s: %w", d.Type, d.Name, err)
 		}
 	}

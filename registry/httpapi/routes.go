@@ -337,6 +337,8 @@ func errStatus(err error, values []string) (int, string) {
 		return http.StatusBadRequest, fmt.Sprintf("destination %s/%s has %d association(s); remove them first, or delete with purge=true", iu.Type, iu.Name, iu.Associations)
 	case errors.Is(err, registry.ErrNotFound):
 		return http.StatusNotFound, strings.TrimPrefix(err.Error(), "registry: ")
+	case errors.Is(err, registry.ErrNoSealer):
+		return http.StatusBadRequest, "this destination holds a credential, and the registry keeps its catalog without a sealer, so it cannot store it sealed; configure a sealer (a Transit key)"
 	case errors.Is(err, registry.ErrNoSource):
 		return http.StatusInternalServerError, "associations are unavailable: the registry has no source of secrets"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
