@@ -69,8 +69,9 @@ import (
 	"github.com/secretsync/secretsync/destination"
 )
 
-// ListFunc lists every key of a store with its value and version. The map
-// it returns may be the store's own: the adapter copies it.
+// ListFunc lists every key of a store with its value and version. The
+// adapter hands the caller a copy of the map it returns, so it may return a
+// map it keeps, provided nothing writes that map until it is replaced.
 type ListFunc func(ctx context.Context) (map[string]destination.Secret, error)
 
 // ApplyFunc applies one change, conditional on its Expect (see the package
