@@ -170,15 +170,15 @@ func TestConfigFromEnvAgainstVault(t *testing.T) {
 		t.Fatalf("read with the Config from the environment: %v", err)
 	}
 
-	// A token the server does not know is refused as invalid credentials.
+	// A token the server does not know is refused as a dead token.
 	env["VAULT_TOKEN"] = "hvs.not-a-token"
 	cfg, err = connection.ConfigFromEnv(lookup(env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn = connect(t, cfg, nil)
-	if err := f.read(context.Background(), conn); !errors.Is(err, connection.ErrInvalidCredentials) && !errors.Is(err, connection.ErrPermissionDenied) {
-		t.Fatalf("read with an unknown token = %v, want ErrInvalidCredentials or ErrPermissionDenied", err)
+	if err := f.read(context.Background(), conn); !errors.Is(err, connection.ErrTokenInvalid) {
+		t.Fatalf("read with an unknown token = %v, want ErrTokenInvalid", err)
 	}
 }
 
