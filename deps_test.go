@@ -15,7 +15,7 @@ var heavy = []string{"docker", "testcontainers", "hashicorp/hcl/v2", "google.gol
 // packages: importing them must not pull in Docker, testcontainers, HCL or
 // cloud SDKs. Each store driver links its own SDK and nothing else heavy.
 func TestLibraryDependencies(t *testing.T) {
-	core := []string{"./sync", "./conflict", "./keyschema", "./destination", "./destination/memory", "./destination/dotenv",
+	core := []string{"./sync", "./conflict", "./keyschema", "./destination", "./destination/memory", "./destination/dotenv", "./destination/funcs", "./destination/env",
 		"./destination/destinationtest", "./registry", "./registry/kv", "./state", "./audit", "./connection", "./vaultkv"}
 	for _, dep := range deps(t, core...) {
 		for _, h := range heavy {

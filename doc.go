@@ -16,7 +16,9 @@
 //     such as "APP_{{secretKey}}" or "{{environment}}/{{secretKey}}".
 //   - [github.com/secretsync/secretsync/destination]: the contract every
 //     side implements (list, and apply with check-and-set), with an
-//     in-memory implementation and a conformance suite.
+//     in-memory implementation and a conformance suite; destination/funcs
+//     makes a side of a list and an apply function (a service's own
+//     database), destination/env a source of environment variables.
 //   - [github.com/secretsync/secretsync/registry]: named
 //     destinations of typed configs (vault-kv, aws-sm, azure-kv, gcp-sm, gh,
 //     vercel-project, or the program's own) and associations of KV v2

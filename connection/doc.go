@@ -28,7 +28,11 @@
 //
 // The api.Client is built explicitly from [Config]: no VAULT_* environment
 // variable sets the address, token, namespace, TLS or headers. (An
-// environment variable is read only when a Credential names it.)
+// environment variable is read only when a Credential names it.) A program
+// that wants the Vault CLI's conventions asks for them: [ConfigFromEnv]
+// builds a Config from VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT and the other
+// standard variables, through the getenv function it is given
+// (os.Getenv, or a map's lookup).
 //
 // # Redaction
 //

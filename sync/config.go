@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -197,6 +198,11 @@ type Config struct {
 	// It runs on the goroutine of the operation; it must not call the
 	// Syncer's operations. Daemons use it for metrics.
 	OnRound func(rep *Report, err error)
+	// OnConflict, when set, is called once for each conflict that a round
+	// of Run, Import, Remove or Resolve (or of Watch) newly flags and
+	// records, so that a program can react without polling Status. See
+	// the package documentation's "Reacting to conflicts".
+	OnConflict func(ctx context.Context, c FlaggedConflict)
 	// Lock, when set, makes the rounds of this sync mutually exclusive
 	// across the processes that share the Store: every operation takes it
 	// (Run returns an error matching state.ErrHeld when another process

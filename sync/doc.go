@@ -33,6 +33,27 @@
 // settles it deliberately. In Push and Pull, a change on the side the mode
 // overwrites (drift) is handled the same way instead of being overwritten.
 //
+// # Reacting to conflicts
+//
+// Config.OnConflict is called once for each conflict as a round flags it,
+// so that a program can page someone or open a ticket without polling
+// Status. It is called for conflicts newly flagged and recorded, not for
+// those still flagged from earlier rounds (a conflict whose class or
+// sides changed counts as new); a key that is resolved and conflicts
+// again is notified again. A round whose state could not be saved
+// notifies nothing: the next round flags its conflicts anew. Plan never
+// notifies.
+//
+// The value passed is what Status shows (key, destination key, class, run
+// and time), never a secret value. OnConflict runs on the goroutine of
+// the operation that flagged the conflict (Run's caller, or Watch's),
+// after the round has ended and its locks are released, once per conflict
+// in order of key, with the operation's context (which may have ended, if
+// the round was cut short). It may call Status and Resolve; the operation
+// returns, and Watch's next round starts, only when it returns, so hand
+// long work to another goroutine. Calls for one Syncer never overlap
+// unless operations run on several goroutines at once.
+//
 // # First round
 //
 // Without a baseline, the first round follows Config.InitialSync: overwrite

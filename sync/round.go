@@ -117,6 +117,9 @@ type round struct {
 	prevPending map[string]state.PendingWrite
 	// refused holds the keys refused by refuseKey.
 	refused map[string]struct{}
+	// flagged holds the indexes in items of the conflicts this round
+	// flags anew, for Config.OnConflict.
+	flagged []int
 	// stopped is set when the round stopped before applying every write:
 	// the caller's context ended, the store became unavailable, or the
 	// auditor failed with AuditFailClosed.
@@ -125,6 +128,8 @@ type round struct {
 
 // operate runs one operation under the Syncer's lock.
 func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveReq) (*Report, error) {
+	var flagged []FlaggedConflict
+	defer func(ctx context.Context) { s.notifyConflicts(ctx, flagged) }(ctx) // once the locks are released
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -146,6 +151,7 @@ func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveR
 		r.rep.Operation = OpResolve
 	}
 	err := r.run(ctx)
+	flagged = r.recordedFlags(err)
 	r.rep.Finished = s.now()
 	if s.cfg.OnRound != nil && !o.dryRun {
 		s.cfg.OnRound(r.rep, err)
@@ -244,6 +250,7 @@ func (r *round) run(ctx context.Context) error {
 	applyErr := r.apply(ctx)
 	r.stopped = applyErr != nil
 	r.finishReport(ctx, true)
+	r.noteFlagged()
 	if err := r.conflictEvents(ctx); err != nil && applyErr == nil {
 		applyErr = err
 	}
@@ -1032,12 +1039,8 @@ const confirmedWrite = "confirmed by this round: a write of an earlier round tha
 func (r *round) conflictEvents(ctx context.Context) error {
 	for i := range r.items {
 		it := &r.items[i]
-		if !it.flag {
-			continue
-		}
-		old, ok := r.st.Conflicts[it.key]
-		if ok && old.Class == it.class && old.Source.Same(it.srcSide) && old.Destination.Same(it.dstSide) {
-			continue // already reported
+		if !r.flaggedAnew(it) {
+			continue // not flagged, or already reported
 		}
 		err := r.s.emit(context.WithoutCancel(ctx), audit.Event{
 			Type: audit.ConflictDetected, RunID: r.rep.RunID, Key: it.key, DestinationKey: it.dkey,
