@@ -255,10 +255,28 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	if err != nil {
 		return nil, &openError{side: sync.SideSource, err: fmt.Errorf("registry: open secret %s: %w", want.Secret, err)}
 	}
+	s, sides, err := r.build(ctx, a, cfg, want, src)
+	if err != nil {
+		return nil, err
+	}
+	a.accessor, a.accessorKnown = "", true
+	if m, ok := src.(MountAccessor); ok {
+		a.accessor = m.MountAccessor()
+	}
+	a.closeSides()
+	a.syncer, a.gen = s, gen
+	a.sides = sides
+	return s, nil
+}
+
+// build builds the Syncer of the association want, of a destination with
+// Config cfg, over src, and returns it with its sides. On error it closes
+// src and what it opened.
+func (r *Registry) build(ctx context.Context, a *assoc, cfg Config, want Association, src destination.Reader) (*sync.Syncer, []any, error) {
 	dst, err := r.open(ctx, Target{Name: want.Destination, Config: cfg, Owner: want.SyncName})
 	if err != nil {
 		closeIfCloser(src)
-		return nil, &openError{side: sync.SideDestination, err: err}
+		return nil, nil, &openError{side: sync.SideDestination, err: err}
 	}
 	sc := sync.Config{
 		Name:            want.SyncName,
@@ -285,13 +303,47 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	if err != nil {
 		closeIfCloser(src)
 		closeIfCloser(dst)
-		return nil, err
+		return nil, nil, err
 	}
-	a.closeSides()
-	a.syncer, a.gen = s, gen
-	a.sides = []any{src, dst}
-	return s, nil
+	return s, []any{src, dst}, nil
 }
+
+// unsyncer builds, for an unsync, the Syncer of an association whose
+// secret cannot be opened (oe says why): its source fails to list with
+// oe, so that its Remove works from the sync's saved state alone (see
+// sync.Syncer.Remove). The Syncer is for this one unsync: the caller
+// closes its sides. a.mu is held.
+//
+// A destination named by template whose names use the mount's accessor
+// needs the accessor that a source of the association reported; when no
+// source was opened since the registry started, unsyncer returns oe with
+// the reason, and nothing is unsynced.
+func (r *Registry) unsyncer(ctx context.Context, d *dest, a *assoc, oe *openError) (*sync.Syncer, []any, error) {
+	r.mu.Lock()
+	cfg, want := d.cfg, a.a
+	r.mu.Unlock()
+	if c, ok := cfg.(SyncConfig); ok && !a.accessorKnown {
+		if t, err := nameTemplate(c); err == nil && t.usesAccessor() {
+			return nil, nil, &openError{side: sync.SideSource, err: fmt.Errorf(
+				"%w; the names of the association's entries depend on the mount's accessor, which only the mount can tell (it was not opened since the registry started), so they are not unsynced", oe.err)}
+		}
+	}
+	return r.build(ctx, a, cfg, want, unreadable{err: oe, accessor: a.accessor})
+}
+
+// unreadable stands for a secret that cannot be opened, in the Syncer of
+// an unsync: List fails with err, and MountAccessor gives the accessor
+// that a source of the association reported before.
+type unreadable struct {
+	err      error
+	accessor string
+}
+
+// List fails: the secret cannot be read.
+func (u unreadable) List(context.Context) (map[string]destination.Secret, error) { return nil, u.err }
+
+// MountAccessor returns the accessor a source of the association gave.
+func (u unreadable) MountAccessor() string { return u.accessor }
 
 // closeSides stops the Watch of the association's Syncer, if one runs,
 // and closes the sides of the Syncer that hold resources (io.Closer), once
@@ -365,10 +417,20 @@ const removeAttempts = 3
 // retries. Keys that change at the destination during the unsync are read
 // again and deleted in another round, a few times; when they keep
 // changing, the association stays with StatusPending and the error
-// matches destination.ErrConflict. An unsync reads the secret as well as
-// the sync's state, so it fails (StatusInternalVaultError) while the
-// secret's mount cannot be read; Delete with DeleteOptions.Force drops
-// such an association.
+// matches destination.ErrConflict.
+//
+// An unsync does not need the secret: it deletes what the association's
+// sync wrote, which the sync's state in Options.Store records (see
+// sync.Syncer.Remove). While the secret's mount cannot be read (disabled,
+// or the token lost its policy) or the secret cannot be opened, Remove
+// still deletes those entries and succeeds with StatusUnsynced; an entry
+// under the association's key schema that the state does not record (one
+// the sync never wrote) is then left in place. The one
+// exception is a destination named by a template that uses
+// {{ .MountAccessor }}, when no source of the association was opened
+// since the registry started: the names of its entries are unknown, and
+// Remove fails with StatusInternalVaultError (Delete with
+// DeleteOptions.Force drops such an association, leaving its entries).
 func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) (Association, error) {
 	if err := ctx.Err(); err != nil {
 		return Association{}, err
@@ -431,6 +493,17 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 			return r.record(a, sync.OpRemove, nil, err), err
 		}
 		s, err := r.syncerOf(ctx, d, a)
+		if oe := (*openError)(nil); errors.As(err, &oe) && oe.side == sync.SideSource {
+			// An unsync does not need the secret: it deletes what the
+			// sync wrote, which its state records.
+			var sides []any
+			s, sides, err = r.unsyncer(ctx, d, a, oe)
+			defer func() {
+				for _, c := range sides {
+					closeIfCloser(c)
+				}
+			}()
+		}
 		if err != nil {
 			return r.record(a, sync.OpRemove, nil, err), err
 		}

@@ -96,6 +96,15 @@ func (n *NameTemplate) usesSecretKey() bool {
 	return err1 == nil && err2 == nil && a != b
 }
 
+// usesAccessor reports whether the rendered name depends on MountAccessor.
+func (n *NameTemplate) usesAccessor() bool {
+	f := NameFields{DestinationType: "t", DestinationName: "d", MountAccessor: "kv_0", MountPath: "kv", SecretPath: "a/b", SecretBaseName: "b", SecretKey: "K"}
+	a, err1 := n.Render(f)
+	f.MountAccessor = "kv_1"
+	b, err2 := n.Render(f)
+	return err1 != nil || err2 != nil || a != b
+}
+
 // ErrEmptyName reports a name template that renders an empty name.
 var ErrEmptyName = errors.New("registry: the name template renders an empty name")
 

@@ -297,6 +297,12 @@ type assoc struct {
 	gen     int   // the destination's gen when syncer was built
 	sides   []any // the source and destination of syncer, closed with it
 	removed bool  // unlinked by Remove
+	// accessor is what the last source opened for the association gave as
+	// its mount's accessor ("" when it could not tell), and accessorKnown
+	// says whether one was opened: an unsync without the secret names the
+	// entries of a destination named by template with it.
+	accessor      string
+	accessorKnown bool
 
 	// The Watch of syncer that Registry.Watch runs, if any: watchStop
 	// cancels it and watchDone is closed once it returned.

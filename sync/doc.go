@@ -102,6 +102,17 @@
 // sync then manages exactly the names it renders from the source's keys
 // and from its baseline; two keys given one name both fail.
 //
+// # Removing
+//
+// [Syncer.Remove] (an unsync) deletes from the destination the keys the
+// sync wrote there. It does not need the source: when the source cannot be
+// listed (a Vault mount disabled, a token that may no longer read it), it
+// goes on from the saved state, whose baseline and pending writes record
+// what the sync wrote (for a KeyNamer, the names rendered from those keys;
+// for a write-only destination, with its markers). Its deletions are
+// check-and-set, audited and recorded like a round's; the mass-deletion
+// guard does not apply to it.
+//
 // # Safety
 //
 // A plan that deletes more than Config.MaxDeleteFraction (default half) of a

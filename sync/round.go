@@ -124,6 +124,9 @@ type round struct {
 	// the caller's context ended, the store became unavailable, or the
 	// auditor failed with AuditFailClosed.
 	stopped bool
+	// srcUnknown is set when a Remove could not list the source: it goes
+	// on from the saved state alone (see removeFromState).
+	srcUnknown bool
 }
 
 // operate runs one operation under the Syncer's lock.
@@ -270,10 +273,12 @@ func (r *round) refuseWrites(reason string) {
 
 // landed returns the newest write among pw and its earlier intents that
 // reached every side it was for, if any did.
-func landed(pw state.PendingWrite, it *item) (state.PendingWrite, bool) {
+// A write to the source counts as reached only when srcKnown: a Remove
+// that could not list the source cannot tell.
+func landed(pw state.PendingWrite, it *item, srcKnown bool) (state.PendingWrite, bool) {
 	reached := func(p state.PendingWrite) bool {
 		return (p.Destination || p.Source) &&
-			(!p.Destination || it.dstSide.Same(p.Value)) && (!p.Source || it.srcSide.Same(p.Value))
+			(!p.Destination || it.dstSide.Same(p.Value)) && (!p.Source || srcKnown && it.srcSide.Same(p.Value))
 	}
 	if reached(pw) {
 		return pw, true
@@ -357,11 +362,15 @@ func (r *round) read(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if srcErr != nil {
+	if srcErr != nil && r.op != OpRemove {
 		return &SideError{Side: SideSource, Op: OpList, Err: srcErr}
 	}
 	if dstErr != nil {
 		return &SideError{Side: SideDestination, Op: OpList, Err: dstErr}
+	}
+	if srcErr != nil {
+		r.removeFromState(ctx, srcErr)
+		srcMap = nil
 	}
 
 	only := ""
@@ -462,7 +471,7 @@ func (r *round) read(ctx context.Context) error {
 					it.adopt = true
 				}
 			}
-			if w, ok := landed(pw, it); ok {
+			if w, ok := landed(pw, it, !r.srcUnknown); ok {
 				v := w.Value
 				it.confirmed = &w
 				if it.adopt {
@@ -663,9 +672,25 @@ func (r *round) plan(it *item, toSrc bool, why string) {
 	it.setBase, it.newBase = true, fromSide
 }
 
+// removeFromState makes a Remove whose source could not be listed go on
+// without it. What a Remove deletes is what the sync wrote, which its
+// state records: the baseline's keys, the pending writes found landed,
+// and, for a KeyNamer, the names rendered from those keys. Only the
+// destination keys that the source holds and the state does not (a sync
+// whose state was lost) need the source; they are left in place.
+func (r *round) removeFromState(ctx context.Context, srcErr error) {
+	r.srcUnknown = true
+	r.s.log.WarnContext(ctx, "secretsync: remove goes on from the saved state: listing the source failed",
+		"sync", r.s.cfg.Name, "run_id", r.rep.RunID, "error", OneLine(srcErr))
+}
+
 // decideRemove plans the deletion of a destination key for Remove.
 func (r *round) decideRemove(it *item) {
-	it.res.Class = conflict.Classify(it.base, it.srcSide, it.dstSide)
+	src := it.srcSide
+	if r.srcUnknown {
+		src = it.base // unknown: classified as unchanged since the baseline
+	}
+	it.res.Class = conflict.Classify(it.base, src, it.dstSide)
 	if !it.dstSide.Exists {
 		it.res.Action = Unchanged
 		it.res.Reason = "already absent"
@@ -675,6 +700,9 @@ func (r *round) decideRemove(it *item) {
 	if !it.hasBase && !it.srcSide.Exists {
 		it.res.Action = Skipped
 		it.res.Reason = "not kept by this sync"
+		if r.srcUnknown {
+			it.res.Reason = "not in this sync's state (the source could not be read)"
+		}
 		return
 	}
 	it.addWrite(write{change: destination.Change{Key: it.dkey, Delete: true, Expect: it.dst.Version}, action: Deleted})
@@ -1327,6 +1355,12 @@ func (r *round) nameKeys(srcMap map[string]destination.Secret) (render func(stri
 	}
 	for k := range r.st.Baseline {
 		name(k, false)
+	}
+	if r.op == OpRemove {
+		// A write whose outcome is unknown may have created its key.
+		for k := range r.st.Pending {
+			name(k, false)
+		}
 	}
 	render = func(k string) (string, error) {
 		n, ok := fwd[k]

@@ -253,11 +253,29 @@ func (s *Syncer) Import(ctx context.Context, opts ...Option) (*Report, error) {
 }
 
 // Remove (unsync) deletes from the destination the managed keys this sync
-// keeps there: keys that match the key schema and that are in the baseline
-// or at the source. Other destination keys are left alone. Keys already gone
-// count as removed. The baseline of removed keys is dropped, so the next Run
-// is a first round again. Remove is refused with ErrDeletionDisabled when the
-// Config disables deletion.
+// keeps there: keys that match the key schema (or that the KeyNamer names)
+// and that are in the baseline, were written by a pending write found
+// landed, or are at the source. Other destination keys are left alone.
+// Keys already gone count as removed. The baseline of removed keys is
+// dropped, so the next Run is a first round again. Remove is refused with
+// ErrDeletionDisabled when the Config disables deletion.
+//
+// Remove does not need the source: when listing it fails (a Vault mount
+// disabled, a token that may no longer read it, a source unavailable),
+// Remove goes on from the sync's saved state, which records what the sync
+// wrote, and logs a warning. It then deletes the keys of the baseline and
+// of the pending writes found landed (named by the key schema, or by the
+// KeyNamer from those keys); a destination key that only the source could
+// vouch for (at the source, with no baseline) is left in place and
+// reported Skipped. A destination that cannot be listed, or a state store
+// that fails, still fails the operation.
+//
+// Each deletion is check-and-set against the version listed in the same
+// operation, so a key written at the destination meanwhile is not deleted:
+// it is reported Retry and kept in the baseline, and a second Remove reads
+// it again. The mass-deletion guard does not apply: deleting every managed
+// key is what Remove is for. Each deletion is audited, and the status of
+// the operation is recorded (Status.Remove), as for Run.
 func (s *Syncer) Remove(ctx context.Context, opts ...Option) (*Report, error) {
 	if s.cfg.DisableDeletion {
 		return nil, ErrDeletionDisabled
