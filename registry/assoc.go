@@ -218,7 +218,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	}
 	rep, err := s.Run(ctx)
 	if sourceGone(err) {
-		if frep, ran, ferr := unsyncGone(ctx, s); ran {
+		if frep, ran, ferr := r.unsyncGone(ctx, a, s); ran {
 			rep, err = frep, ferr
 		}
 	}

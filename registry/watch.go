@@ -26,7 +26,10 @@ import (
 // the mass-deletion guard refuses; the association then unsyncs instead,
 // with a round run with sync.Force, and records StatusUnsynced with a
 // message that says the secret was deleted. A failure to read the
-// secret never unsyncs.
+// secret never unsyncs, and neither does a mount disabled (or a path made
+// unreadable) under a source opened before, which reads as empty: the
+// secret is taken for deleted only when a source opened anew (opening
+// checks the mount) reads it without an error and finds it empty.
 //
 // Watch returns context.Cause(ctx) once ctx has ended and every watch it
 // started has returned (a round in flight may finish first, for up to
@@ -160,7 +163,7 @@ func (r *Registry) watchAssoc(ctx context.Context, d *dest, a *assoc) {
 			case watchErr = <-werr:
 				break wait
 			case <-a.gone:
-				unsyncGone(wctx, s)
+				r.unsyncGone(wctx, a, s)
 			}
 		}
 		cancel()
@@ -212,16 +215,37 @@ func sourceGone(err error) bool {
 	return errors.As(err, &me) && me.Empty && me.Side == sync.SideDestination
 }
 
-// unsyncGone checks with a Plan that the secret is still gone and, if so,
-// runs a round with sync.Force, which deletes the association's entries
-// from the destination. ran is false when the secret is back (or the
-// Plan failed otherwise), and nothing ran.
-func unsyncGone(ctx context.Context, s *sync.Syncer) (rep *sync.Report, ran bool, err error) {
+// unsyncGone checks with a Plan that the secret is still gone and that
+// a source opened anew finds it empty too (a KV mount that was disabled,
+// or a path the token may no longer read, can read as empty through a
+// source opened before: opening checks the mount), and if so runs a round
+// with sync.Force, which deletes the association's entries from the
+// destination. ran is false when the secret is back, or the Plan or the
+// new source failed, and nothing ran.
+func (r *Registry) unsyncGone(ctx context.Context, a *assoc, s *sync.Syncer) (rep *sync.Report, ran bool, err error) {
 	if _, perr := s.Plan(ctx); !sourceGone(perr) {
+		return nil, false, nil
+	}
+	if !r.confirmGone(ctx, a) {
 		return nil, false, nil
 	}
 	rep, err = s.Run(ctx, sync.Force())
 	return rep, true, err
+}
+
+// confirmGone opens the association's secret anew and reports whether it
+// opens and lists without an error and holds no key.
+func (r *Registry) confirmGone(ctx context.Context, a *assoc) bool {
+	r.mu.Lock()
+	ref := a.a.Secret
+	r.mu.Unlock()
+	src, err := r.opts.Source(ctx, ref.Mount, ref.Name)
+	if err != nil {
+		return false
+	}
+	defer closeIfCloser(src)
+	items, err := src.List(ctx)
+	return err == nil && len(items) == 0
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

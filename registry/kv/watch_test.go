@@ -101,3 +101,63 @@ func TestRegistryWatchVault(t *testing.T) {
 		t.Error("the entry is still at the destination after the secret was deleted")
 	}
 }
+
+// A KV mount disabled under a watched association reads as empty through
+// the source opened before (Vault answers 404); Watch must not take that
+// for a deleted secret and unsync: the entries stay.
+func TestRegistryWatchDisabledMountKeepsEntries(t *testing.T) {
+	ctx := context.Background()
+	srv := vaulttest.Get(t)
+	c := srv.Client(t)
+	conn := srv.Conn(t)
+	srcMount, dstMount := srv.NewMount(t), srv.NewMount(t)
+	if _, err := c.KVv2(srcMount).Put(ctx, "app", map[string]any{"DB": "db-1"}); err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Options{
+		Drivers:      map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
+		Source:       kv.SecretSource(conn),
+		PollInterval: 50 * time.Millisecond,
+	})
+	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Layout: "secret-key"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := registry.SecretRef{Mount: srcMount, Name: "app"}
+	if a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, registry.AssociationOptions{KeySchema: "app/{{secretKey}}"}); err != nil || a.Status != registry.StatusSynced {
+		t.Fatalf("Set = %+v, %v", a, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- reg.Watch(wctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if err := c.Sys().UnmountWithContext(ctx, srcMount); err != nil {
+		t.Fatal(err)
+	}
+	disabled := time.Now()
+	// Several rounds after the mount is gone (each updates UpdatedAt).
+	rounds := 0
+	var last time.Time
+	for deadline := time.Now().Add(30 * time.Second); rounds < 4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d rounds ran after the mount was disabled", rounds)
+		}
+		as, err := reg.Associations(ctx, registry.TypeVaultKV, "replica")
+		if err != nil || len(as) != 1 {
+			t.Fatalf("Associations = %v, %v", as, err)
+		}
+		if a := as[0]; a.UpdatedAt.After(disabled) && a.UpdatedAt.After(last) {
+			last = a.UpdatedAt
+			rounds++
+			if a.Status == registry.StatusUnsynced {
+				t.Fatalf("the association was unsynced after its mount was disabled: %s", a.Message)
+			}
+		}
+	}
+	s, err := c.KVv2(dstMount).Get(ctx, "app/DB")
+	if err != nil || s.Data["value"] != "db-1" {
+		t.Fatalf("the entry is gone after the source mount was disabled: %v, %v", s, err)
+	}
+}
