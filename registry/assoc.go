@@ -259,9 +259,18 @@ func (r *Registry) syncerOf(ctx context.Context, d *dest, a *assoc) (*sync.Synce
 	if err != nil {
 		return nil, err
 	}
-	a.accessor, a.accessorKnown = "", true
+	acc := ""
 	if m, ok := src.(MountAccessor); ok {
-		a.accessor = m.MountAccessor()
+		acc = m.MountAccessor()
+	}
+	r.mu.Lock()
+	learnt := !a.accessorKnown || a.accessor != acc
+	a.accessor, a.accessorKnown = acc, true
+	r.mu.Unlock()
+	if learnt && r.opts.Catalog != nil {
+		// Kept in the catalog, for an unsync after a restart that cannot
+		// open the secret; a failure to save is not the sync's.
+		_ = r.change(ctx, func() error { return nil })
 	}
 	a.closeSides()
 	a.syncer, a.gen = s, gen
@@ -321,14 +330,15 @@ func (r *Registry) build(ctx context.Context, a *assoc, cfg Config, want Associa
 func (r *Registry) unsyncer(ctx context.Context, d *dest, a *assoc, oe *openError) (*sync.Syncer, []any, error) {
 	r.mu.Lock()
 	cfg, want := d.cfg, a.a
+	accessor, known := a.accessor, a.accessorKnown
 	r.mu.Unlock()
-	if c, ok := cfg.(SyncConfig); ok && !a.accessorKnown {
+	if c, ok := cfg.(SyncConfig); ok && !known {
 		if t, err := nameTemplate(c); err == nil && t.usesAccessor() {
 			return nil, nil, &openError{side: sync.SideSource, err: fmt.Errorf(
 				"%w; the names of the association's entries depend on the mount's accessor, which only the mount can tell (it was not opened since the registry started), so they are not unsynced", oe.err)}
 		}
 	}
-	return r.build(ctx, a, cfg, want, unreadable{err: oe, accessor: a.accessor})
+	return r.build(ctx, a, cfg, want, unreadable{err: oe, accessor: accessor})
 }
 
 // unreadable stands for a secret that cannot be opened, in the Syncer of

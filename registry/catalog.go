@@ -53,6 +53,10 @@ type storedAssoc struct {
 	// Removing: a Remove was asked for, and the replica that runs the
 	// association's rounds unsyncs it.
 	Removing bool `json:"removing,omitempty"`
+	// Accessor is the accessor of the secret's mount, as a source last
+	// reported it; nil before one was opened. An unsync after a restart
+	// that cannot open the secret names template entries with it.
+	Accessor *string `json:"accessor,omitempty"`
 }
 
 // loadedDest is a destination read from the catalog.
@@ -276,6 +280,9 @@ func (r *Registry) apply(want []loadedDest) {
 				a.a.KeySchema, a.a.DisableDeletion = sa.KeySchema, sa.DisableDeletion
 				stale = append(stale, pair{d, a})
 			}
+			if sa.Accessor != nil && !a.accessorKnown {
+				a.accessor, a.accessorKnown = *sa.Accessor, true
+			}
 			a.removing = sa.Removing
 			if a.removing && !a.unsyncing {
 				a.unsyncing = true
@@ -429,7 +436,12 @@ func (r *Registry) save(ctx context.Context) error {
 	for k, d := range r.dests {
 		e := entry{k: k, c: d.cfg}
 		for _, a := range d.assocs {
-			e.as = append(e.as, storedAssoc{Secret: a.a.Secret, KeySchema: a.a.KeySchema, DisableDeletion: a.a.DisableDeletion, SyncName: a.a.SyncName, Removing: a.removing})
+			sa := storedAssoc{Secret: a.a.Secret, KeySchema: a.a.KeySchema, DisableDeletion: a.a.DisableDeletion, SyncName: a.a.SyncName, Removing: a.removing}
+			if a.accessorKnown {
+				acc := a.accessor
+				sa.Accessor = &acc
+			}
+			e.as = append(e.as, sa)
 		}
 		entries = append(entries, e)
 	}

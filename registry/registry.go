@@ -300,7 +300,8 @@ type assoc struct {
 	// accessor is what the last source opened for the association gave as
 	// its mount's accessor ("" when it could not tell), and accessorKnown
 	// says whether one was opened: an unsync without the secret names the
-	// entries of a destination named by template with it.
+	// entries of a destination named by template with it. Guarded by
+	// Registry.mu; kept in the catalog.
 	accessor      string
 	accessorKnown bool
 

@@ -214,3 +214,52 @@ func TestRemoveWithoutTheSecretNamedByTemplate(t *testing.T) {
 		t.Fatalf("after Remove: %s", got)
 	}
 }
+
+// With a catalog, the accessor a source reported is kept: after a restart
+// whose source cannot open the secret, Remove still names the template's
+// entries and unsyncs them.
+func TestRemoveAfterARestartWithACatalog(t *testing.T) {
+	ctx := context.Background()
+	sm := memory.New(map[string]string{"THEIRS": "kept"})
+	var gone atomic.Bool
+	secret := memory.New(map[string]string{"k": "v"})
+	stateStore, catalog := state.NewMemory(), state.NewMemory()
+	open := func() *registry.Registry {
+		reg, err := registry.Open(ctx, registry.Options{
+			Drivers: map[string]registry.Driver{
+				registry.TypeAWSSecretsManager: func(context.Context, registry.Target) (destination.Destination, error) { return sm, nil },
+			},
+			Source: func(ctx context.Context, mount, name string) (destination.Reader, error) {
+				if gone.Load() {
+					return nil, errMountGone
+				}
+				return accessorSource{secret}, nil
+			},
+			Store:   stateStore,
+			Catalog: catalog,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg
+	}
+	reg := open()
+	if _, err := reg.Put(ctx, "sm", registry.AWSSecretsManager{Region: "eu-west-1"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := registry.SecretRef{Mount: "kv", Name: "app"}
+	if a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced {
+		t.Fatalf("Set = %+v, %v", a, err)
+	}
+	reg.Close()
+	gone.Store(true)
+	reg = open()
+	defer reg.Close()
+	a, err := reg.Remove(ctx, registry.TypeAWSSecretsManager, "sm", ref)
+	if err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != 1 {
+		t.Fatalf("Remove after a restart, the secret unreadable = %+v, %v", a, err)
+	}
+	if got := fmt.Sprint(values(t, sm)); got != "map[THEIRS:kept]" {
+		t.Fatalf("after Remove: %s", got)
+	}
+}
