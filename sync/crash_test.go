@@ -36,16 +36,16 @@ func TestCrashChainNoFalseConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Fault points of a round with one write: 0 before and 1 after the
-	// "running" save, 2 before and 3 after the intents' save, 4 after the
-	// write, 5 before the final save.
+	// intents' save (which also says the round is running), 2 after the
+	// write, 3 before the final save.
 	src.Set("K", "v1")
-	p := crashtest.NewProcess(5)
+	p := crashtest.NewProcess(3)
 	run(p)
 	if v, _ := dst.Get("K"); !p.Dead() || v.Value != "v1" {
 		t.Fatalf("round 1: died %v at %q, destination %q", p.Dead(), p.Where(), v.Value)
 	}
 	src.Set("K", "v2")
-	p = crashtest.NewProcess(3) // just after the intents are saved
+	p = crashtest.NewProcess(1) // just after the intents are saved
 	run(p)
 	if v, _ := dst.Get("K"); !p.Dead() || v.Value != "v1" {
 		t.Fatalf("round 2: died %v at %q, destination %q", p.Dead(), p.Where(), v.Value)
@@ -74,7 +74,7 @@ func TestCrashedWriteIsAuditedNextRound(t *testing.T) {
 		rep, _ := s.Run(ctx)
 		return rep
 	}
-	p := crashtest.NewProcess(4) // after the write of K
+	p := crashtest.NewProcess(2) // after the write of K
 	run(p)
 	if v, _ := dst.Get("K"); !p.Dead() || v.Value != "v1" || rec.Count(audit.SecretSynced) != 0 {
 		t.Fatalf("died %v at %q, destination %q, %d events", p.Dead(), p.Where(), v.Value, rec.Count(audit.SecretSynced))

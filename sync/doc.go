@@ -21,9 +21,36 @@
 // change, and records the new baseline and the operation's status. Writes
 // carry the version read, so a key changed by someone else during the round
 // is never overwritten: it is reported as [Retry] and read again next round.
+// When every write a round tried was refused that way, nothing was written,
+// and the round reads both sides again and plans anew, up to 3 times, before
+// it leaves the keys to the next round. This matters for a destination
+// written in one check-and-set, such as a Vault secret in the SecretPath
+// layout, whose write fails whenever any field of the secret changed, even
+// one the sync does not manage. A key changed on both sides since the
+// baseline is still flagged by the new plan, never overwritten. (Resolve
+// does not plan anew: its resolution was chosen for what it read.)
 //
 // A round with nothing to do writes nothing to either side and emits no
 // audit event.
+//
+// # Store writes
+//
+// A round saves the sync's state in the [state.Store] at most twice: before
+// it writes, its intents (see Faults), with a "running" status record; at
+// its end, its outcome. A round that writes nothing saves once if it has
+// something new to record (a baseline, a flagged conflict, a status other
+// than the stored one), and not at all otherwise, so an idle round makes no
+// store write: with a store kept in Vault KV (vaultkv.Store), a sync
+// reconciled every minute adds no KV version while nothing changes. (A round
+// that confirms writes of a round cut short saves these baselines with its
+// intents, so it may save twice without writing.)
+//
+// [Syncer.Status] still shows the latest round, with its time and run id: the
+// Syncer keeps the record of a round that saved nothing in memory, and shows
+// it while the store holds the state that round found. Other processes that
+// read the store see the last saved record; to keep it fresh, a round that
+// changed nothing saves its record anyway when the stored one is an hour old
+// (24 saves a day for a sync idle all day).
 //
 // # Conflicts
 //

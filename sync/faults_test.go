@@ -325,14 +325,11 @@ func TestStatusesSayWhatHappened(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A key that changes during the round: pending, read again next round.
+	// A key that changes during the round, each time the round reads it
+	// again: pending, read again next round.
 	var dst *memory.Destination
-	race := true
 	dst = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
-		if race {
-			race = false
-			dst.Set(c.Key, "concurrent")
-		}
+		dst.Set(c.Key, "concurrent")
 		return nil
 	}})
 	h, err := sync.New(sync.Config{Name: "race", Source: memory.New(map[string]string{"A": "1"}), Destination: dst, Store: g.store, Mode: sync.Bidirectional})

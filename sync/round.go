@@ -127,6 +127,11 @@ type round struct {
 	// srcUnknown is set when a Remove could not list the source: it goes
 	// on from the saved state alone (see removeFromState).
 	srcUnknown bool
+	// saved is a copy of what the store holds for the sync, as loaded or
+	// last saved by the round; nil when it holds nothing.
+	saved *state.State
+	// replans counts the times the round read again and planned anew.
+	replans int
 }
 
 // operate runs one operation under the Syncer's lock.
@@ -170,6 +175,8 @@ func (r *round) run(ctx context.Context) error {
 		st = &state.State{}
 	case err != nil:
 		return r.failRound(ctx, &SideError{Side: SideStore, Op: OpLoad, Err: err}, false)
+	default:
+		r.saved = st.Clone()
 	}
 	r.st = st
 	if st.Baseline == nil {
@@ -186,13 +193,6 @@ func (r *round) run(ctx context.Context) error {
 	}
 	if r.h, err = fingerprint.New(key); err != nil {
 		return r.failRound(ctx, &SideError{Side: SideStore, Op: OpFingerprintKey, Err: err}, false)
-	}
-
-	if !r.opts.dryRun && r.op != OpResolve {
-		*record(st, r.op) = &state.Record{Status: state.Running, Time: s.now(), RunID: r.rep.RunID}
-		if err := s.store.Save(ctx, s.cfg.Name, st); err != nil {
-			return r.failRound(ctx, &SideError{Side: SideStore, Op: OpSave, Err: err}, false)
-		}
 	}
 
 	r.initial = r.op == OpSync && !st.Initialized
@@ -213,6 +213,9 @@ func (r *round) run(ctx context.Context) error {
 		r.canDelete = !s.cfg.DisableDeletion
 	}
 
+	// A round whose every write was refused by check-and-set starts over
+	// from here (see replan).
+plan:
 	if err := r.read(ctx); err != nil {
 		return r.failRound(ctx, err, true)
 	}
@@ -251,6 +254,11 @@ func (r *round) run(ctx context.Context) error {
 		return r.failRound(ctx, err, true)
 	}
 	applyErr := r.apply(ctx)
+	if applyErr == nil && ctx.Err() == nil && r.replans < replans && r.replan() {
+		r.replans++
+		s.log.DebugContext(ctx, "secretsync: every write refused by check-and-set; reading again", "sync", s.cfg.Name, "run_id", r.rep.RunID, "replan", r.replans)
+		goto plan
+	}
 	r.stopped = applyErr != nil
 	r.finishReport(ctx, true)
 	r.noteFlagged()
@@ -334,18 +342,33 @@ func (r *round) recordIntents(ctx context.Context) error {
 	if n == 0 && r.landed == 0 {
 		return nil
 	}
+	// The same save says that the operation is running: a round that
+	// writes nothing saves no such record.
+	if rec := record(r.st, r.op); r.op != OpResolve && (*rec == nil || (*rec).RunID != r.rep.RunID) {
+		*rec = &state.Record{Status: state.Running, Time: r.s.now(), RunID: r.rep.RunID}
+	}
+	if r.saved != nil && sameState(r.st, r.saved, "") {
+		return nil // a replanned round whose intents are saved already
+	}
 	if err := r.s.store.Save(ctx, r.s.cfg.Name, r.st); err != nil {
 		// Nothing is written: what is pending stays as it was loaded.
-		for k, prev := range r.prevPending {
-			if prev.Destination || prev.Source {
-				r.st.Pending[k] = prev
-			} else {
-				delete(r.st.Pending, k)
-			}
-		}
+		r.restorePending()
 		return &SideError{Side: SideStore, Op: OpSave, Err: err}
 	}
+	r.saved = r.st.Clone()
 	return nil
+}
+
+// restorePending puts back the pending writes that recordIntents replaced.
+func (r *round) restorePending() {
+	for k, prev := range r.prevPending {
+		if prev.Destination || prev.Source {
+			r.st.Pending[k] = prev
+		} else {
+			delete(r.st.Pending, k)
+		}
+	}
+	r.prevPending = nil
 }
 
 // read lists both sides and builds the items.
@@ -1196,13 +1219,18 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 	if err == nil && r.errs != nil {
 		err = r.errs.ErrorOrNil()
 	}
+	var rec *state.Record
 	if r.op != OpResolve {
-		*record(st, r.op) = r.statusRecord(err)
+		rec = r.statusRecord(err)
 	}
 	r.rep.Flagged = len(st.Conflicts)
-	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
-	defer cancel()
-	if serr := s.store.Save(saveCtx, s.cfg.Name, st); serr != nil {
+	if r.skipSave(rec) {
+		// Nothing changed: the store keeps what it holds, and Status shows
+		// this round's record.
+		if rec != nil {
+			s.setUnsaved(r.op, st.Revision, rec)
+		}
+	} else if serr := r.save(ctx, rec); serr != nil {
 		serr = &SideError{Side: SideStore, Op: OpSave, Err: serr}
 		r.auditFailure(ctx, serr)
 		if err == nil {
@@ -1261,11 +1289,12 @@ func (r *round) failRound(ctx context.Context, err error, saveStatus bool) error
 	if r.st != nil {
 		r.rep.Flagged = len(r.st.Conflicts)
 	}
+	if !r.opts.dryRun && r.op != OpResolve {
+		r.s.setUnsaved(r.op, 0, nil)
+	}
 	if saveStatus && !r.opts.dryRun && r.op != OpResolve {
-		*record(r.st, r.op) = &state.Record{Status: state.Failed, Message: OneLine(err), Time: r.s.now(), RunID: r.rep.RunID}
-		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
-		defer cancel()
-		if serr := r.s.store.Save(saveCtx, r.s.cfg.Name, r.st); serr != nil {
+		rec := &state.Record{Status: state.Failed, Message: OneLine(err), Time: r.s.now(), RunID: r.rep.RunID}
+		if serr := r.save(ctx, rec); serr != nil {
 			err = errors.Join(err, &SideError{Side: SideStore, Op: OpSave, Err: serr})
 		}
 	}

@@ -55,6 +55,9 @@ type Syncer struct {
 
 	mu gosync.Mutex // serializes operations
 
+	unsavedMu gosync.Mutex
+	unsaved   map[string]unsavedRecord // by operation: see setUnsaved
+
 	watching atomic.Bool
 	leaderMu gosync.Mutex
 	leader   context.Context // while Watch holds cfg.Lock: its held context
@@ -206,7 +209,9 @@ func collect(opts []Option) options {
 //
 // Keys whose check-and-set precondition failed (the key changed during the
 // round) are reported with action Retry and are read again next round; they
-// do not fail the round. Other per-key failures, a timeout of a side's own
+// do not fail the round. When every write of the round failed so, Run first
+// reads both sides again and plans anew, up to 3 times (see "Rounds" in the
+// package documentation). Other per-key failures, a timeout of a side's own
 // client among them, are collected into the returned error (a
 // *multierror.Error of *KeyError) and the report is still returned; the
 // baseline advances only for keys that were applied. A key that could make a
@@ -327,7 +332,9 @@ type FlaggedConflict struct {
 }
 
 // Status returns the last sync, import and remove records and the flagged
-// conflicts, as kept in the store.
+// conflicts, as kept in the store; the record of this Syncer's latest round
+// comes from memory when that round changed nothing and so saved nothing
+// (see "Store writes" in the package documentation).
 func (s *Syncer) Status(ctx context.Context) (*Status, error) {
 	st, err := s.store.Load(ctx, s.cfg.Name)
 	if errors.Is(err, state.ErrNotFound) {
@@ -336,6 +343,7 @@ func (s *Syncer) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.withUnsaved(st)
 	out := &Status{Sync: st.Sync, Import: st.Import, Remove: st.Remove}
 	for k, c := range st.Conflicts {
 		dk, _ := s.destKey(k)
