@@ -10,7 +10,11 @@
 //
 // SecretPath keeps every key of a sync as a field of one secret at
 // Mount/Path: one check-and-set write per round, and fields the sync does
-// not manage are preserved. The secret is created when absent.
+// not manage are preserved. The secret is created when absent. A write by
+// someone else to any field of the secret, between the round's read and its
+// write, makes that write fail whole with destination.ErrConflict; the sync
+// then reads the secret again and plans anew within the round, a few times
+// (see "Rounds" in package sync).
 //
 // SecretKey keeps one secret per key under Mount/Path/ (nested paths are
 // listed recursively), the value in Options.Field (default "value"), and an
@@ -186,7 +190,10 @@
 // Store is a state.Store kept in a KV v2 mount (never KV v1), so that
 // replicas of a daemon share baselines and status with no other
 // infrastructure; every save is check-and-set on the state secret's
-// version. Store.NewLock gives a
+// version, and makes one KV version of it. A sync saves its state only
+// when it has something to record: a round that writes makes two versions,
+// an idle round none, and an idle sync one an hour (see "Store writes" in
+// package sync). Store.NewLock gives a
 // state.Lock: a lease per sync, renewed every TTL/3 by its holder, given up
 // by a holder that could not renew it for 3/4 of the TTL, and taken over by
 // another replica that saw it unchanged for a whole TTL (by its own clock,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/secretsync/secretsync/conflict"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/destinationtest"
 	"github.com/secretsync/secretsync/destination/memory"
@@ -457,7 +458,9 @@ func TestKVv1ChangeBeforeWriteIsConflict(t *testing.T) {
 				}
 			}
 
-			// The same in a sync round: retry, and the value stays theirs.
+			// The same in a sync round: the write is refused, the round
+			// reads K again and flags it (changed on both sides since the
+			// baseline), and the value stays theirs.
 			src := memory.New(map[string]string{"K": "from-source"})
 			s := newSyncer(t, sync.Config{Source: src, Destination: kv})
 			// K exists out of band: the secret-key layout must adopt it.
@@ -480,8 +483,8 @@ func TestKVv1ChangeBeforeWriteIsConflict(t *testing.T) {
 			if !sprung() {
 				t.Fatal("the read before the write was not seen")
 			}
-			if r, _ := rep.Result("K"); r.Action != sync.Retry || !errors.Is(r.Err, destination.ErrConflict) {
-				t.Fatalf("K in the round: %+v, want Retry with ErrConflict", r)
+			if r, _ := rep.Result("K"); r.Action != sync.Conflict || r.Class != conflict.BothChanged {
+				t.Fatalf("K in the round: %+v, want a conflict, both changed", r)
 			}
 			if got := mustList(t, kv)["K"].Value; got != theirs {
 				t.Fatalf("K = %q after the round, want the other writer's value", got)
