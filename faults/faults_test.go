@@ -285,9 +285,19 @@ func TestConcurrentWriter(t *testing.T) {
 			t.Errorf("round %d: error %v, %d failed; a key changed during the round is read again next round, not a failure",
 				s.round, firstLine(o.err), o.rep.Totals.Failed)
 		}
+		// In the SecretPath layout the round's one write of the secret is
+		// refused: nothing was written, so the round reads the secret again
+		// and flags at once what the next round would flag. In the
+		// SecretKey layout, the keys written before stay written, and those
+		// changed under the round are retried next round.
+		replanned := layout == vaultkv.SecretPath
+		want := sync.Retry
+		if replanned {
+			want = sync.Conflict
+		}
 		for _, k := range late {
-			if r, _ := o.rep.Result(k); r.Action != sync.Retry {
-				t.Errorf("round %d: %s, changed by the other writer before the round wrote it: %q, want %q", s.round, k, r.Action, sync.Retry)
+			if r, _ := o.rep.Result(k); r.Action != want {
+				t.Errorf("round %d: %s, changed by the other writer before the round wrote it: %q, want %q", s.round, k, r.Action, want)
 			}
 		}
 		t.Logf("the other writer changed %d keys after the round wrote them, %d before, and created one", len(early), len(late))
@@ -317,7 +327,9 @@ func TestConcurrentWriter(t *testing.T) {
 				}
 			}
 		}
-		o = s.run(0, nil, nil)
+		if !replanned {
+			o = s.run(0, nil, nil)
+		}
 		flaggedRight(o)
 		detected := map[string]bool{}
 		for _, e := range o.events {

@@ -83,7 +83,7 @@ var matrix = []row{
 	{
 		Fault:   "Another writer on the same secrets",
 		Does:    "In an update round, another client writes Vault before the k-th write: 5 keys the round has written, 5 it has not reached, and 1 new key. Both layouts.",
-		Outcome: "Never overwritten: keys changed under the round are retried, not failed; the next round flags every key the other writer changed (status `conflicts`) and writes the rest; resolving them keeps the other writer's values.",
+		Outcome: "Never overwritten: keys changed under the round are retried, not failed; the next round flags every key the other writer changed (status `conflicts`) and writes the rest; resolving them keeps the other writer's values. In the secret-path layout, whose one write of the secret is refused whole, the round reads the secret again and flags them itself.",
 		Test:    "TestConcurrentWriter",
 	},
 	{
