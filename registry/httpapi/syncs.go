@@ -343,7 +343,7 @@ func (h *handler) find(q *request, name string, e *audit.Event) *sync.Syncer {
 	var msg string
 	switch {
 	case err != nil:
-		status, msg = syncErrStatus(err)
+		status, msg = syncErrStatus(q.r.Context(), err)
 	case s == nil:
 		status, msg = http.StatusNotFound, fmt.Sprintf("no sync named %q", clip(name))
 	default:
@@ -358,13 +358,14 @@ func (h *handler) find(q *request, name string, e *audit.Event) *sync.Syncer {
 }
 
 // syncErrStatus returns the status and the message of an error of a
-// sync: 409 for a lock another replica holds or a refused mass deletion,
-// 500 for a cancelled request or a failure of the program's Syncs, 502
-// otherwise (a side or the store failed). The engine's errors hold no
-// value.
-func syncErrStatus(err error) (int, string) {
+// sync, in a request whose context is ctx: 409 for a lock another replica
+// holds or a refused mass deletion, 500 when the request was cancelled,
+// 502 otherwise (a side or the store failed, or timed out: its error may
+// wrap context.DeadlineExceeded while the request goes on). The engine's
+// errors hold no value.
+func syncErrStatus(ctx context.Context, err error) (int, string) {
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() != nil:
 		return http.StatusInternalServerError, "request cancelled"
 	case errors.Is(err, state.ErrHeld), errors.Is(err, sync.ErrMassDeletion):
 		return http.StatusConflict, sync.OneLine(err)
@@ -381,7 +382,7 @@ func info(ctx context.Context, name string, s *sync.Syncer) (SyncInfo, error) {
 	out := SyncInfo{Name: name, Description: cfg.Description, Mode: cfg.Mode.String(), AutoSync: !cfg.AutoSync.Disabled}
 	st, err := s.Status(ctx)
 	if err != nil {
-		_, out.Error = syncErrStatus(err)
+		_, out.Error = syncErrStatus(ctx, err)
 		return out, err
 	}
 	out.Sync = toRecord(sync.OpSync, st.Sync)
@@ -433,7 +434,7 @@ func (h *handler) listSyncs(q *request) {
 	ctx := q.r.Context()
 	names, err := h.syncNames(ctx)
 	if err != nil {
-		status, msg := syncErrStatus(err)
+		status, msg := syncErrStatus(ctx, err)
 		writeError(q.w, status, msg)
 		return
 	}
@@ -447,7 +448,7 @@ func (h *handler) listSyncs(q *request) {
 		var si SyncInfo
 		if err != nil {
 			si = SyncInfo{Name: n}
-			_, si.Error = syncErrStatus(err)
+			_, si.Error = syncErrStatus(ctx, err)
 		} else {
 			si, err = info(ctx, n, s)
 		}
@@ -471,7 +472,7 @@ func (h *handler) syncStatus(q *request, name string) {
 	}
 	si, err := info(q.r.Context(), name, s)
 	if err != nil {
-		status, msg := syncErrStatus(err)
+		status, msg := syncErrStatus(q.r.Context(), err)
 		writeError(q.w, status, msg)
 		return
 	}
@@ -486,7 +487,7 @@ func (h *handler) conflicts(q *request, name string) {
 	}
 	st, err := s.Status(q.r.Context())
 	if err != nil {
-		status, msg := syncErrStatus(err)
+		status, msg := syncErrStatus(q.r.Context(), err)
 		writeError(q.w, status, msg)
 		return
 	}
@@ -507,7 +508,7 @@ func (h *handler) plan(q *request, name string) {
 	}
 	rep, err := s.Plan(q.r.Context())
 	if err != nil {
-		status, msg := syncErrStatus(err)
+		status, msg := syncErrStatus(q.r.Context(), err)
 		var data any
 		if rep != nil {
 			data = ToReport(rep)
@@ -550,7 +551,7 @@ func (h *handler) trigger(q *request, name string) {
 	if err != nil || (rep != nil && rep.Totals.Failed > 0) {
 		status, msg := http.StatusBadGateway, ""
 		if err != nil {
-			status, msg = syncErrStatus(err)
+			status, msg = syncErrStatus(q.r.Context(), err)
 		} else {
 			msg = fmt.Sprintf("%d keys failed", rep.Totals.Failed)
 		}
@@ -597,7 +598,7 @@ func (h *handler) resolve(q *request, name string) {
 		return
 	}
 	if err := s.Resolve(q.r.Context(), req.Key, res); err != nil {
-		status, msg := syncErrStatus(err)
+		status, msg := syncErrStatus(q.r.Context(), err)
 		switch {
 		case errors.Is(err, sync.ErrNoConflict):
 			status, msg = http.StatusNotFound, fmt.Sprintf("key %q of sync %q has no flagged conflict", clip(req.Key), name)

@@ -561,3 +561,24 @@ func TestRegistrySyncs(t *testing.T) {
 		t.Error("no registry and no Syncs: no error")
 	}
 }
+
+// A key whose write timed out (its error wraps context.DeadlineExceeded)
+// fails the round: 502 with the report, not a cancelled request.
+func TestSyncTriggerKeyTimeout(t *testing.T) {
+	s, err := sync.New(sync.Config{Name: "slow", Source: memory.New(map[string]string{"A": "1", "B": "2"}),
+		Destination: memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+			if c.Key == "B" {
+				return fmt.Errorf("write %s: %w", c.Key, context.DeadlineExceeded)
+			}
+			return nil
+		}}), AutoSync: sync.AutoSync{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newSyncFixture(t, httpapi.Options{Syncs: httpapi.SyncMap{"slow": s}})
+	a := f.do("POST", syncs+"/slow/trigger", "")
+	errs, data := a.errorsWithData(t)
+	if a.status != 502 || strings.Contains(fmt.Sprint(errs), "cancelled") || data["report"] == nil {
+		t.Fatalf("trigger: %d %s", a.status, a.raw)
+	}
+}
