@@ -12,7 +12,7 @@ import (
 // HTTP status answered), and the names the call was about
 // ("destination_type", "destination_name", "mount", "secret_name",
 // "purge"; for the sync resources, Sync, Key and "action" or "ran": see
-// EventSyncTriggered and EventConflictResolved). Events hold no value and no credential.
+// EventSyncTriggered and EventResolveRequested). Events hold no value and no credential.
 const (
 	// EventDestinationWritten: a destination was created or its Config
 	// replaced (or the attempt failed).

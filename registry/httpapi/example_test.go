@@ -168,8 +168,8 @@ func Example_syncs() {
 	call("POST", "/v1/secretsync/syncs/app/resolve", `{"key": "DB_URL", "action": "keep-destination"}`)
 
 	for _, e := range events.Events() {
-		if e.Type == httpapi.EventSyncTriggered || e.Type == httpapi.EventConflictResolved {
-			fmt.Println(e.Type, e.Sync, e.Key, e.Outcome, "by", e.Attrs["actor"])
+		if e.Type == httpapi.EventSyncTriggered || e.Type == httpapi.EventResolveRequested {
+			fmt.Printf("%s sync=%s key=%q %s by %s\n", e.Type, e.Sync, e.Key, e.Outcome, e.Attrs["actor"])
 		}
 	}
 	// Output:
@@ -180,6 +180,6 @@ func Example_syncs() {
 	// GET /v1/secretsync/syncs/app/conflicts 200
 	//   DB_URL both-changed
 	// POST /v1/secretsync/syncs/app/resolve 200
-	// SYNC_TRIGGERED app  success by ops
-	// CONFLICT_RESOLVED app DB_URL success by ops
+	// SYNC_TRIGGERED sync=app key="" success by ops
+	// CONFLICT_RESOLVE_REQUESTED sync=app key="DB_URL" success by ops
 }

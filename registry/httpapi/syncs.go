@@ -192,10 +192,11 @@ const (
 	// "trigger"; Attrs["ran"] is "true" when it ran during the request,
 	// and Outcome is then the round's).
 	EventSyncTriggered audit.Type = "SYNC_TRIGGERED"
-	// EventConflictResolved: a flagged conflict was resolved, or the
+	// EventResolveRequested: a flagged conflict was resolved, or the
 	// attempt failed (Operation "resolve", Key the key, Attrs["action"]
-	// the resolution by name).
-	EventConflictResolved audit.Type = "CONFLICT_RESOLVED"
+	// the resolution by name). The engine's own audit.ConflictResolved
+	// (and the writes it made) come before it, without the actor.
+	EventResolveRequested audit.Type = "CONFLICT_RESOLVE_REQUESTED"
 )
 
 // routeSyncs serves an authenticated request under SyncPrefix; segs are
@@ -567,7 +568,7 @@ func (h *handler) trigger(q *request, name string) {
 
 // resolve answers POST /v1/secretsync/syncs/:name/resolve.
 func (h *handler) resolve(q *request, name string) {
-	e := audit.Event{Type: EventConflictResolved, Operation: "resolve", Sync: name, Attrs: map[string]string{}}
+	e := audit.Event{Type: EventResolveRequested, Operation: "resolve", Sync: name, Attrs: map[string]string{}}
 	body, ok := h.body(q, e)
 	if !ok {
 		return

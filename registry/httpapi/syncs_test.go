@@ -426,8 +426,8 @@ func TestSyncAudit(t *testing.T) {
 		attrs                    map[string]string
 		key                      string
 	}{
-		{"alice", "POST", syncs + "/app/resolve", `{"key":"DB_URL","action":"keep-source"}`, 200, httpapi.EventConflictResolved, audit.Success, map[string]string{"action": "keep-source"}, "DB_URL"},
-		{"alice", "POST", syncs + "/app/resolve", `{"key":"DB_URL","action":"keep-source"}`, 404, httpapi.EventConflictResolved, audit.Failure, map[string]string{"action": "keep-source"}, "DB_URL"},
+		{"alice", "POST", syncs + "/app/resolve", `{"key":"DB_URL","action":"keep-source"}`, 200, httpapi.EventResolveRequested, audit.Success, map[string]string{"action": "keep-source"}, "DB_URL"},
+		{"alice", "POST", syncs + "/app/resolve", `{"key":"DB_URL","action":"keep-source"}`, 404, httpapi.EventResolveRequested, audit.Failure, map[string]string{"action": "keep-source"}, "DB_URL"},
 		{"bob", "POST", syncs + "/app/trigger", "", 200, httpapi.EventSyncTriggered, audit.Success, map[string]string{"ran": "true"}, ""},
 		{"bob", "POST", syncs + "/auto/trigger", "", 202, httpapi.EventSyncTriggered, audit.Success, map[string]string{"ran": "false"}, ""},
 		{"carol", "POST", syncs + "/nope/trigger", "", 404, httpapi.EventSyncTriggered, audit.Failure, nil, ""},
@@ -445,7 +445,7 @@ func TestSyncAudit(t *testing.T) {
 		}
 		var ours []audit.Event
 		for _, e := range f.rec.Events() {
-			if e.Type == httpapi.EventSyncTriggered || e.Type == httpapi.EventConflictResolved {
+			if e.Type == httpapi.EventSyncTriggered || e.Type == httpapi.EventResolveRequested {
 				ours = append(ours, e)
 			}
 		}
