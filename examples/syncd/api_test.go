@@ -22,8 +22,8 @@ var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 var (
 	actionNames = []string{"unchanged", "created", "updated", "deleted", "imported", "conflict", "unmanaged", "skipped", "retry", "failed",
 		"keep-source", "keep-destination"} // a key's, or a resolution's
-	classNames  = []string{"unchanged", "source-changed", "destination-changed", "converged", "both-changed", "both-created", "source-deleted", "destination-deleted"}
-	modeNames   = []string{"push", "pull", "bidirectional"}
+	classNames = []string{"unchanged", "source-changed", "destination-changed", "converged", "both-changed", "both-created", "source-deleted", "destination-deleted"}
+	modeNames  = []string{"push", "pull", "bidirectional"}
 )
 
 // checkStyle walks a decoded JSON answer: every field is snake_case, every

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
 )
 
 // server serves health, readiness and metrics over the daemon's current
