@@ -38,6 +38,8 @@ func subcommand(name string) func(ctx context.Context, args []string, stdout, st
 		return cmdResolve
 	case "trigger":
 		return cmdTrigger
+	case "plan":
+		return cmdPlan
 	case "destinations":
 		return cmdDestinations
 	case "associations":
@@ -565,10 +567,59 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitOK
 }
 
+// cmdPlan prints what a round of a sync would change: keys and actions,
+// nothing written. Exit status: 0 clean, 1 failure (the daemon cannot be
+// asked, no such sync, the plan failed or was refused, as a mass deletion,
+// or a key in it failed), 3 the round would flag conflicts, 2 usage.
+func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cf := newClientFlags("plan", " sync", stderr)
+	if ok, code := cf.parse(args, 1, 1); !ok {
+		return code
+	}
+	name := cf.args[0]
+	c, code := cf.client(stderr)
+	if c == nil {
+		return code
+	}
+	_, data, err := c.data(ctx, http.MethodGet, syncPath(name, "plan"), nil)
+	if err != nil {
+		var ae *apiCallError
+		if !*cf.json && errors.As(err, &ae) && ae.Body != nil {
+			var withReport struct {
+				Data *httpapi.Report `json:"data"`
+			}
+			if json.Unmarshal(ae.Body, &withReport) == nil && withReport.Data != nil {
+				writeReport(stdout, withReport.Data)
+			}
+		}
+		return fail("plan", *cf.json, fmt.Errorf("sync %q: %w", name, err), stdout, stderr)
+	}
+	var rep httpapi.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return fail("plan", false, fmt.Errorf("sync %q: %w", name, err), io.Discard, stderr)
+	}
+	if *cf.json {
+		writeIndented(stdout, data)
+	} else {
+		writeReport(stdout, &rep)
+	}
+	switch {
+	case rep.Totals.Failed > 0:
+		return exitFailure
+	case rep.Totals.Conflicts > 0 || (rep.Flagged != nil && *rep.Flagged > 0):
+		return exitConflicts
+	}
+	return exitOK
+}
+
 // writeReport prints a round's report: the keys that did not stay
 // unchanged, then the totals.
 func writeReport(w io.Writer, rep *httpapi.Report) {
-	fmt.Fprintf(w, "sync %s, run %s (%s, %s)\n", rep.Sync, dash(rep.RunID), rep.Operation, rep.Mode)
+	dry := ""
+	if rep.DryRun {
+		dry = ", a plan: nothing written"
+	}
+	fmt.Fprintf(w, "sync %s, run %s (%s, %s%s)\n", rep.Sync, dash(rep.RunID), rep.Operation, rep.Mode, dry)
 	tw := table(w)
 	rows := 0
 	for _, k := range rep.Keys {

@@ -57,6 +57,12 @@ func TestSubcommands(t *testing.T) {
 		t.Fatalf("conflicts = %d:\n%s%s", code, out, errb)
 	}
 
+	// A plan: what the round would do, nothing written.
+	code, out, errb = runCmd(t, "plan", "-addr", addr, "manual")
+	if code != exitOK || !strings.Contains(out, "nothing written") || !strings.Contains(out, "created 2,") || len(dst.Snapshot()) != 0 {
+		t.Fatalf("plan manual = %d:\n%s%s", code, out, errb)
+	}
+
 	// A manual round: its report.
 	code, out, errb = runCmd(t, "trigger", "-addr", srv.URL, "manual")
 	if code != exitOK || !strings.Contains(out, "created 2,") || !strings.Contains(out, "dir/B") {
@@ -78,6 +84,9 @@ func TestSubcommands(t *testing.T) {
 	code, out, errb = runCmd(t, "trigger", "-addr", addr, "manual")
 	if code != exitConflicts || !strings.Contains(out, "CONFLICTS: 2 flagged") || !strings.Contains(out, "both-changed") {
 		t.Fatalf("trigger with conflicts = %d:\n%s%s", code, out, errb)
+	}
+	if code, out, errb := runCmd(t, "plan", "-addr", addr, "manual"); code != exitConflicts || !strings.Contains(out, "both-changed") {
+		t.Fatalf("plan with conflicts = %d:\n%s%s", code, out, errb)
 	}
 	code, out, errb = runCmd(t, "status", "-addr", addr)
 	if code != exitConflicts || !strings.Contains(out, "conflicts") {
@@ -122,6 +131,7 @@ func TestSubcommands(t *testing.T) {
 		{[]string{"resolve", "manual", "A", "keep-source"}, "no flagged conflict"},
 		{[]string{"trigger", "nope"}, `"nope"`},
 		{[]string{"conflicts", "nope"}, "HTTP 404"},
+		{[]string{"plan", "nope"}, "HTTP 404"},
 	} {
 		code, out, errb := runCmd(t, append(tt.args, "-addr", addr)...)
 		if code != exitFailure || !strings.Contains(errb, tt.want) || strings.Count(errb, "\n") != 1 {
@@ -155,7 +165,7 @@ func TestSubcommands(t *testing.T) {
 	}
 
 	// No subcommand prints a secret value (the API has none to give).
-	for _, args := range [][]string{{"status"}, {"status", "-json"}, {"conflicts"}, {"conflicts", "-json"}, {"trigger", "manual"}, {"trigger", "-json", "manual"}} {
+	for _, args := range [][]string{{"status"}, {"status", "-json"}, {"conflicts"}, {"conflicts", "-json"}, {"trigger", "manual"}, {"trigger", "-json", "manual"}, {"plan", "manual"}, {"plan", "-json", "manual"}} {
 		_, out, errb := runCmd(t, append(args, "-addr", addr)...)
 		if strings.Contains(out+errb, canary) {
 			t.Fatalf("%v printed a secret value", args)

@@ -135,7 +135,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	listen := fs.String("listen", "", "HTTP `address` (overrides listen in the file)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: syncd [-config file] [-listen address | -once | -plan | -check | -version]\n")
-		fmt.Fprintf(fs.Output(), "       syncd status|conflicts|resolve|trigger|destinations|associations [-addr address | -config file] [-json] [arguments]\n\n")
+		fmt.Fprintf(fs.Output(), "       syncd status|conflicts|resolve|trigger|plan|destinations|associations [-addr address | -config file] [-token-file file] [-json] [arguments]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nexit status: 0 clean, 1 failure, 2 usage, 3 conflicts flagged (-once, -plan)\n")
 	}
