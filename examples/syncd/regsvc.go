@@ -23,11 +23,10 @@ import (
 )
 
 // regService is the registry of the registry block. It is built once, at
-// start, and outlives reloads: destinations and associations created over
-// the API live in its memory only, so a reload keeps it running (and
-// refuses a configuration whose registry block, registry connection or
-// state block changed: those take a restart). The API serves it (see
-// apiService). Stop ends it.
+// start, and outlives reloads: a reload keeps it running, with what was
+// created over the API (and refuses a configuration whose registry block,
+// registry connection or state block changed: those take a restart). The
+// API serves it (see apiService). Stop ends it.
 type regService struct {
 	reg  *registry.Registry
 	conn *connection.Conn // the registry's own, closed by stop
