@@ -162,3 +162,32 @@ func TestDaemonAPIWithoutRegistry(t *testing.T) {
 		t.Fatal("the API token or a value reached the log or the audit file")
 	}
 }
+
+// TestCheckAPIBlock: -check reads the api block's token file and TLS
+// files, and names the block.
+func TestCheckAPIBlock(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "syncd.hcl")
+	tokenFile := filepath.Join(dir, "token")
+	api := fmt.Sprintf("api {\n  token_file = %q\n}\n", tokenFile)
+	write(t, cfgPath, api+dotenvConfig(dir, "push"))
+	if _, err := checkConfig(context.Background(), cfgPath); err == nil || !strings.Contains(err.Error(), "api: token_file") || strings.Contains(err.Error(), "registry") {
+		t.Fatalf("-check with no token file: %v", err)
+	}
+	write(t, tokenFile, "  \n")
+	if _, err := checkConfig(context.Background(), cfgPath); err == nil || !strings.Contains(err.Error(), "is empty") {
+		t.Fatalf("-check with an empty token file: %v", err)
+	}
+	write(t, tokenFile, "s.token\n")
+	if _, err := checkConfig(context.Background(), cfgPath); err != nil {
+		t.Fatalf("-check: %v", err)
+	}
+	tlsAPI := fmt.Sprintf("api {\n  token_file = %q\n  tls_cert = %q\n  tls_key = %q\n}\n", tokenFile, filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"))
+	write(t, cfgPath, tlsAPI+dotenvConfig(dir, "push"))
+	if _, err := checkConfig(context.Background(), cfgPath); err == nil || !strings.Contains(err.Error(), "api: tls_cert and tls_key") {
+		t.Fatalf("-check with missing TLS files: %v", err)
+	}
+	if strings.Contains(fmt.Sprint(checkConfig(context.Background(), cfgPath)), "s.token") {
+		t.Fatal("-check shows the token")
+	}
+}
