@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -580,5 +582,44 @@ func TestSyncTriggerKeyTimeout(t *testing.T) {
 	errs, data := a.errorsWithData(t)
 	if a.status != 502 || strings.Contains(fmt.Sprint(errs), "cancelled") || data["report"] == nil {
 		t.Fatalf("trigger: %d %s", a.status, a.raw)
+	}
+}
+
+// Concurrent requests on the sync resources (run with -race): every one
+// answers, and the rounds of one sync do not overlap (the Syncer
+// serializes them).
+func TestSyncConcurrentRequests(t *testing.T) {
+	f := newSyncFixture(t, httpapi.Options{})
+	var wg gosync.WaitGroup
+	codes := make(chan int, 64)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r *http.Request
+			switch i % 4 {
+			case 0:
+				r = newRequest("POST", syncs+"/app/trigger", "")
+			case 1:
+				r = newRequest("GET", syncs, "")
+			case 2:
+				r = newRequest("GET", syncs+"/app/plan", "")
+			default:
+				r = newRequest("GET", syncs+"/app/conflicts", "")
+			}
+			w := httptest.NewRecorder()
+			f.h.ServeHTTP(w, r)
+			codes <- w.Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Errorf("an answer %d", c)
+		}
+	}
+	if st, err := f.app.Status(context.Background()); err != nil || st.Sync == nil || st.Sync.Status != "succeeded" || len(st.Conflicts) != 0 {
+		t.Errorf("after concurrent rounds: %+v %v", st, err)
 	}
 }
