@@ -38,7 +38,9 @@ import (
 //     that a configuration file holding a credential itself is mode
 //     0600;
 //   - checks that the directories of the state file and the audit file
-//     exist, and that listen is a host:port.
+//     exist, and that listen is a host:port;
+//   - reads the api block's token file (it must not be empty) and its TLS
+//     certificate and key.
 //
 // It does not check that Vault can be reached, that the credentials are
 // accepted, that the mounts exist, or what the policies allow: the daemon
@@ -86,13 +88,13 @@ func checkConfig(ctx context.Context, path string) (*Config, error) {
 			bad("audit: file %s: %v", a.File, err)
 		}
 	}
-	if rc := cfg.Registry; rc != nil && rc.API != nil {
-		if err := checkCredential(rc.API.TokenFile, ""); err != nil {
-			bad("registry: api: token_file: %v", err)
+	if a := cfg.api(); a != nil {
+		if err := checkCredential(a.TokenFile, ""); err != nil {
+			bad("%s: token_file: %v", cfg.apiLabel(), err)
 		}
-		if rc.API.TLSCert != "" {
-			if _, err := tls.LoadX509KeyPair(rc.API.TLSCert, rc.API.TLSKey); err != nil {
-				bad("registry: api: tls_cert and tls_key: %v", err)
+		if a.TLSCert != "" {
+			if _, err := tls.LoadX509KeyPair(a.TLSCert, a.TLSKey); err != nil {
+				bad("%s: tls_cert and tls_key: %v", cfg.apiLabel(), err)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,12 +17,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/secretsync/secretsync/registry/httpapi"
 )
 
-// The subcommands that talk to a running daemon over its HTTP API. They
-// print what the API answers (names, statuses, times, one-line errors: the
-// API carries no secret value) and never the body of an answer that is not
-// the API's JSON.
+// The subcommands that talk to a running daemon over its HTTP API (package
+// httpapi, on the api block's listener), with the token of the api
+// block's token_file. They print what the API answers (names, statuses,
+// times, one-line errors: the API carries no secret value) and never the
+// body of an answer that is not the API's JSON.
 
 // subcommand returns the function of the subcommand named name, or nil.
 func subcommand(name string) func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -34,6 +38,8 @@ func subcommand(name string) func(ctx context.Context, args []string, stdout, st
 		return cmdResolve
 	case "trigger":
 		return cmdTrigger
+	case "plan":
+		return cmdPlan
 	case "destinations":
 		return cmdDestinations
 	case "associations":
@@ -49,31 +55,33 @@ const maxAnswer = 16 << 20
 type client struct {
 	base  string
 	http  *http.Client
-	token string // sent as a bearer token when set (the registry's API)
+	token string // sent as a bearer token
 }
 
 // clientFlags are the flags every subcommand takes.
 type clientFlags struct {
-	fs      *flag.FlagSet
-	addr    *string
-	config  *string
-	json    *bool
-	timeout *time.Duration
-	args    []string // the positional arguments, once parsed
+	fs        *flag.FlagSet
+	addr      *string
+	config    *string
+	tokenFile *string
+	json      *bool
+	timeout   *time.Duration
+	args      []string // the positional arguments, once parsed
 }
 
 func newClientFlags(name, synopsis string, stderr io.Writer) *clientFlags {
 	fs := flag.NewFlagSet("syncd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := &clientFlags{
-		fs:      fs,
-		addr:    fs.String("addr", "", "the daemon's `address` (host:port or URL); default: listen in the -config file"),
-		config:  fs.String("config", "syncd.hcl", "configuration `file` whose listen gives the address when -addr is not set"),
-		json:    fs.Bool("json", false, "print the daemon's JSON instead of a table"),
-		timeout: fs.Duration("timeout", 30*time.Second, "how long to wait for the daemon's answer"),
+		fs:        fs,
+		addr:      fs.String("addr", "", "the API's `address` (host:port or URL); default: listen of the api block in the -config file, else "+defaultAPIListen),
+		config:    fs.String("config", "syncd.hcl", "configuration `file` whose api block gives the address and the token file when -addr or -token-file is not set"),
+		tokenFile: fs.String("token-file", "", "`file` holding the API token; default: token_file of the api block in the -config file"),
+		json:      fs.Bool("json", false, "print the daemon's JSON instead of a table"),
+		timeout:   fs.Duration("timeout", 30*time.Second, "how long to wait for the daemon's answer"),
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: syncd %s [-addr address | -config file] [-json] [-timeout d]%s\n\n", name, synopsis)
+		fmt.Fprintf(fs.Output(), "usage: syncd %s [-addr address | -config file] [-token-file file] [-json] [-timeout d]%s\n\n", name, synopsis)
 		fs.PrintDefaults()
 	}
 	return cf
@@ -120,13 +128,15 @@ func argCount(min, max int) string {
 	return fmt.Sprintf("%d to %d arguments", min, max)
 }
 
-// client builds the client from -addr, or from listen in the -config file
-// (127.0.0.1:8080 when the file does not set it, or when the default file
-// does not exist). A file named with -config that cannot be loaded is a
-// usage error.
+// client builds the client of the daemon's API: the address from -addr,
+// else listen of the api block in the -config file, else
+// 127.0.0.1:8201; the token from -token-file, else token_file of the api
+// block. A file named with -config that cannot be loaded, or no token
+// file, is a usage error (2); a token file that cannot be read, or is
+// empty, a failure (1).
 func (cf *clientFlags) client(stderr io.Writer) (*client, int) {
-	addr := *cf.addr
-	if addr == "" {
+	addr, tokenFile := *cf.addr, *cf.tokenFile
+	if addr == "" || tokenFile == "" {
 		configSet := false
 		cf.fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "config" })
 		if _, err := os.Stat(*cf.config); err == nil || configSet {
@@ -135,7 +145,10 @@ func (cf *clientFlags) client(stderr io.Writer) (*client, int) {
 				fmt.Fprintf(stderr, "%s: %v\n", cf.fs.Name(), err)
 				return nil, exitUsage
 			}
-			addr = cfg.Listen
+			if a := cfg.api(); a != nil {
+				addr = cmp.Or(addr, a.Listen)
+				tokenFile = cmp.Or(tokenFile, a.TokenFile)
+			}
 		}
 	}
 	base, err := baseURL(addr)
@@ -147,16 +160,32 @@ func (cf *clientFlags) client(stderr io.Writer) (*client, int) {
 		fmt.Fprintf(stderr, "%s: -timeout must be positive\n", cf.fs.Name())
 		return nil, exitUsage
 	}
-	return &client{base: base, http: &http.Client{Timeout: *cf.timeout}}, exitOK
+	if tokenFile == "" {
+		fmt.Fprintf(stderr, "%s: no token: give -token-file, or a -config file with an api block (the daemon serves its API only there, with a token)\n", cf.fs.Name())
+		return nil, exitUsage
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err == nil && strings.TrimSpace(string(b)) == "" {
+		err = errors.New("empty")
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		fmt.Fprintf(stderr, "%s: token file %s: %v\n", cf.fs.Name(), tokenFile, err)
+		return nil, exitFailure
+	}
+	return &client{base: base, http: &http.Client{Timeout: *cf.timeout}, token: strings.TrimSpace(string(b))}, exitOK
 }
 
 // baseURL turns an address (host:port, :port, or an http or https URL)
 // into the API's base URL. A listen address on every interface (":8080",
-// "0.0.0.0:8080", "[::]:8080") is called on loopback; "" is the daemon's
-// default, 127.0.0.1:8080.
+// "0.0.0.0:8080", "[::]:8080") is called on loopback; "" is the API's
+// default, 127.0.0.1:8201.
 func baseURL(addr string) (string, error) {
 	if addr == "" {
-		addr = "127.0.0.1:8080"
+		addr = defaultAPIListen
 	}
 	if strings.Contains(addr, "://") {
 		u, err := url.Parse(addr)
@@ -234,11 +263,10 @@ func (c *client) do(ctx context.Context, method, path string, body any) (int, []
 		e := &apiCallError{Code: resp.StatusCode}
 		if isJSON {
 			var ae struct {
-				apiError
-				Errors []string `json:"errors"` // Vault's error body, the registry's API
+				Errors []string `json:"errors"` // the API's error body (Vault's)
 			}
 			_ = json.Unmarshal(b, &ae)
-			e.Message, e.Body = oneLine(cmp.Or(ae.Error, strings.Join(ae.Errors, "; "))), b
+			e.Message, e.Body = oneLine(strings.Join(ae.Errors, "; ")), b
 		}
 		return resp.StatusCode, nil, e
 	}
@@ -290,22 +318,54 @@ func dash(s string) string {
 	return s
 }
 
-// listSyncs calls GET /v1/syncs.
-func (c *client) listSyncs(ctx context.Context) ([]apiSync, []byte, error) {
-	_, b, err := c.do(ctx, http.MethodGet, "/v1/syncs", nil)
+// syncsPath is the path of the API's sync resources.
+const syncsPath = "/v1/secretsync/syncs"
+
+func syncPath(name, what string) string {
+	p := syncsPath + "/" + url.PathEscape(name)
+	if what != "" {
+		p += "/" + what
+	}
+	return p
+}
+
+// data calls the API and returns the data of its answer, raw.
+func (c *client) data(ctx context.Context, method, path string, body any) (int, json.RawMessage, error) {
+	status, b, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return status, nil, err
+	}
+	var env vaultData
+	if err := json.Unmarshal(b, &env); err != nil {
+		return status, nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return status, env.Data, nil
+}
+
+// listSyncs calls GET /v1/secretsync/syncs; the second result is the list
+// in JSON.
+func (c *client) listSyncs(ctx context.Context) ([]httpapi.SyncInfo, []byte, error) {
+	_, data, err := c.data(ctx, http.MethodGet, syncsPath, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []apiSync
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, nil, fmt.Errorf("GET /v1/syncs: %w", err)
+	var out struct {
+		Syncs json.RawMessage `json:"syncs"`
 	}
-	return out, b, nil
+	var list []httpapi.SyncInfo
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", syncsPath, err)
+	}
+	if err := json.Unmarshal(out.Syncs, &list); err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", syncsPath, err)
+	}
+	return list, out.Syncs, nil
 }
 
 // cmdStatus prints every sync with its latest sync record and its flagged
 // conflicts. Exit status: 1 when the daemon cannot be asked or a sync's
-// latest round failed, otherwise 3 when conflicts are flagged, otherwise 0.
+// latest round failed (or its status cannot be read), otherwise 3 when
+// conflicts are flagged, otherwise 0.
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cf := newClientFlags("status", "", stderr)
 	if ok, code := cf.parse(args, 0, 0); !ok {
@@ -321,7 +381,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	failed, conflicts := false, false
 	for _, s := range syncs {
-		failed = failed || (s.Sync != nil && s.Sync.Status == "failed")
+		failed = failed || (s.Sync != nil && s.Sync.Status == "failed") || s.Error != ""
 		conflicts = conflicts || s.Conflicts > 0
 	}
 	if *cf.json {
@@ -331,14 +391,17 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(tw, "SYNC\tMODE\tAUTO\tSTATUS\tCONFLICTS\tUPDATED\tMESSAGE")
 		for _, s := range syncs {
 			rec := s.Sync
-			if rec == nil {
-				rec = &apiRecord{Status: "never run"}
+			switch {
+			case s.Error != "":
+				rec = &httpapi.Record{Status: "unknown", Message: s.Error}
+			case rec == nil:
+				rec = &httpapi.Record{Status: "never run"}
 			}
 			auto := "manual"
 			if s.AutoSync {
 				auto = "auto"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Mode, auto, rec.Status, s.Conflicts, dash(rec.UpdatedAt), oneLine(rec.Message))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Mode, auto, rec.Status, s.Conflicts, dash(rfc3339(rec.UpdatedAt)), oneLine(rec.Message))
 		}
 		_ = tw.Flush()
 	}
@@ -354,7 +417,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // syncConflict is a flagged conflict with its sync, as -json prints it.
 type syncConflict struct {
 	Sync string `json:"sync"`
-	apiConflict
+	httpapi.Conflict
 }
 
 // cmdConflicts prints the flagged conflicts of the syncs named, or of
@@ -381,16 +444,18 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	out := []syncConflict{}
 	for _, n := range names {
-		_, b, err := c.do(ctx, http.MethodGet, "/v1/syncs/"+url.PathEscape(n)+"/conflicts", nil)
+		_, data, err := c.data(ctx, http.MethodGet, syncPath(n, "conflicts"), nil)
 		if err != nil {
 			return fail("conflicts", *cf.json, fmt.Errorf("sync %q: %w", n, err), stdout, stderr)
 		}
-		var cs []apiConflict
-		if err := json.Unmarshal(b, &cs); err != nil {
+		var cs struct {
+			Conflicts []httpapi.Conflict `json:"conflicts"`
+		}
+		if err := json.Unmarshal(data, &cs); err != nil {
 			return fail("conflicts", *cf.json, fmt.Errorf("sync %q: %w", n, err), stdout, stderr)
 		}
-		for _, x := range cs {
-			out = append(out, syncConflict{Sync: n, apiConflict: x})
+		for _, x := range cs.Conflicts {
+			out = append(out, syncConflict{Sync: n, Conflict: x})
 		}
 	}
 	if *cf.json {
@@ -401,7 +466,7 @@ func cmdConflicts(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		tw := table(stdout)
 		fmt.Fprintln(tw, "SYNC\tKEY\tDESTINATION KEY\tCLASS\tFLAGGED")
 		for _, x := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Sync, x.Key, dash(x.DestinationKey), x.Class, dash(x.FlaggedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Sync, x.Key, dash(x.DestinationKey), x.Class, dash(rfc3339(x.FlaggedAt)))
 		}
 		_ = tw.Flush()
 	}
@@ -419,10 +484,10 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if ok, code := cf.parse(args, 3, 3); !ok {
 		return code
 	}
-	name, key, choice := cf.args[0], cf.args[1], cf.args[2]
-	keep, ok := map[string]string{"keep-source": "source", "keep-destination": "destination"}[choice]
+	name, key, action := cf.args[0], cf.args[1], cf.args[2]
+	keep, ok := map[string]string{"keep-source": "source", "keep-destination": "destination"}[action]
 	if !ok {
-		fmt.Fprintf(stderr, "syncd resolve: %q: want keep-source or keep-destination\n", choice)
+		fmt.Fprintf(stderr, "syncd resolve: %q: want keep-source or keep-destination\n", action)
 		return exitUsage
 	}
 	if name == "" || key == "" {
@@ -433,12 +498,12 @@ func cmdResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if c == nil {
 		return code
 	}
-	_, b, err := c.do(ctx, http.MethodPost, "/v1/syncs/"+url.PathEscape(name)+"/conflicts/"+url.PathEscape(key), map[string]string{"keep": keep})
+	_, data, err := c.data(ctx, http.MethodPost, syncPath(name, "resolve"), httpapi.ResolveRequest{Key: key, Action: action})
 	if err != nil {
 		return fail("resolve", *cf.json, fmt.Errorf("sync %q, key %q: %w", name, key, err), stdout, stderr)
 	}
 	if *cf.json {
-		writeIndented(stdout, b)
+		writeIndented(stdout, data)
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "resolved %s in sync %s: kept the %s's value\n", key, name, keep)
@@ -460,19 +525,21 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if c == nil {
 		return code
 	}
-	status, b, err := c.do(ctx, http.MethodPost, "/v1/syncs/"+url.PathEscape(name)+"/trigger", nil)
+	status, data, err := c.data(ctx, http.MethodPost, syncPath(name, "trigger"), nil)
 	if err != nil {
 		var ae *apiCallError
 		if !*cf.json && errors.As(err, &ae) && ae.Body != nil {
-			var withReport apiError
-			if json.Unmarshal(ae.Body, &withReport) == nil && withReport.Report != nil {
-				writeReport(stdout, withReport.Report)
+			var withReport struct {
+				Data httpapi.TriggerResult `json:"data"`
+			}
+			if json.Unmarshal(ae.Body, &withReport) == nil && withReport.Data.Report != nil {
+				writeReport(stdout, withReport.Data.Report)
 			}
 		}
 		return fail("trigger", *cf.json, fmt.Errorf("sync %q: %w", name, err), stdout, stderr)
 	}
 	if *cf.json {
-		writeIndented(stdout, b)
+		writeIndented(stdout, data)
 	}
 	if status == http.StatusAccepted {
 		if !*cf.json {
@@ -480,12 +547,16 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return exitOK
 	}
-	var rep apiReport
-	if err := json.Unmarshal(b, &rep); err != nil {
+	var res httpapi.TriggerResult
+	if err := json.Unmarshal(data, &res); err != nil || res.Report == nil {
+		if err == nil {
+			err = errors.New("the answer has no report")
+		}
 		return fail("trigger", false, fmt.Errorf("sync %q: %w", name, err), io.Discard, stderr)
 	}
+	rep := res.Report
 	if !*cf.json {
-		writeReport(stdout, &rep)
+		writeReport(stdout, rep)
 	}
 	if rep.Totals.Failed > 0 {
 		return exitFailure
@@ -496,10 +567,59 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitOK
 }
 
+// cmdPlan prints what a round of a sync would change: keys and actions,
+// nothing written. Exit status: 0 clean, 1 failure (the daemon cannot be
+// asked, no such sync, the plan failed or was refused, as a mass deletion,
+// or a key in it failed), 3 the round would flag conflicts, 2 usage.
+func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cf := newClientFlags("plan", " sync", stderr)
+	if ok, code := cf.parse(args, 1, 1); !ok {
+		return code
+	}
+	name := cf.args[0]
+	c, code := cf.client(stderr)
+	if c == nil {
+		return code
+	}
+	_, data, err := c.data(ctx, http.MethodGet, syncPath(name, "plan"), nil)
+	if err != nil {
+		var ae *apiCallError
+		if !*cf.json && errors.As(err, &ae) && ae.Body != nil {
+			var withReport struct {
+				Data *httpapi.Report `json:"data"`
+			}
+			if json.Unmarshal(ae.Body, &withReport) == nil && withReport.Data != nil {
+				writeReport(stdout, withReport.Data)
+			}
+		}
+		return fail("plan", *cf.json, fmt.Errorf("sync %q: %w", name, err), stdout, stderr)
+	}
+	var rep httpapi.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return fail("plan", false, fmt.Errorf("sync %q: %w", name, err), io.Discard, stderr)
+	}
+	if *cf.json {
+		writeIndented(stdout, data)
+	} else {
+		writeReport(stdout, &rep)
+	}
+	switch {
+	case rep.Totals.Failed > 0:
+		return exitFailure
+	case rep.Totals.Conflicts > 0 || (rep.Flagged != nil && *rep.Flagged > 0):
+		return exitConflicts
+	}
+	return exitOK
+}
+
 // writeReport prints a round's report: the keys that did not stay
 // unchanged, then the totals.
-func writeReport(w io.Writer, rep *apiReport) {
-	fmt.Fprintf(w, "sync %s, run %s (%s, %s)\n", rep.Sync, dash(rep.RunID), rep.Operation, rep.Mode)
+func writeReport(w io.Writer, rep *httpapi.Report) {
+	dry := ""
+	if rep.DryRun {
+		dry = ", a plan: nothing written"
+	}
+	fmt.Fprintf(w, "sync %s, run %s (%s, %s%s)\n", rep.Sync, dash(rep.RunID), rep.Operation, rep.Mode, dry)
 	tw := table(w)
 	rows := 0
 	for _, k := range rep.Keys {

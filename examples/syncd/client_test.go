@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
+	"github.com/secretsync/secretsync/registry/httpapi"
 	"github.com/secretsync/secretsync/sync"
 )
 
@@ -36,9 +38,15 @@ func TestSubcommands(t *testing.T) {
 	g := testGen(t, m,
 		testSync{name: "manual", mode: sync.Bidirectional, src: src, dst: dst},
 		testSync{name: "auto", auto: true, src: memory.New(nil), dst: memory.New(nil), interval: time.Hour})
-	srv := httptest.NewServer((&server{d: testDaemon(g, m)}).routes())
-	defer srv.Close()
+	srv, tokenFile := testAPI(t, testDaemon(g, m))
 	addr := strings.TrimPrefix(srv.URL, "http://")
+	runCmd := func(t *testing.T, args ...string) (int, string, string) {
+		t.Helper()
+		if !slices.Contains(args, "-token-file") {
+			args = append(args, "-token-file", tokenFile)
+		}
+		return runCmd(t, args...)
+	}
 
 	// Before any round: nothing flagged.
 	code, out, errb := runCmd(t, "status", "-addr", addr)
@@ -47,6 +55,12 @@ func TestSubcommands(t *testing.T) {
 	}
 	if code, out, errb := runCmd(t, "conflicts", "-addr", addr); code != exitOK || !strings.Contains(out, "no conflicts flagged") {
 		t.Fatalf("conflicts = %d:\n%s%s", code, out, errb)
+	}
+
+	// A plan: what the round would do, nothing written.
+	code, out, errb = runCmd(t, "plan", "-addr", addr, "manual")
+	if code != exitOK || !strings.Contains(out, "nothing written") || !strings.Contains(out, "created 2,") || len(dst.Snapshot()) != 0 {
+		t.Fatalf("plan manual = %d:\n%s%s", code, out, errb)
 	}
 
 	// A manual round: its report.
@@ -71,12 +85,15 @@ func TestSubcommands(t *testing.T) {
 	if code != exitConflicts || !strings.Contains(out, "CONFLICTS: 2 flagged") || !strings.Contains(out, "both-changed") {
 		t.Fatalf("trigger with conflicts = %d:\n%s%s", code, out, errb)
 	}
+	if code, out, errb := runCmd(t, "plan", "-addr", addr, "manual"); code != exitConflicts || !strings.Contains(out, "both-changed") {
+		t.Fatalf("plan with conflicts = %d:\n%s%s", code, out, errb)
+	}
 	code, out, errb = runCmd(t, "status", "-addr", addr)
 	if code != exitConflicts || !strings.Contains(out, "conflicts") {
 		t.Fatalf("status with conflicts = %d:\n%s%s", code, out, errb)
 	}
 	code, out, errb = runCmd(t, "status", "-addr", addr, "-json")
-	var syncs []apiSync
+	var syncs []httpapi.SyncInfo
 	if code != exitConflicts || json.Unmarshal([]byte(out), &syncs) != nil || len(syncs) != 2 {
 		t.Fatalf("status -json = %d:\n%s%s", code, out, errb)
 	}
@@ -99,7 +116,7 @@ func TestSubcommands(t *testing.T) {
 		t.Fatalf("source dir/B after keep-destination: another value")
 	}
 	code, out, errb = runCmd(t, "resolve", "-addr", addr, "-json", "manual", "A", "keep-source")
-	if code != exitOK || !strings.Contains(out, `"kept": "source"`) {
+	if code != exitOK || !strings.Contains(out, `"action": "keep-source"`) {
 		t.Fatalf("resolve A = %d:\n%s%s", code, out, errb)
 	}
 	if code, out, errb := runCmd(t, "conflicts", "-addr", addr); code != exitOK {
@@ -114,6 +131,7 @@ func TestSubcommands(t *testing.T) {
 		{[]string{"resolve", "manual", "A", "keep-source"}, "no flagged conflict"},
 		{[]string{"trigger", "nope"}, `"nope"`},
 		{[]string{"conflicts", "nope"}, "HTTP 404"},
+		{[]string{"plan", "nope"}, "HTTP 404"},
 	} {
 		code, out, errb := runCmd(t, append(tt.args, "-addr", addr)...)
 		if code != exitFailure || !strings.Contains(errb, tt.want) || strings.Count(errb, "\n") != 1 {
@@ -147,7 +165,7 @@ func TestSubcommands(t *testing.T) {
 	}
 
 	// No subcommand prints a secret value (the API has none to give).
-	for _, args := range [][]string{{"status"}, {"status", "-json"}, {"conflicts"}, {"conflicts", "-json"}, {"trigger", "manual"}, {"trigger", "-json", "manual"}} {
+	for _, args := range [][]string{{"status"}, {"status", "-json"}, {"conflicts"}, {"conflicts", "-json"}, {"trigger", "manual"}, {"trigger", "-json", "manual"}, {"plan", "manual"}, {"plan", "-json", "manual"}} {
 		_, out, errb := runCmd(t, append(args, "-addr", addr)...)
 		if strings.Contains(out+errb, canary) {
 			t.Fatalf("%v printed a secret value", args)
@@ -180,8 +198,11 @@ func TestTriggerFailedRound(t *testing.T) {
 		return &destination.KeyError{Op: "put", Key: c.Key, Err: destination.ErrInvalidValue}
 	}})
 	g := oneSync(t, memory.New(map[string]string{"A": "1"}), dst)
-	srv := httptest.NewServer((&server{d: testDaemon(g, nil)}).routes())
-	defer srv.Close()
+	srv, tokenFile := testAPI(t, testDaemon(g, nil))
+	runCmd := func(t *testing.T, args ...string) (int, string, string) {
+		t.Helper()
+		return runCmd(t, append(args, "-token-file", tokenFile)...)
+	}
 	code, out, errb := runCmd(t, "trigger", "-addr", srv.URL, "s")
 	if code != exitFailure || !strings.Contains(out, "failed 1") || !strings.Contains(errb, "HTTP 502") {
 		t.Fatalf("trigger = %d:\n%s%s", code, out, errb)
@@ -196,17 +217,18 @@ func TestTriggerFailedRound(t *testing.T) {
 	}
 }
 
-// TestSubcommandAddress: the address comes from -addr, else from listen in
-// the -config file (a dotenv configuration), else 127.0.0.1:8080.
+// TestSubcommandAddress: the address comes from -addr, else from listen
+// of the api block in the -config file (a dotenv configuration), else
+// 127.0.0.1:8201; the token from -token-file, else the api block's
+// token_file.
 func TestSubcommandAddress(t *testing.T) {
 	g := oneSync(t, memory.New(map[string]string{"A": "1"}), memory.New(nil))
-	srv := httptest.NewServer((&server{d: testDaemon(g, nil)}).routes())
-	defer srv.Close()
+	srv, tokenFile := testAPI(t, testDaemon(g, nil))
 	_, port, _ := strings.Cut(strings.TrimPrefix(srv.URL, "http://"), ":")
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "syncd.hcl")
-	write(t, cfgPath, fmt.Sprintf("listen = %q\n", ":"+port)+dotenvConfig(dir, "push"))
+	write(t, cfgPath, fmt.Sprintf("api {\n  listen = %q\n  token_file = %q\n}\n", "127.0.0.1:"+port, tokenFile)+dotenvConfig(dir, "push"))
 	if code, out, errb := runCmd(t, "status", "-config", cfgPath); code != exitOK || !strings.Contains(out, "s ") {
 		t.Fatalf("status -config = %d:\n%s%s", code, out, errb)
 	}
@@ -220,8 +242,24 @@ func TestSubcommandAddress(t *testing.T) {
 		t.Fatalf("syncd -config f status = %d:\n%s", code, errb)
 	}
 
+	// No token: a usage error; a token file that cannot be read: a failure.
+	noAPI := filepath.Join(dir, "no-api.hcl")
+	write(t, noAPI, dotenvConfig(dir, "push"))
+	if code, _, errb := runCmd(t, "status", "-config", noAPI); code != exitUsage || !strings.Contains(errb, "no token") {
+		t.Errorf("status without an api block = %d:\n%s", code, errb)
+	}
+	if code, _, errb := runCmd(t, "status", "-addr", srv.URL, "-token-file", filepath.Join(dir, "missing")); code != exitFailure || !strings.Contains(errb, "token file") {
+		t.Errorf("status with a missing token file = %d:\n%s", code, errb)
+	}
+	// A wrong token: refused by the daemon (403), exit 1.
+	wrong := filepath.Join(dir, "wrong-token")
+	write(t, wrong, "s.wrong\n")
+	if code, _, errb := runCmd(t, "status", "-addr", srv.URL, "-token-file", wrong); code != exitFailure || !strings.Contains(errb, "HTTP 403") || strings.Contains(errb, "s.wrong") {
+		t.Errorf("status with a wrong token = %d:\n%s", code, errb)
+	}
+
 	for _, tt := range []struct{ in, want string }{
-		{"", "http://127.0.0.1:8080"},
+		{"", "http://127.0.0.1:8201"},
 		{":9000", "http://127.0.0.1:9000"},
 		{"0.0.0.0:9000", "http://127.0.0.1:9000"},
 		{"[::]:9000", "http://[::1]:9000"},
@@ -238,7 +276,7 @@ func TestSubcommandAddress(t *testing.T) {
 		http.Error(w, "body of another server", http.StatusTeapot)
 	}))
 	defer other.Close()
-	if code, out, errb := runCmd(t, "status", "-addr", other.URL); code != exitFailure || strings.Contains(out+errb, "another server") || !strings.Contains(errb, "HTTP 418") {
+	if code, out, errb := runCmd(t, "status", "-addr", other.URL, "-token-file", tokenFile); code != exitFailure || strings.Contains(out+errb, "another server") || !strings.Contains(errb, "HTTP 418") {
 		t.Fatalf("status against another server = %d:\n%s%s", code, out, errb)
 	}
 	// The client gives up after -timeout.
@@ -250,7 +288,7 @@ func TestSubcommandAddress(t *testing.T) {
 	}))
 	defer slow.Close()
 	start := time.Now()
-	if code, _, errb := runCmd(t, "status", "-addr", slow.URL, "-timeout", "100ms"); code != exitFailure || time.Since(start) > 3*time.Second {
+	if code, _, errb := runCmd(t, "status", "-addr", slow.URL, "-token-file", tokenFile, "-timeout", "100ms"); code != exitFailure || time.Since(start) > 3*time.Second {
 		t.Fatalf("status against a slow server = %d after %v:\n%s", code, time.Since(start), errb)
 	}
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +32,10 @@ type Config struct {
 	Audit       *AuditConfig `hcl:"audit,block"`
 	Connections []ConnConfig `hcl:"connection,block"`
 	Syncs       []SyncConfig `hcl:"sync,block"`
+	// API serves the daemon's authenticated HTTP API (package httpapi) on
+	// a listener of its own: the sync resources of every sync and, with a
+	// registry block, Vault's /sys/sync API over the registry.
+	API *APIConfig `hcl:"api,block"`
 	// Registry serves a registry of destinations and associations, and
 	// Vault's /sys/sync API over it.
 	Registry   *RegistryConfig `hcl:"registry,block"`
@@ -165,9 +169,12 @@ type RegistryConfig struct {
 	Connection   string                 `hcl:"connection"`
 	PollInterval string                 `hcl:"poll_interval,optional"`
 	Transit      *RegistryTransitConfig `hcl:"transit,block"`
-	API          *RegistryAPIConfig     `hcl:"api,block"`
-	Destinations []RegistryDestConfig   `hcl:"destination,block"`
-	Associations []RegistryAssocConfig  `hcl:"association,block"`
+	// API is the older place of the top-level api block, accepted for the
+	// configurations that have it: the same listener, serving the same
+	// API. A configuration gives one or the other.
+	API          *APIConfig            `hcl:"api,block"`
+	Destinations []RegistryDestConfig  `hcl:"destination,block"`
+	Associations []RegistryAssocConfig `hcl:"association,block"`
 }
 
 // RegistryTransitConfig names the Vault Transit key, reached over the
@@ -178,9 +185,12 @@ type RegistryTransitConfig struct {
 	Key   string `hcl:"key"`
 }
 
-// RegistryAPIConfig serves Vault's /sys/sync API on a listener of its own,
-// with a bearer token read from TokenFile.
-type RegistryAPIConfig struct {
+// APIConfig is the api block: the daemon's HTTP API (the sync resources
+// under /v1/secretsync/, and Vault's /v1/sys/sync/ with a registry) on a
+// listener of its own, with a bearer token read from TokenFile, and
+// requests refused whose Host is not one of Hosts (default: the loopback
+// names) or whose Origin is another site's.
+type APIConfig struct {
 	Listen                    string   `hcl:"listen,optional"` // default 127.0.0.1:8201
 	TokenFile                 string   `hcl:"token_file"`
 	TLSCert                   string   `hcl:"tls_cert,optional"`
@@ -216,9 +226,29 @@ type RegistryAssocConfig struct {
 	DisableDeletion bool   `hcl:"disable_deletion,optional"`
 }
 
-// defaultRegistryListen is the address of the registry's API when its api
-// block names none.
-const defaultRegistryListen = "127.0.0.1:8201"
+// defaultAPIListen is the address of the API when the api block names
+// none.
+const defaultAPIListen = "127.0.0.1:8201"
+
+// api returns the api block: the top-level one, or the registry's (its
+// older place); nil when there is none.
+func (c *Config) api() *APIConfig {
+	if c.API != nil {
+		return c.API
+	}
+	if c.Registry != nil {
+		return c.Registry.API
+	}
+	return nil
+}
+
+// apiLabel names the api block in messages: "api", or "registry: api".
+func (c *Config) apiLabel() string {
+	if c.API == nil && c.Registry != nil && c.Registry.API != nil {
+		return "registry: api"
+	}
+	return "api"
+}
 
 // parsed holds a sync's validated, typed settings.
 type parsed struct {
@@ -464,6 +494,7 @@ func (c *Config) validate() hcl.Diagnostics {
 		c.parsed[sc.Name] = p
 	}
 	c.validateRegistry(bad, duration)
+	c.validateAPI(bad)
 	if len(c.Syncs) == 0 && c.Registry == nil {
 		bad(c.at(), "no sync block and no registry block: nothing to do")
 	}
@@ -483,26 +514,6 @@ func (c *Config) validateRegistry(bad func(*hcl.Range, string, ...any), duration
 	c.registryPoll = duration(rc.PollInterval, at("poll_interval"), "registry: poll_interval")
 	if tr := rc.Transit; tr != nil && tr.Key == "" {
 		bad(at("transit", "", "key"), "registry: transit: key is empty")
-	}
-	if a := rc.API; a != nil {
-		aat := func(attr string) *hcl.Range { return at("api", "", attr) }
-		if a.TokenFile == "" {
-			bad(aat("token_file"), "registry: api: token_file is empty (the API requires a token)")
-		}
-		if (a.TLSCert == "") != (a.TLSKey == "") {
-			bad(aat("tls_cert"), "registry: api: give both tls_cert and tls_key, or neither")
-		}
-		listen := cmp.Or(a.Listen, defaultRegistryListen)
-		host, _, err := net.SplitHostPort(listen)
-		switch {
-		case err != nil:
-			bad(aat("listen"), "registry: api: listen %q: %v", listen, err)
-		case a.TLSCert == "" && !a.AllowPlaintextNonLoopback && !loopbackHost(host):
-			bad(aat("listen"), "registry: api: listen %q is beyond loopback: give tls_cert and tls_key, or set allow_plaintext_non_loopback = true", listen)
-		}
-		if c.Listen != "" && c.Listen == listen {
-			bad(aat("listen"), "registry: api: listen %q is the daemon's listen address too", listen)
-		}
 	}
 	declared := map[[2]string]bool{}
 	for i := range rc.Destinations {
@@ -550,6 +561,45 @@ func (c *Config) validateRegistry(bad func(*hcl.Range, string, ...any), duration
 	}
 }
 
+// validateAPI checks the api block, at the top level or in the registry
+// block.
+func (c *Config) validateAPI(bad func(*hcl.Range, string, ...any)) {
+	a := c.api()
+	if a == nil {
+		return
+	}
+	path := []string{"api", ""}
+	if c.API == nil {
+		path = []string{"registry", "", "api", ""}
+	} else if c.Registry != nil && c.Registry.API != nil {
+		bad(c.at("registry", "", "api", ""), "registry: api: give one api block: the top-level one serves the registry's API too (registry { api } is its older place)")
+	}
+	aat := func(attr string) *hcl.Range { return c.at(append(slices.Clone(path), attr)...) }
+	label := c.apiLabel()
+	if a.TokenFile == "" {
+		bad(aat("token_file"), "%s: token_file is empty (the API requires a token)", label)
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		bad(aat("tls_cert"), "%s: give both tls_cert and tls_key, or neither", label)
+	}
+	listen := cmp.Or(a.Listen, defaultAPIListen)
+	host, _, err := net.SplitHostPort(listen)
+	switch {
+	case err != nil:
+		bad(aat("listen"), "%s: listen %q: %v", label, listen, err)
+	case a.TLSCert == "" && !a.AllowPlaintextNonLoopback && !loopbackHost(host):
+		bad(aat("listen"), "%s: listen %q is beyond loopback: give tls_cert and tls_key, or set allow_plaintext_non_loopback = true", label, listen)
+	}
+	if c.Listen != "" && c.Listen == listen {
+		bad(aat("listen"), "%s: listen %q is the daemon's listen address too", label, listen)
+	}
+	for _, h := range a.Hosts {
+		if h == "" || strings.ContainsAny(h, "/ \t") {
+			bad(aat("hosts"), "%s: hosts: %q is not a host name, address or host:port", label, h)
+		}
+	}
+}
+
 // registryDest is the Config of a declared destination: vault-kv, over
 // the registry's connection.
 func registryDest(rc *RegistryConfig, d RegistryDestConfig) registry.VaultKV {
@@ -564,5 +614,3 @@ func loopbackHost(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-var errNoSuchSync = errors.New("no such sync")

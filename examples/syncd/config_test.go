@@ -18,7 +18,7 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(cfg.Syncs) != 2 || len(cfg.Connections) != 2 || cfg.State.Connection != "vault-main" || cfg.readyGrace != 5*time.Minute || cfg.Audit == nil ||
-		cfg.Registry == nil || cfg.Registry.API == nil || len(cfg.Registry.Destinations) != 3 || len(cfg.Registry.Associations) != 2 {
+		cfg.API == nil || cfg.api() != cfg.API || cfg.Registry == nil || cfg.Registry.API != nil || len(cfg.Registry.Destinations) != 3 || len(cfg.Registry.Associations) != 2 {
 		t.Fatalf("config = %+v", cfg)
 	}
 }
@@ -64,6 +64,13 @@ var badConfigs = []struct {
 	{"bad grace", base + "ready_grace = \"soon\"\n", 18, "ready_grace"},
 	{"empty audit file", base + "audit {\n  file = \"\"\n}\n", 19, "audit: file is empty"},
 	{"audit without a file", base + "audit {\n}\n", 18, `"file" is required`},
+	{"api without a token file", base + "api {\n  token_file = \"\"\n}\n", 19, "api: token_file is empty"},
+	{"api beyond loopback", base + "api {\n  token_file = \"t\"\n  listen = \"10.0.0.5:8201\"\n}\n", 20, "beyond loopback"},
+	{"api tls half", base + "api {\n  token_file = \"t\"\n  tls_cert = \"c.pem\"\n}\n", 20, "both tls_cert and tls_key"},
+	{"api on the daemon's listener", base + "listen = \"127.0.0.1:8201\"\napi {\n  token_file = \"t\"\n}\n", 19, "the daemon's listen address too"},
+	{"api bad listen", base + "api {\n  token_file = \"t\"\n  listen = \"8201\"\n}\n", 20, "listen"},
+	{"api bad host", base + "api {\n  token_file = \"t\"\n  hosts = [\"a b\"]\n}\n", 20, "hosts"},
+	{"two api blocks", base + "api {\n  token_file = \"t\"\n}\nregistry {\n  connection = \"v\"\n  api {\n    token_file = \"t\"\n  }\n}\n", 23, "give one api block"},
 }
 
 // TestReadyGraceAndAudit: ready_grace defaults to 0 and takes a duration;

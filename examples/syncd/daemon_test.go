@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/secretsync/secretsync/registry/httpapi"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -111,32 +112,36 @@ func TestDaemonAPI(t *testing.T) {
 	if code, _ := call(t, srv, "GET", "/healthz", ""); code != 200 {
 		t.Fatal("healthz")
 	}
-	code, body := call(t, srv, "GET", "/v1/syncs", "")
-	var syncs []apiSync
-	if err := json.Unmarshal([]byte(body), &syncs); code != 200 || err != nil || len(syncs) != 1 || syncs[0].Name != "files" || syncs[0].Sync == nil {
-		t.Fatalf("GET /v1/syncs = %d %s", code, body)
+	api, _ := testAPI(t, d)
+	code, body := callAPI(t, api, "GET", "/v1/secretsync/syncs", "")
+	var list struct {
+		Data struct{ Syncs []httpapi.SyncInfo }
+	}
+	syncs := &list.Data.Syncs
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(*syncs) != 1 || (*syncs)[0].Name != "files" || (*syncs)[0].Sync == nil {
+		t.Fatalf("GET /v1/secretsync/syncs = %d %s", code, body)
 	}
 
 	// Both files change A: a conflict, listed, then resolved through the API.
 	write(t, filepath.Join(dir, "src.env"), "A=from-src\nB=2\n")
 	write(t, dst, "A=from-dst\nB=2\n")
-	if code, _ := call(t, srv, "POST", "/v1/syncs/files/trigger", ""); code != http.StatusAccepted {
+	if code, _ := callAPI(t, api, "POST", "/v1/secretsync/syncs/files/trigger", ""); code != http.StatusAccepted {
 		t.Fatalf("trigger = %d", code)
 	}
 	waitFor(t, "the conflict", func() bool {
-		_, body := call(t, srv, "GET", "/v1/syncs/files/conflicts", "")
-		return strings.Contains(body, `"key": "A"`)
+		_, body := callAPI(t, api, "GET", "/v1/secretsync/syncs/files/conflicts", "")
+		return strings.Contains(body, `"key":"A"`)
 	})
-	if code, body := call(t, srv, "POST", "/v1/syncs/files/conflicts/A", `{"keep":"maybe"}`); code != 400 {
+	if code, body := callAPI(t, api, "POST", "/v1/secretsync/syncs/files/resolve", `{"key":"A","action":"maybe"}`); code != 400 {
 		t.Fatalf("bad resolve = %d %s", code, body)
 	}
-	if code, body := call(t, srv, "POST", "/v1/syncs/files/conflicts/A", `{"keep":"destination"}`); code != 200 {
+	if code, body := callAPI(t, api, "POST", "/v1/secretsync/syncs/files/resolve", `{"key":"A","action":"keep-destination"}`); code != 200 {
 		t.Fatalf("resolve = %d %s", code, body)
 	}
 	if !strings.Contains(read(t, filepath.Join(dir, "src.env")), "A=from-dst") {
 		t.Fatalf("src.env after resolve: %q", read(t, filepath.Join(dir, "src.env")))
 	}
-	if code, _ := call(t, srv, "POST", "/v1/syncs/nope/trigger", ""); code != 404 {
+	if code, _ := callAPI(t, api, "POST", "/v1/secretsync/syncs/nope/trigger", ""); code != 404 {
 		t.Fatalf("unknown sync = %d", code)
 	}
 	_, metrics := call(t, srv, "GET", "/metrics", "")

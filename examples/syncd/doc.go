@@ -1,6 +1,7 @@
 // Command syncd is a sync daemon built on secretsync: it runs the syncs
 // declared in an HCL configuration file, by itself, and serves health,
-// readiness, Prometheus metrics and a small JSON API.
+// readiness and Prometheus metrics, and, on a listener of its own behind
+// a bearer token, an HTTP API of its syncs (and of its registry).
 //
 // Sources and destinations are Vault KV v2 (so it can sync Vault to Vault)
 // and dotenv files; the registry block adds the external destinations
@@ -36,38 +37,44 @@
 //
 // # Subcommands
 //
-// These talk to a running daemon over its HTTP API (the subcommand comes
-// first, its flags and arguments after it):
+// These talk to a running daemon over its HTTP API, on the api block's
+// listener, with its token (the subcommand comes first, its flags and
+// arguments after it):
 //
 //	syncd status                                       every sync: mode, auto or manual, latest status, conflicts
 //	syncd conflicts [sync ...]                         flagged conflicts of the syncs named, or of all
 //	syncd resolve sync key keep-source|keep-destination  settle a flagged conflict
 //	syncd trigger sync                                 a round now (an auto-synced sync runs it in the
 //	                                                   background; a manual one's report is printed)
+//	syncd plan sync                                    what a round would change (keys and actions)
 //	syncd destinations [-type T -name N]               the registry's destinations by type, or one
 //	                                                   with its connection details (credentials *****)
 //	syncd associations -type T -name N                 the secrets associated with a destination,
 //	                                                   with their sync status and time
 //
-//	-addr address   the daemon's host:port or http(s) URL; default: listen in
-//	                the -config file, else 127.0.0.1:8080 (a listen address on
-//	                every interface, such as ":8080", is called on loopback)
-//	-config file    the configuration whose listen gives the address (default
-//	                syncd.hcl, used when it exists)
-//	-json           print the daemon's JSON (conflicts: one list, each with its
-//	                sync) instead of a table
-//	-timeout d      how long to wait for an answer (default 30s)
+//	-addr address     the API's host:port or http(s) URL; default: listen of
+//	                  the api block in the -config file, else 127.0.0.1:8201
+//	                  (a listen address on every interface, such as ":8201",
+//	                  is called on loopback)
+//	-config file      the configuration whose api block gives the address and
+//	                  the token file (default syncd.hcl, used when it exists)
+//	-token-file file  the file holding the API's token; default: token_file
+//	                  of the api block in the -config file
+//	-json             print the daemon's JSON (status: the list of syncs;
+//	                  conflicts: one list, each with its sync; the others:
+//	                  the answer's data) instead of a table
+//	-timeout d        how long to wait for an answer (default 30s)
 //
-// destinations and associations call the registry's API (Vault's
-// /v1/sys/sync, below) instead: -addr defaults to listen of the registry's
-// api block in the -config file, else 127.0.0.1:8201, and they send the
-// token read from -token-file file (default: that api block's token_file).
-// Their -json prints the API's answer, Vault's envelope included.
+// status, conflicts, resolve, trigger and plan call the sync resources
+// (/v1/secretsync/syncs, below); destinations and associations the
+// registry's API (Vault's /v1/sys/sync), whose -json prints the answer
+// with Vault's envelope. Without an api block the daemon serves no API,
+// and the subcommands say so (exit 2) unless -addr and -token-file name
+// one.
 //
 // They print names, statuses, times and one-line errors, never a secret
 // value or credential (the APIs carry none), and of an answer that is not
-// the API's JSON only its HTTP status. There is no plan subcommand (the
-// API serves no plan).
+// the API's JSON only its HTTP status.
 //
 // # Exit status
 //
@@ -87,12 +94,14 @@
 //
 // The subcommands exit with the same statuses: 0 done (status and
 // conflicts: no conflict flagged); 1 the daemon cannot be reached or
-// refused the call (no such sync or conflict, a failed resolution), status
-// found a sync whose latest round failed, or trigger's manual round failed
+// refused the call (no such sync or conflict, a failed resolution, a
+// wrong token), the token file cannot be read, status found a sync whose
+// latest round failed, trigger's manual round failed or plan's would fail
 // (or a key in it); 2 usage (a bad flag, a wrong number of arguments, a
 // choice other than keep-source or keep-destination, a -config file that
-// cannot be read or does not validate); 3 conflicts are flagged (status,
-// conflicts) or trigger's manual round flagged some. destinations and
+// cannot be read or does not validate, no token file); 3 conflicts are
+// flagged (status, conflicts), trigger's manual round flagged some, or
+// plan's round would flag some. destinations and
 // associations exit 0 when done; 1 when the API cannot be reached, the
 // token file cannot be read, the API refused (a wrong token, no such
 // destination), or (associations) an association's status is neither
@@ -103,7 +112,11 @@
 //
 // Top-level attributes and blocks (see example.hcl and the Config type):
 //
-//	listen = "127.0.0.1:8080"     HTTP address
+//	listen = "127.0.0.1:8080"     HTTP address of healthz, readyz and metrics
+//	                              (no authentication: read-only)
+//	api { listen, token_file, tls_cert, tls_key,
+//	  allow_plaintext_non_loopback, hosts }
+//	                              the API, on a listener of its own (see API)
 //	ready_grace = "5m"            how long an auto-synced sync may fail before
 //	                              /readyz says not ready (default 0: at once)
 //	state { file = … }            baselines and status in a file (one daemon),
@@ -121,8 +134,6 @@
 //	  token { file | env }, approle { role_id, secret_id_file | secret_id_env,
 //	  wrapped, mount } }
 //	registry { connection, poll_interval, transit { mount, key },
-//	  api { listen, token_file, tls_cert, tls_key,
-//	    allow_plaintext_non_loopback, hosts },
 //	  destination "vault-kv" "name" { mount, path, layout },
 //	  destination "aws-sm|azure-kv|gcp-sm|gh|vercel-project" "name" {
 //	    the type's config fields; <field>_file | <field>_env },
@@ -139,6 +150,59 @@
 //
 // A configuration needs a sync block or a registry block, or both.
 //
+// # API
+//
+// The api block serves the daemon's API (package registry/httpapi) on a
+// listener of its own: the sync resources of every sync of the running
+// configuration (and of the registry's associations, by their sync
+// names), and, with a registry block, Vault's /sys/sync API (see
+// Registry). Without it the daemon serves no API: its syncs run, and
+// healthz, readyz and metrics answer on listen.
+//
+//	listen           host:port (default 127.0.0.1:8201), not listen's
+//	token_file       required: the file holding the bearer token, read
+//	                 again when it changes (replace it by renaming a new
+//	                 file over it)
+//	tls_cert, tls_key  PEM files: serve TLS
+//	allow_plaintext_non_loopback  plain HTTP beyond loopback is refused
+//	                 unless this is true
+//	hosts            the Host headers accepted (default: the loopback
+//	                 names and addresses; "*" any, behind a proxy that
+//	                 checks it)
+//
+// Every request carries the token, as "Authorization: Bearer <token>" or
+// "X-Vault-Token: <token>": one without gets 401, a wrong one 403. A
+// request whose Host is not accepted, whose Origin is not the listener's,
+// or that the browser says is cross-site (Sec-Fetch-Site), gets 403:
+// neither a page in a browser on the host nor DNS rebinding can drive it.
+// Every mutating call (trigger, resolve; create, delete, set, remove of
+// the registry), and every refused one, is audited with who made it
+// (Attrs["actor"]: "token"), where the daemon's audit events go. -check
+// reads the token file and the TLS files. The api block cannot change on
+// reload (restart syncd); it may also be written inside the registry
+// block, its older place, but not in both.
+//
+// Answers are in Vault's envelope ({"request_id", "data", "warnings",
+// ...}), errors {"errors": ["one line"]}; the JSON inside is in one style:
+// snake_case fields, times in RFC 3339 (UTC), modes, actions, classes and
+// statuses by name, never a value.
+//
+//	GET  /v1/secretsync/syncs                every sync with its status records
+//	GET  /v1/secretsync/syncs/{name}         one sync: records of sync, import and remove,
+//	                                         last_round, flagged conflicts
+//	POST /v1/secretsync/syncs/{name}/trigger a round now: 202 for an auto-synced sync; a
+//	                                         manual one's report, 200, or 502 (409) with its
+//	                                         error and report; ?wait=true runs any sync's
+//	                                         round during the request
+//	GET  /v1/secretsync/syncs/{name}/plan    what a round would change: keys and actions
+//	GET  /v1/secretsync/syncs/{name}/conflicts  flagged conflicts
+//	POST /v1/secretsync/syncs/{name}/resolve {"key": "A", "action": "keep-source"|"keep-destination"}
+//
+// A status record is pending (a round is scheduled, or keys changed
+// during the last one and are read again), running, succeeded (every key
+// written), conflicts (conflicts are flagged, waiting for a resolution)
+// or failed; its message is one line.
+//
 // # Registry
 //
 // The registry block runs a registry.Registry (package registry) and
@@ -154,15 +218,6 @@
 //	                 secret and the destination); default 1m. Vault
 //	                 Community Edition has no events: a change of a
 //	                 secret arrives within about one interval
-//	api              serve the API on a listener of its own: listen
-//	                 (default 127.0.0.1:8201), token_file (required: the
-//	                 bearer token, read again when the file changes),
-//	                 tls_cert and tls_key (PEM files), hosts (the Host
-//	                 headers accepted beyond loopback), and
-//	                 allow_plaintext_non_loopback (plain HTTP beyond
-//	                 loopback is refused unless this is true). Without an
-//	                 api block the registry runs its declared associations
-//	                 and serves nothing
 //	destination      a destination declared at start: vault-kv (a KV v2
 //	                 mount, path and layout, written over the registry's
 //	                 connection) or one of the external types, whose
@@ -192,14 +247,12 @@
 //	                 key, reached over the registry's connection, that
 //	                 seals the credentials kept in the catalog (below)
 //
-// Requests carry the token as "Authorization: Bearer <token>" or
-// "X-Vault-Token: <token>"; one without a token gets 401, a wrong one 403,
-// and a request whose Origin or Host does not match the listener 403. A
-// vault-kv destination created over the API names the registry's
+// Vault's API is served on the api block's listener, with its token and
+// guard (see API); without an api block the registry runs its declared
+// associations and serves nothing. A vault-kv destination created over
+// the API names the registry's
 // connection: {"connection": "<name>", "mount": …, "path": …, "layout": …}.
 // Association answers key secrets by the mount's accessor, as Vault does.
-// Every mutating call is audited with who made it, where the daemon's
-// audit events go.
 //
 // With a state block, destinations and associations (declared or created
 // over the API) are kept in the state store as the registry's catalog
@@ -224,30 +277,22 @@
 // running one goes on untouched. The registry is not rebuilt: it keeps
 // running across a reload, with what was created over the API, and a
 // reload that changes the registry block, the registry's connection block
-// or the state block is refused (restart syncd for those). The API's
+// or the state block is refused (restart syncd for those), as is one
+// that changes the api block. The API's
 // token file is read again whenever it changes, with no reload. SIGTERM
 // and SIGINT stop the API (requests in flight get 5 seconds), let the
 // rounds in flight finish, close the registry's destinations and exit.
 //
 // # HTTP
 //
-// Every answer but /metrics is JSON in one style: snake_case fields, times
-// in RFC 3339 (UTC), modes, actions, classes and statuses by name, and
-// errors as {"error": "one line"} (also for an unknown path or method).
+// listen serves, without authentication, read-only answers only; every
+// answer but /metrics is JSON (snake_case fields, times in RFC 3339, UTC),
+// and errors are {"error": "one line"} (also for an unknown path or
+// method). The syncs' API is not here: it needs the token (see API).
 //
-//	GET  /healthz                          the process is up: {"status": "ok"}
-//	GET  /readyz                           200 when ready, 503 when not, with each auto-synced sync's state
-//	GET  /metrics                          Prometheus exposition formats
-//	GET  /v1/syncs                         syncs with their status records
-//	POST /v1/syncs/{name}/trigger          a round now: 202 for an auto-synced sync; a manual
-//	                                       one's report, 200, or 502 (409) with its error
-//	GET  /v1/syncs/{name}/conflicts        flagged conflicts
-//	POST /v1/syncs/{name}/conflicts/{key}  resolve: {"keep": "source"|"destination"}
-//
-// A status record (in /v1/syncs) is pending (a round is scheduled, or keys
-// changed during the last one and are read again), running, succeeded
-// (every key written), conflicts (conflicts are flagged, waiting for a
-// resolution) or failed; its message is one line.
+//	GET  /healthz   the process is up: {"status": "ok"}
+//	GET  /readyz    200 when ready, 503 when not, with each auto-synced sync's state
+//	GET  /metrics   Prometheus exposition formats
 //
 // # Readiness
 //

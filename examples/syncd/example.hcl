@@ -1,7 +1,26 @@
 # syncd configuration. No secret appears here: credentials are read from the
 # files and environment variables named below.
 
+# healthz, readyz and metrics: read-only, without authentication.
 listen = "127.0.0.1:8080"
+
+# The API, on a listener of its own, every request with the token of
+# token_file (Authorization: Bearer <token>): the syncs' status, trigger,
+# plan, conflicts and resolve under /v1/secretsync/syncs (the syncd status,
+# trigger, conflicts and resolve subcommands call them), and, with the
+# registry block below, Vault's /v1/sys/sync API (destinations,
+# associations). Requests whose Host is not a loopback name (or one of
+# hosts) or whose Origin is another site's are refused. Without an api
+# block, syncd serves no API.
+api {
+  listen     = "127.0.0.1:8201"
+  token_file = "/run/secrets/syncd-api-token"
+  # Beyond loopback, serve TLS (or set allow_plaintext_non_loopback = true):
+  #   listen   = "10.0.0.5:8201"
+  #   tls_cert = "/etc/syncd/api.pem"
+  #   tls_key  = "/etc/syncd/api-key.pem"
+  #   hosts    = ["sync.example.internal"]
+}
 
 # /readyz stays ready while a sync's rounds have been failing for less than
 # this (default 0: not ready from the first failed round).
@@ -103,22 +122,12 @@ sync "shared-dr" {
 }
 
 # A registry of destinations and associations, served as Vault's
-# /v1/sys/sync API. Destinations and associations created over the API
+# /v1/sys/sync API on the api listener (above). Destinations and associations created over the API
 # live in memory (a restart forgets them); those declared here are set
 # again at each start.
 registry {
   connection    = "vault-main" # reads the associated secrets, writes vault-kv destinations
   poll_interval = "30s"        # Vault Community Edition has no events: changes arrive by polling
-
-  api {
-    listen     = "127.0.0.1:8201"
-    token_file = "/run/secrets/syncd-api-token" # Authorization: Bearer <token>
-    # Beyond loopback, serve TLS (or set allow_plaintext_non_loopback = true):
-    #   listen   = "10.0.0.5:8201"
-    #   tls_cert = "/etc/syncd/api.pem"
-    #   tls_key  = "/etc/syncd/api-key.pem"
-    #   hosts    = ["sync.example.internal"]
-  }
 
   destination "vault-kv" "shared-copy" {
     mount  = "secret"

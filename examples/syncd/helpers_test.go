@@ -1,7 +1,13 @@
 package main
 
 import (
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,4 +78,39 @@ func startTestDaemon(t *testing.T, g *generation, m *metrics) *daemon {
 	d.start(g)
 	t.Cleanup(func() { d.current().stop(nil) })
 	return d
+}
+
+// testToken is the API token of testAPI.
+const testToken = "s.syncd-test-token"
+
+// testAPI serves the daemon's API (httpapi, as the api block does) for d
+// on loopback, with testToken in a token file; it returns the server and
+// the token file.
+func testAPI(t *testing.T, d *daemon) (*httptest.Server, string) {
+	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := apiHandler(d, &APIConfig{TokenFile: tokenFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, tokenFile
+}
+
+// callAPI is call with the API's token.
+func callAPI(t *testing.T, srv *httptest.Server, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
+	"github.com/secretsync/secretsync/registry/httpapi"
 )
 
 // TestManualTriggerTellsFailedKeys: a manual round in which keys failed is
@@ -35,24 +35,28 @@ func TestManualTriggerTellsFailedKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error { return tt.refuse(c.Key) }})
 			g := oneSync(t, memory.New(map[string]string{"A": "1", "B": "2"}), dst)
-			srv := httptest.NewServer((&server{d: testDaemon(g, nil)}).routes())
-			defer srv.Close()
+			srv, _ := testAPI(t, testDaemon(g, nil))
 
-			code, body := call(t, srv, "POST", "/v1/syncs/s/trigger", "")
-			var got apiError
-			if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusBadGateway || got.Report == nil || got.Report.Totals.Failed == 0 {
+			code, body := callAPI(t, srv, "POST", "/v1/secretsync/syncs/s/trigger", "")
+			var got struct {
+				Errors []string
+				Data   httpapi.TriggerResult
+			}
+			if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusBadGateway || got.Data.Report == nil || got.Data.Report.Totals.Failed == 0 || len(got.Errors) != 1 {
 				t.Fatalf("trigger = %d %s, want 502 with the report", code, body)
 			}
-			if !strings.HasPrefix(got.Error, tt.message) || strings.ContainsAny(got.Error, "\r\n") {
-				t.Fatalf("error %q: want one line starting %q", got.Error, tt.message)
+			if !strings.HasPrefix(got.Errors[0], tt.message) || strings.ContainsAny(got.Errors[0], "\r\n") {
+				t.Fatalf("error %q: want one line starting %q", got.Errors[0], tt.message)
 			}
 
-			code, body = call(t, srv, "GET", "/v1/syncs", "")
-			var syncs []apiSync
-			if err := json.Unmarshal([]byte(body), &syncs); err != nil || code != 200 || len(syncs) != 1 || syncs[0].Sync == nil {
-				t.Fatalf("GET /v1/syncs = %d %s", code, body)
+			code, body = callAPI(t, srv, "GET", "/v1/secretsync/syncs", "")
+			var list struct {
+				Data struct{ Syncs []httpapi.SyncInfo }
 			}
-			if rec := syncs[0].Sync; strings.ContainsAny(rec.Message, "\r\n") {
+			if err := json.Unmarshal([]byte(body), &list); err != nil || code != 200 || len(list.Data.Syncs) != 1 || list.Data.Syncs[0].Sync == nil {
+				t.Fatalf("GET /v1/secretsync/syncs = %d %s", code, body)
+			}
+			if rec := list.Data.Syncs[0].Sync; strings.ContainsAny(rec.Message, "\r\n") {
 				t.Fatalf("status %s: message is not one line: %q", rec.Status, rec.Message)
 			}
 		})

@@ -42,6 +42,7 @@ type daemon struct {
 	gen *generation
 
 	reg *regService // nil without a registry block
+	api *apiService // nil without an api block
 }
 
 // auditor sends each event to the running generation's auditor (the log,
@@ -71,6 +72,9 @@ func (d *daemon) reload(ctx context.Context) error {
 	old := d.current()
 	if old.cfg != nil {
 		if err := registryUnchanged(old.cfg, cfg); err != nil {
+			return err
+		}
+		if err := apiUnchanged(old.cfg, cfg); err != nil {
 			return err
 		}
 	}
@@ -131,7 +135,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	listen := fs.String("listen", "", "HTTP `address` (overrides listen in the file)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: syncd [-config file] [-listen address | -once | -plan | -check | -version]\n")
-		fmt.Fprintf(fs.Output(), "       syncd status|conflicts|resolve|trigger|destinations|associations [-addr address | -config file] [-json] [arguments]\n\n")
+		fmt.Fprintf(fs.Output(), "       syncd status|conflicts|resolve|trigger|plan|destinations|associations [-addr address | -config file] [-token-file file] [-json] [arguments]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(fs.Output(), "\nexit status: 0 clean, 1 failure, 2 usage, 3 conflicts flagged (-once, -plan)\n")
 	}
@@ -224,7 +228,20 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			ln.Close()
 			return exitFailure
 		}
-		log.Info("registry started", "api", apiAddr(d.reg), "destinations", len(cfg.Registry.Destinations), "associations", len(cfg.Registry.Associations))
+		log.Info("registry started", "destinations", len(cfg.Registry.Destinations), "associations", len(cfg.Registry.Associations))
+	}
+	d.api, err = startAPI(cfg, d, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "syncd: cannot run %s: %v\n", *path, err)
+		if d.reg != nil {
+			d.reg.stop()
+		}
+		d.current().stop(nil)
+		ln.Close()
+		return exitFailure
+	}
+	if d.api != nil {
+		log.Info("api started", "listen", apiAddr(d.api))
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -243,6 +260,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		break
 	}
 	log.Info("stopping: letting rounds in flight finish")
+	d.api.stop()
 	if d.reg != nil {
 		d.reg.stop()
 	}
@@ -299,9 +317,9 @@ func runOnce(ctx context.Context, g *generation, plan bool, stdout, stderr io.Wr
 	return exitOK
 }
 
-// apiAddr is the address the registry's API listens on, "" without one.
-func apiAddr(s *regService) string {
-	if s.addr == nil {
+// apiAddr is the address the API listens on, "" without one.
+func apiAddr(s *apiService) string {
+	if s == nil {
 		return ""
 	}
 	return s.addr.String()

@@ -173,10 +173,9 @@ func TestMetricsExposition(t *testing.T) {
 	}
 
 	// A manual trigger counts on the manual sync's series.
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/syncs/manual/trigger", nil))
-	if rec.Code != 200 {
-		t.Fatalf("trigger = %d %s", rec.Code, rec.Body)
+	api, _ := testAPI(t, d)
+	if code, body := callAPI(t, api, "POST", "/v1/secretsync/syncs/manual/trigger", ""); code != 200 {
+		t.Fatalf("trigger = %d %s", code, body)
 	}
 	fams = scrape(t, h)
 	manual := map[string]string{"sync": "manual"}

@@ -17,7 +17,7 @@ import (
 // oneSync returns a generation of one push sync, "s", from src to dst.
 func oneSync(t *testing.T, src destination.Reader, dst destination.Destination) *generation {
 	t.Helper()
-	s, err := sync.New(sync.Config{Name: "s", Source: src, Destination: dst})
+	s, err := sync.New(sync.Config{Name: "s", Source: src, Destination: dst, AutoSync: sync.AutoSync{Disabled: true}}) // manual
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,96 +1,41 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
-	"strings"
 )
 
 // The destinations and associations subcommands call the registry's API
-// (Vault's /v1/sys/sync shapes) on the registry block's listener, with
-// its bearer token.
+// (Vault's /v1/sys/sync shapes) on the api block's listener, with its
+// bearer token.
 
 // regFlags are the flags of the registry subcommands.
 type regFlags struct {
 	*clientFlags
-	tokenFile *string
-	typ       *string
-	name      *string
+	typ  *string
+	name *string
 }
 
 func newRegFlags(name, synopsis string, stderr io.Writer) *regFlags {
 	cf := newClientFlags(name, synopsis, stderr)
 	fs := cf.fs
-	rf := &regFlags{
+	return &regFlags{
 		clientFlags: cf,
-		tokenFile:   fs.String("token-file", "", "`file` holding the API token; default: token_file of the registry's api block in the -config file"),
 		typ:         fs.String("type", "", "the destination's `type`"),
 		name:        fs.String("name", "", "the destination's `name`"),
 	}
-	fs.Lookup("addr").Usage = "the registry API's `address` (host:port or URL); default: listen of the registry's api block in the -config file, else " + defaultRegistryListen
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: syncd %s [-addr address | -config file] [-token-file file] [-json] [-timeout d]%s\n\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return rf
 }
 
-// regClient builds the client of the registry's API: the address from
-// -addr or the registry's api block (default 127.0.0.1:8201), the token
-// from -token-file or the api block's token_file.
+// regClient builds the client of the registry's API: the daemon's API
+// (see clientFlags.client).
 func (rf *regFlags) regClient(stderr io.Writer) (*client, int) {
-	addr, tokenFile := *rf.addr, *rf.tokenFile
-	if addr == "" || tokenFile == "" {
-		configSet := false
-		rf.fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "config" })
-		if _, err := os.Stat(*rf.config); err == nil || configSet {
-			cfg, err := LoadConfig(*rf.config)
-			if err != nil {
-				fmt.Fprintf(stderr, "%s: %v\n", rf.fs.Name(), err)
-				return nil, exitUsage
-			}
-			if rc := cfg.Registry; rc != nil && rc.API != nil {
-				addr = cmp.Or(addr, rc.API.Listen)
-				tokenFile = cmp.Or(tokenFile, rc.API.TokenFile)
-			}
-		}
-	}
-	base, err := baseURL(cmp.Or(addr, defaultRegistryListen))
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: -addr: %v\n", rf.fs.Name(), err)
-		return nil, exitUsage
-	}
-	if *rf.timeout <= 0 {
-		fmt.Fprintf(stderr, "%s: -timeout must be positive\n", rf.fs.Name())
-		return nil, exitUsage
-	}
-	if tokenFile == "" {
-		fmt.Fprintf(stderr, "%s: no token: give -token-file, or a -config file whose registry api block has token_file\n", rf.fs.Name())
-		return nil, exitUsage
-	}
-	b, err := os.ReadFile(tokenFile)
-	if err == nil && strings.TrimSpace(string(b)) == "" {
-		err = errors.New("empty")
-	}
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		fmt.Fprintf(stderr, "%s: token file %s: %v\n", rf.fs.Name(), tokenFile, err)
-		return nil, exitFailure
-	}
-	return &client{base: base, http: &http.Client{Timeout: *rf.timeout}, token: strings.TrimSpace(string(b))}, exitOK
+	return rf.client(stderr)
 }
 
 // vaultData is Vault's response envelope, with its data kept raw.

@@ -265,6 +265,29 @@ registry {
 		}
 	}
 
+	// The association's sync, beside Vault's paths: listed (its status
+	// running or succeeded: Watch polls it), planned and triggered through
+	// the sync resources, with the same token.
+	code, out = apiCall(t, base, token, "GET", "/v1/secretsync/syncs", "")
+	syncsData, _ := out["data"].(map[string]any)
+	list, _ := syncsData["syncs"].([]any)
+	if code != http.StatusOK || len(list) != 1 {
+		t.Fatalf("GET /v1/secretsync/syncs = %d %v", code, out)
+	}
+	syncName, _ := list[0].(map[string]any)["name"].(string)
+	if rec, _ := list[0].(map[string]any)["sync"].(map[string]any); syncName == "" || rec["status"] == "failed" || rec["status"] == nil {
+		t.Fatalf("the association's sync: %v", list[0])
+	}
+	if code, out := apiCall(t, base, token, "GET", "/v1/secretsync/syncs/"+syncName+"/plan", ""); code != http.StatusOK || out["data"].(map[string]any)["dry_run"] != true {
+		t.Fatalf("plan = %d %v", code, out)
+	}
+	if code, _ := apiCall(t, base, "", "POST", "/v1/secretsync/syncs/"+syncName+"/trigger", ""); code != http.StatusUnauthorized {
+		t.Fatalf("trigger without a token = %d, want 401", code)
+	}
+	if code, out := apiCall(t, base, token, "POST", "/v1/secretsync/syncs/"+syncName+"/trigger?wait=true", ""); code != http.StatusOK {
+		t.Fatalf("trigger = %d %v", code, out)
+	}
+
 	// SIGHUP with the same file: the registry keeps running, and its
 	// association with it.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"reflect"
 	gosync "sync"
 	"time"
@@ -21,33 +17,28 @@ import (
 	"github.com/secretsync/secretsync/destination/ghactions"
 	"github.com/secretsync/secretsync/destination/vercel"
 	"github.com/secretsync/secretsync/registry"
-	"github.com/secretsync/secretsync/registry/httpapi"
 	"github.com/secretsync/secretsync/registry/kv"
 	"github.com/secretsync/secretsync/state"
 	"github.com/secretsync/secretsync/vaultkv"
 )
 
-// regService is the registry of the registry block and the HTTP server of
-// its API. It is built once, at start, and outlives reloads: destinations
-// and associations created over the API live in its memory only, so a
-// reload keeps it running (and refuses a configuration whose registry
-// block, registry connection or state block changed: those take a
-// restart). Stop ends it.
+// regService is the registry of the registry block. It is built once, at
+// start, and outlives reloads: a reload keeps it running, with what was
+// created over the API (and refuses a configuration whose registry block,
+// registry connection or state block changed: those take a restart). The
+// API serves it (see apiService). Stop ends it.
 type regService struct {
 	reg  *registry.Registry
 	conn *connection.Conn // the registry's own, closed by stop
-	srv  *http.Server     // nil without an api block
-	addr net.Addr         // the API's listener address
 
 	cancel    context.CancelFunc
 	watchDone chan struct{}
-	serveDone chan struct{}
 }
 
 // startRegistry builds the registry of cfg.Registry over a connection of
 // its own and g's state store (a Vault state store is opened again over
 // that connection, so that it outlives g's connections), declares its
-// destinations and associations, runs its Watch and serves its API. The
+// destinations and associations and runs its Watch. The
 // registry's events go to whichever generation d runs (auditor).
 //
 // An association whose first sync fails is logged and left to Watch,
@@ -137,36 +128,6 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 		}
 	}
 
-	if api := rc.API; api != nil {
-		var tlsCfg *tls.Config
-		if api.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(api.TLSCert, api.TLSKey)
-			if err != nil {
-				return nil, fmt.Errorf("registry: api: %w", err)
-			}
-			tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}}
-		}
-		h, err := httpapi.New(s.reg, httpapi.Options{
-			TokenFile: api.TokenFile, Hosts: api.Hosts, Accessor: accessors(conn), Auditor: auditor,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("registry: api: %w", err)
-		}
-		ln, err := httpapi.Listen(cmp.Or(api.Listen, defaultRegistryListen), tlsCfg, api.AllowPlaintextNonLoopback)
-		if err != nil {
-			return nil, fmt.Errorf("registry: api: %w", err)
-		}
-		s.addr = ln.Addr()
-		s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		s.serveDone = make(chan struct{})
-		go func() {
-			defer close(s.serveDone)
-			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("registry: api", "error", err)
-			}
-		}()
-	}
-
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.watchDone = cancel, make(chan struct{})
 	go func() {
@@ -178,16 +139,9 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 	return s, nil
 }
 
-// stop ends the API server (requests in flight get 5 seconds), then
-// Watch (letting rounds in flight finish), closes the registry and its
-// destinations, and closes the connection.
+// stop ends Watch (letting rounds in flight finish), closes the registry
+// and its destinations, and closes the connection.
 func (s *regService) stop() {
-	if s.srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.srv.Shutdown(sctx)
-		cancel()
-		<-s.serveDone
-	}
 	if s.cancel != nil {
 		s.cancel()
 		<-s.watchDone

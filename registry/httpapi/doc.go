@@ -1,12 +1,14 @@
 // Package httpapi serves a registry of destinations over HTTP, with the
 // paths, request bodies, response shapes and error bodies of Vault
 // Enterprise's /sys/sync API, so that Vault's CLI habits, scripts and
-// clients work against it.
+// clients work against it; and, beside it, the project's own resources
+// of syncs (status, trigger, plan, conflicts), for the program's syncs
+// (Options.Syncs) and the registry's associations' (Options.RegistrySyncs).
 //
 // New returns an http.Handler; the program mounts it on its own server
-// (the handler answers the paths under /v1/sys/sync/ and 404 to the rest)
-// and listens with Listen, which refuses plain HTTP beyond loopback unless
-// told otherwise.
+// (the handler answers the paths under /v1/sys/sync/ and
+// /v1/secretsync/, and 404 to the rest) and listens with Listen, which
+// refuses plain HTTP beyond loopback unless told otherwise.
 //
 // # Endpoints
 //
@@ -56,6 +58,47 @@
 // after the answer: the association's sync_status tells the outcome, and
 // the reason is in warnings.
 //
+// # Sync resources
+//
+//	GET    /v1/secretsync/syncs                       every sync and its status
+//	GET    /v1/secretsync/syncs/:name                 one sync's status
+//	POST   /v1/secretsync/syncs/:name/trigger[?wait=true]
+//	GET    /v1/secretsync/syncs/:name/plan            what a round would change (a dry run)
+//	GET    /v1/secretsync/syncs/:name/conflicts       the flagged conflicts
+//	POST   /v1/secretsync/syncs/:name/resolve         {"key": "...", "action": "keep-source"}
+//
+// They live under SyncPrefix, outside Vault's /v1/sys/ tree, so that they
+// can never collide with a path of Vault's. The syncs are those of
+// Options.Syncs (a program's own, for example SyncMap), then, with
+// Options.RegistrySyncs, those of the registry's associations, by their
+// sync names (registry.Association.SyncName).
+//
+// Answers use the same envelope as Vault's paths (the sync resources'
+// object in data), and the same error body; an error of a round or a plan
+// that has a report carries it in data, beside errors. The JSON inside is
+// one style: snake_case names, times in RFC 3339 (UTC), modes, actions,
+// directions, conflict classes and statuses by the names the sync and
+// conflict packages give them (SyncInfo, Record, Report, KeyResult,
+// Conflict, TriggerResult, ResolveResult). A sync's status shows the last
+// record of each operation (sync, import, remove; null when it never ran),
+// the latest of them as last_round, and how many conflicts are flagged.
+//
+// A trigger of a sync with auto-sync asks its Watch for a round
+// (Syncer.Trigger; the program runs Watch) and answers 202 at once; a
+// trigger of a manual sync, or with wait=true, runs the round during the
+// request and answers 200 with its report. A plan answers the report of
+// Syncer.Plan: keys and actions, nothing written. A resolution names its
+// action as conflict.Kind does: "keep-source" or "keep-destination";
+// resolving with a value of one's own is not offered, since the value
+// would travel in a request (call Syncer.Resolve with conflict.UseValue).
+//
+// Errors: 404 for an unknown sync or a key with no flagged conflict; 409
+// when another replica holds the sync's lock, the round or plan was
+// refused as a mass deletion, or the resolution cannot be made (a
+// write-only destination); 502 when a side or the store failed, or a key
+// of the round failed; 400 for a bad body or parameter. No answer holds a
+// value: reports, plans and conflicts carry key names and actions only.
+//
 // # Authentication
 //
 // Authentication is required by default, and New refuses to build a
@@ -86,8 +129,8 @@
 //
 // # Audit
 //
-// Every mutating call (create, update, delete, set, remove), successful or
-// not, emits one audit.Event to Options.Auditor, after the call, with who
+// Every mutating call (create, update, delete, set, remove; trigger and
+// resolve of the sync resources), successful or not, emits one audit.Event to Options.Auditor, after the call, with who
 // made it (the identity, never the token) in Attrs["actor"]; requests that
 // would have mutated and were refused (authentication, Host, Origin) emit
 // EventRequestDenied. Events hold names, never values or credentials.

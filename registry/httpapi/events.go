@@ -11,7 +11,8 @@ import (
 // a token), "request_id", "remote_addr", "method", "path" and "status" (the
 // HTTP status answered), and the names the call was about
 // ("destination_type", "destination_name", "mount", "secret_name",
-// "purge"). Events hold no value and no credential.
+// "purge"; for the sync resources, Sync, Key and "action" or "ran": see
+// EventSyncTriggered and EventResolveRequested). Events hold no value and no credential.
 const (
 	// EventDestinationWritten: a destination was created or its Config
 	// replaced (or the attempt failed).

@@ -15,6 +15,7 @@ import (
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/registry"
 	"github.com/secretsync/secretsync/registry/httpapi"
+	"github.com/secretsync/secretsync/sync"
 )
 
 // A GitHub repository destination created over Vault's API, a secret
@@ -113,4 +114,72 @@ func ExampleListen() {
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.Serve(l))
+}
+
+// A program's own syncs served beside the registry: a trigger runs a
+// round of a manual sync, its status and flagged conflicts are read, and a
+// conflict is resolved by name, each call authenticated and the mutating
+// ones audited with who made them.
+func Example_syncs() {
+	ctx := context.Background()
+	src := memory.New(map[string]string{"DB_URL": "postgres://db/app"})
+	dst := memory.New(nil)
+	s, err := sync.New(sync.Config{Name: "app", Source: src, Destination: dst, Mode: sync.Bidirectional,
+		AutoSync: sync.AutoSync{Disabled: true}}) // manual: a trigger runs the round
+	if err != nil {
+		panic(err)
+	}
+	events := audit.NewRecorder()
+	h, err := httpapi.New(nil, httpapi.Options{ // no registry: the sync resources alone
+		Token:         "s.example-token",
+		TokenIdentity: "ops",
+		Auditor:       events,
+		Syncs:         httpapi.SyncMap{"app": s},
+	})
+	if err != nil {
+		panic(err)
+	}
+	call := func(method, path, body string) map[string]any {
+		r := httptest.NewRequest(method, "http://127.0.0.1:8200"+path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer s.example-token")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var out struct {
+			Data map[string]any `json:"data"`
+		}
+		_ = json.Unmarshal(w.Body.Bytes(), &out)
+		fmt.Println(method, path, w.Code)
+		return out.Data
+	}
+
+	out := call("POST", "/v1/secretsync/syncs/app/trigger", "")
+	fmt.Println(" ", out["status"], out["report"].(map[string]any)["totals"].(map[string]any)["created"], "created")
+
+	src.Set("DB_URL", "postgres://db/app2") // both sides change: a conflict
+	dst.Set("DB_URL", "postgres://db/app3")
+	if _, err := s.Run(ctx); err != nil {
+		panic(err)
+	}
+	out = call("GET", "/v1/secretsync/syncs/app", "")
+	fmt.Println(" ", out["mode"], out["sync"].(map[string]any)["status"], out["conflicts"], "flagged")
+	out = call("GET", "/v1/secretsync/syncs/app/conflicts", "")
+	c := out["conflicts"].([]any)[0].(map[string]any)
+	fmt.Println(" ", c["key"], c["class"])
+	call("POST", "/v1/secretsync/syncs/app/resolve", `{"key": "DB_URL", "action": "keep-destination"}`)
+
+	for _, e := range events.Events() {
+		if e.Type == httpapi.EventSyncTriggered || e.Type == httpapi.EventResolveRequested {
+			fmt.Printf("%s sync=%s key=%q %s by %s\n", e.Type, e.Sync, e.Key, e.Outcome, e.Attrs["actor"])
+		}
+	}
+	// Output:
+	// POST /v1/secretsync/syncs/app/trigger 200
+	//   completed 1 created
+	// GET /v1/secretsync/syncs/app 200
+	//   bidirectional conflicts 1 flagged
+	// GET /v1/secretsync/syncs/app/conflicts 200
+	//   DB_URL both-changed
+	// POST /v1/secretsync/syncs/app/resolve 200
+	// SYNC_TRIGGERED sync=app key="" success by ops
+	// CONFLICT_RESOLVE_REQUESTED sync=app key="DB_URL" success by ops
 }

@@ -13,7 +13,8 @@ import (
 	"github.com/secretsync/secretsync/registry"
 )
 
-// Prefix is the path under which the handler serves Vault's /sys/sync API.
+// Prefix is the path under which the handler serves Vault's /sys/sync API
+// (SyncPrefix is that of the sync resources).
 const Prefix = "/v1/sys/sync/"
 
 // DefaultMaxRequestBytes is the largest request body accepted when
@@ -69,6 +70,15 @@ type Options struct {
 	// by destination type, for the program's own Config types: see
 	// Decoder.
 	Types map[string]ConfigDecoder
+	// Syncs are the program's syncs, served under SyncPrefix (see "Sync
+	// resources" in the package documentation); nil serves none of them.
+	Syncs Syncs
+	// RegistrySyncs serves, under SyncPrefix too, the syncs of the
+	// registry's associations, by their sync names
+	// (registry.Association.SyncName), after those of Syncs (a name that
+	// Syncs has is Syncs'). It needs a registry.
+	RegistrySyncs bool
+
 	// MaxRequestBytes is the largest request body; 0 means
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes int64
@@ -87,13 +97,19 @@ type handler struct {
 	auditor  audit.Auditor
 }
 
-// New returns a handler that serves reg under Prefix. It refuses options
-// that set no authentication (unless NoAuth), more than one, an empty
-// Token, a TokenFile it cannot read or that is empty, or a malformed Host
-// or Origin.
+// New returns a handler that serves reg under Prefix, and the syncs of
+// Options.Syncs (and of reg's associations, with Options.RegistrySyncs)
+// under SyncPrefix. reg may be nil when Options.Syncs is set: the paths
+// under Prefix then answer 404. New refuses options that set no
+// authentication (unless NoAuth), more than one, an empty Token, a
+// TokenFile it cannot read or that is empty, or a malformed Host or
+// Origin.
 func New(reg *registry.Registry, opts Options) (http.Handler, error) {
-	if reg == nil {
-		return nil, errors.New("httpapi: nil registry")
+	switch {
+	case reg == nil && opts.Syncs == nil:
+		return nil, errors.New("httpapi: nil registry (and no Options.Syncs)")
+	case reg == nil && opts.RegistrySyncs:
+		return nil, errors.New("httpapi: Options.RegistrySyncs needs a registry")
 	}
 	auth, err := newAuthenticator(opts)
 	if err != nil {

@@ -18,7 +18,12 @@ import (
 
 // route sends an authenticated request to its endpoint.
 func (h *handler) route(q *request) {
-	rest, ok := strings.CutPrefix(q.r.URL.EscapedPath(), Prefix)
+	path := q.r.URL.EscapedPath()
+	rest, ok := strings.CutPrefix(path, Prefix)
+	sys := ok
+	if !ok {
+		rest, ok = strings.CutPrefix(path, SyncPrefix)
+	}
 	if !ok {
 		writeError(q.w, http.StatusNotFound, "")
 		return
@@ -31,6 +36,14 @@ func (h *handler) route(q *request) {
 			return
 		}
 		segs[i] = u
+	}
+	if !sys {
+		h.routeSyncs(q, segs)
+		return
+	}
+	if h.reg == nil {
+		writeError(q.w, http.StatusNotFound, "no registry is served")
+		return
 	}
 	if segs[0] != "destinations" {
 		writeError(q.w, http.StatusNotFound, "")

@@ -19,9 +19,11 @@ type response struct {
 	Auth          any      `json:"auth"`
 }
 
-// errorBody is Vault's error answer.
+// errorBody is Vault's error answer; Data is set only by the sync
+// resources, for a round or a plan that failed with a report.
 type errorBody struct {
 	Errors []string `json:"errors"`
+	Data   any      `json:"data,omitempty"`
 }
 
 // writeData answers 200 with data in Vault's envelope.
@@ -38,6 +40,12 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 		body.Errors = append(body.Errors, msg)
 	}
 	writeJSON(w, status, body)
+}
+
+// writeErrorData answers status with Vault's error body and, when data is
+// not nil, data beside it (a nil interface, not a nil pointer).
+func writeErrorData(w http.ResponseWriter, status int, msg string, data any) {
+	writeJSON(w, status, errorBody{Errors: []string{msg}, Data: data})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
