@@ -57,6 +57,12 @@ type Association struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Totals counts the keys of the last operation by outcome.
 	Totals sync.Totals `json:"totals"`
+	// FailingSince is when the operations of the association began to
+	// fail (the first of the failed statuses in a row, see
+	// SyncStatus.Failed); zero once one succeeds (SYNCED or UNSYNCED).
+	// A PENDING status in between keeps it. Health checks use it with a
+	// grace period.
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // AssociationOptions are the settings of one association.
@@ -409,6 +415,12 @@ func (r *Registry) record(a *assoc, op string, rep *sync.Report, err error) Asso
 		a.a.Totals = rep.Totals
 	}
 	a.a.Status, a.a.Message = st, msg
+	switch {
+	case st.Failed() && a.a.FailingSince.IsZero():
+		a.a.FailingSince = a.a.UpdatedAt
+	case st == StatusSynced || st == StatusUnsynced:
+		a.a.FailingSince = time.Time{}
+	}
 	return a.a
 }
 

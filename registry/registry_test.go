@@ -394,9 +394,20 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); !errors.As(err, &inUse) || inUse.Associations != 1 {
 		t.Fatalf("Delete = %v", err)
 	}
+	// Failing since the first failure, through the next ones.
+	first := a.FailingSince
+	if first.IsZero() || !first.Equal(a.UpdatedAt) {
+		t.Fatalf("FailingSince = %v, want the first failure's time %v", first, a.UpdatedAt)
+	}
+	if a, _ = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); !a.FailingSince.Equal(first) || a.UpdatedAt.Before(first) {
+		t.Fatalf("a second failure: FailingSince %v, UpdatedAt %v; want %v and later", a.FailingSince, a.UpdatedAt, first)
+	}
 	f.failOn.Store(false)
 	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || !strings.HasPrefix(a.Message, "synced: ") {
 		t.Fatalf("retry = %+v, %v", a, err)
+	}
+	if !a.FailingSince.IsZero() {
+		t.Fatalf("FailingSince after a success = %v", a.FailingSince)
 	}
 
 	// A secret that cannot be opened.

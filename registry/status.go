@@ -196,3 +196,9 @@ func classify(err error) (SyncStatus, string) {
 	}
 	return StatusClientSideError, "the operation failed"
 }
+
+// Failed reports whether the status says that the last operation failed:
+// INTERNAL_VAULT_ERROR, CLIENT_SIDE_ERROR or EXTERNAL_SERVICE_ERROR.
+func (s SyncStatus) Failed() bool {
+	return s == StatusInternalVaultError || s == StatusClientSideError || s == StatusExternalServiceError
+}

@@ -305,6 +305,14 @@
 // do not count. Each sync's state is one of waiting, standby, succeeded,
 // failing (within the grace: ready) and failed.
 //
+// Every association of the registry counts too, named by its sync name
+// with "association": "<type>/<destination> <mount>/<secret>": SYNCED
+// and UNSYNCED are succeeded, PENDING (between operations, loaded and not
+// run yet, or handed over to the replica that runs it) is pending and
+// ready, and a failed status (INTERNAL_VAULT_ERROR, CLIENT_SIDE_ERROR,
+// EXTERNAL_SERVICE_ERROR) is failing from its first failure in a row
+// (the association's failing_since), then failed after ready_grace.
+//
 // # Metrics
 //
 // On a registry of the daemon's own. Every configured sync has its series

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/secretsync/secretsync/registry"
 )
 
 // server serves health, readiness and metrics over the daemon's current
@@ -79,6 +81,7 @@ const (
 	readySucceeded = "succeeded" // the latest round succeeded: ready
 	readyFailing   = "failing"   // failing for less than ready_grace: ready
 	readyFailed    = "failed"    // failing for ready_grace or longer: not ready
+	readyPending   = "pending"   // a registry association between operations, or handed over to another replica: ready
 )
 
 type readiness struct {
@@ -88,7 +91,10 @@ type readiness struct {
 
 // syncReadiness is the state of one auto-synced sync.
 type syncReadiness struct {
-	Name         string `json:"name"`
+	Name string `json:"name"`
+	// Association is the registry association the sync belongs to
+	// ("<type>/<destination> <mount>/<secret>"); "" for a sync block.
+	Association  string `json:"association,omitempty"`
 	Ready        bool   `json:"ready"`
 	State        string `json:"state"`
 	Message      string `json:"message,omitempty"`
@@ -101,7 +107,10 @@ type syncReadiness struct {
 // failing (rounds, or taking its lock) for less than ready_grace, or
 // another replica holds its lock. Before its first round a sync is not
 // ready. Manual syncs do not count; neither do flagged conflicts (see
-// secretsync_flagged_conflicts).
+// secretsync_flagged_conflicts). Every association of the registry counts
+// too, by its status: a failed one (INTERNAL_VAULT_ERROR,
+// CLIENT_SIDE_ERROR, EXTERNAL_SERVICE_ERROR) is failing since its first
+// failure in a row, and not ready once that is ready_grace ago.
 func (d *daemon) readiness(now time.Time) readiness {
 	g := d.current()
 	var grace time.Duration
@@ -146,6 +155,21 @@ func (d *daemon) readiness(now time.Time) readiness {
 		}
 		out.Ready = out.Ready && sr.Ready
 		out.Syncs = append(out.Syncs, sr)
+	}
+	if d.reg != nil {
+		for _, a := range d.reg.associations() {
+			sr := syncReadiness{Name: a.SyncName, Association: a.Type + "/" + a.Destination + " " + a.Secret.String(), LastRoundAt: rfc3339(a.UpdatedAt)}
+			switch {
+			case a.Status.Failed() || !a.FailingSince.IsZero():
+				failing(&sr, a.FailingSince, a.Message)
+			case a.Status == registry.StatusPending:
+				sr.State, sr.Ready, sr.Message = readyPending, true, a.Message
+			default:
+				sr.State, sr.Ready = readySucceeded, true
+			}
+			out.Ready = out.Ready && sr.Ready
+			out.Syncs = append(out.Syncs, sr)
+		}
 	}
 	return out
 }

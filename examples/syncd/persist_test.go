@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -40,6 +41,12 @@ func TestRegistryPersistsAcrossRestart(t *testing.T) {
 	}
 	apiAddr := ln.Addr().String()
 	ln.Close()
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainAddr := ln.Addr().String()
+	ln.Close()
 	cfgPath := filepath.Join(dir, "syncd.hcl")
 	write(t, cfgPath, fmt.Sprintf(`
 state {
@@ -66,7 +73,7 @@ registry {
 		stderr = new(syncBuffer)
 		done := make(chan int, 1)
 		go func() {
-			done <- runContext(runCtx, []string{"-config", cfgPath, "-listen", "127.0.0.1:0"}, &stdout, stderr)
+			done <- runContext(runCtx, []string{"-config", cfgPath, "-listen", mainAddr}, &stdout, stderr)
 		}()
 		waitFor(t, "the API", func() bool {
 			code, _ := apiCall(t, base, token, "LIST", "/v1/sys/sync/destinations", "")
@@ -144,6 +151,38 @@ registry {
 		status, last := assocOf(t, out)
 		sec, err := vc.KVv2(dstMount).Get(ctx, "copy")
 		return status == "SYNCED" && last.After(changed) && err == nil && sec.Data[key] == "two"
+	})
+
+	// /readyz counts the association: ready while it syncs, not ready once
+	// its destination fails (ready_grace is 0).
+	readyz := func() (int, map[string]any) {
+		resp, err := http.Get("http://" + mainAddr + "/readyz")
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	assocState := func(out map[string]any) string {
+		syncs, _ := out["syncs"].([]any)
+		for _, s := range syncs {
+			if m, _ := s.(map[string]any); m["association"] != nil && m["association"] != "" {
+				return fmt.Sprint(m["state"])
+			}
+		}
+		return ""
+	}
+	if code, out := readyz(); code != http.StatusOK || assocState(out) != "succeeded" {
+		t.Fatalf("/readyz with a synced association = %d %v", code, out)
+	}
+	if err := vc.Sys().UnmountWithContext(ctx, dstMount); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "/readyz to say the association failed", func() bool {
+		code, out := readyz()
+		return code == http.StatusServiceUnavailable && assocState(out) == "failed"
 	})
 }
 

@@ -226,3 +226,22 @@ var newExternalDrivers = func() map[string]registry.Driver {
 		registry.TypeVercelProject:     vercel.Driver(vercel.DriverOptions{}),
 	}
 }
+
+// associations returns every association of the registry, by destination.
+func (s *regService) associations() []registry.Association {
+	ctx := context.Background()
+	list, err := s.reg.List(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []registry.Association
+	for _, typ := range registry.Types(list) {
+		for _, name := range list[typ] {
+			as, err := s.reg.Associations(ctx, typ, name)
+			if err == nil {
+				out = append(out, as...)
+			}
+		}
+	}
+	return out
+}
