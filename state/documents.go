@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/secretsync/secretsync/internal/atomicfile"
 )
 
 // Documents is implemented by stores that keep a few named documents
@@ -187,7 +189,7 @@ func (f *File) SaveDocument(ctx context.Context, name string, doc *Document) err
 	if err != nil {
 		return fmt.Errorf("state: save document %q: %w", name, err)
 	}
-	err = writeAtomic(f.path+".docs", f.failAt, func(w *bufio.Writer) error {
+	err = atomicfile.WriteFunc(f.path+".docs", &atomicfile.Options{FailAt: f.failAt}, func(w *bufio.Writer) error {
 		w.Write(raw)
 		_, err := w.WriteString("\n")
 		return err

@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/secretsync/secretsync/internal/atomicfile"
 	"github.com/secretsync/secretsync/internal/fingerprint"
 )
 
@@ -233,7 +233,7 @@ func OpenFile(path string, opts *FileOptions) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open file: %w", err)
 	}
-	abs, err := realPath(given)
+	abs, err := atomicfile.RealPath(given)
 	if err != nil {
 		return nil, fmt.Errorf("state: open file %s: %w", given, err)
 	}
@@ -253,9 +253,12 @@ func OpenFile(path string, opts *FileOptions) (*File, error) {
 		}
 		f.sealer = opts.Sealer
 	}
-	unlock, err := lockFile(abs + ".lock")
+	unlock, err := atomicfile.Lock(abs + ".lock")
+	if errors.Is(err, atomicfile.ErrLocked) {
+		return nil, fmt.Errorf("state: %s.lock is held by another process or File: %w", abs, ErrLocked)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("state: %w", err)
 	}
 	syncs, err := readStateFile(abs)
 	if err != nil {
@@ -332,7 +335,7 @@ func (f *File) Save(ctx context.Context, name string, st *State) error {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	err = writeAtomic(f.path, f.failAt, func(w *bufio.Writer) error {
+	err = atomicfile.WriteFunc(f.path, &atomicfile.Options{FailAt: f.failAt}, func(w *bufio.Writer) error {
 		fmt.Fprintf(w, `{"format":%d,"syncs":{`, FileFormat)
 		for i, n := range names {
 			if i > 0 {
@@ -507,11 +510,7 @@ func (f *File) Close() error {
 // writeKeyFile replaces the key file's content atomically; if the key file
 // is a symbolic link, its target is replaced and the link kept.
 func (f *File) writeKeyFile(data []byte) error {
-	real, err := realPath(f.keyPath)
-	if err != nil {
-		return fmt.Errorf("state: fingerprint key: resolve %s: %w", f.keyPath, err)
-	}
-	err = writeAtomic(real, f.failAt, func(w *bufio.Writer) error {
+	err := atomicfile.WriteFunc(f.keyPath, &atomicfile.Options{FailAt: f.failAt}, func(w *bufio.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -519,48 +518,6 @@ func (f *File) writeKeyFile(data []byte) error {
 		return fmt.Errorf("state: fingerprint key: %w", err)
 	}
 	return nil
-}
-
-// maxLinks bounds the symbolic links followed by realPath, as Linux's
-// ELOOP does.
-const maxLinks = 40
-
-// realPath returns the absolute path of the file that path names once every
-// symbolic link is followed: links in its directories, and the file itself
-// if it is a link, also a dangling one (then the result is its target, which
-// does not exist yet). The directory of the result exists.
-func realPath(path string) (string, error) {
-	p, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	for range maxLinks {
-		dir, err := filepath.EvalSymlinks(filepath.Dir(p))
-		if err != nil {
-			return "", err
-		}
-		p = filepath.Join(dir, filepath.Base(p))
-		fi, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return p, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			return p, nil
-		}
-		target, err := os.Readlink(p)
-		if err != nil {
-			return "", err
-		}
-		if !filepath.IsAbs(target) {
-			// dir has no links left, so ".." in target is lexical.
-			target = filepath.Join(dir, target)
-		}
-		p = target
-	}
-	return "", fmt.Errorf("%s: more than %d symbolic links", path, maxLinks)
 }
 
 func (f *File) hasBaselines() bool {
@@ -657,73 +614,4 @@ func encodeJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// writeAtomic replaces the file at path with what write writes, mode 0600:
-// it writes a temporary file in the same directory, syncs and closes it,
-// renames it over path and syncs the directory. On error before the rename
-// the temporary file is removed and path is untouched. Errors name path.
-// failAt, if not nil, is called at each step and makes the write fail with
-// its error.
-func writeAtomic(path string, failAt func(step string) error, write func(w *bufio.Writer) error) (err error) {
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("replace %s: %w", path, err)
-		}
-	}()
-	step := func(name string) error {
-		if failAt == nil {
-			return nil
-		}
-		return failAt(name)
-	}
-	dir, base := filepath.Split(path)
-	if err := step("create"); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+strings.ReplaceAll(base, "*", "_")+".tmp-*")
-	if err != nil {
-		return err
-	}
-	renamed := false
-	defer func() {
-		if err != nil && !renamed {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	// CreateTemp uses 0600 already; Chmod makes it exact whatever the umask.
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := write(w); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := step("sync"); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := step("close"); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := step("rename"); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
 }

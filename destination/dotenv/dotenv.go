@@ -64,8 +64,10 @@
 // the right to), the write fails rather than take the file away from its
 // owner. A reader therefore sees the file either
 // as it was or with every change of the Apply, never a mix; this is why
-// [File.Capabilities] reports Atomic. If the path is a symbolic link, the
-// file it points to is replaced and the link is kept. An Apply that
+// [File.Capabilities] reports Atomic. If the path is a symbolic link (or a
+// chain of them, or a path through linked directories), the file it points
+// to is replaced and the link is kept; with CreateIfMissing, a link that
+// dangles gets its target created by the first Apply that puts a key. An Apply that
 // changes nothing (a put of the value a key already has, a delete of an
 // absent key) does not write the file.
 //
@@ -92,6 +94,7 @@
 package dotenv
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -105,6 +108,7 @@ import (
 	"strings"
 
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/atomicfile"
 )
 
 // DefaultMode is the mode of a dotenv file that a File creates, unless
@@ -285,15 +289,18 @@ func (f *File) Apply(ctx context.Context, changes []destination.Change) ([]error
 		return nil, ctx.Err()
 	}
 	defer func() { <-f.sem }()
-	unlock, err := lockFile(ctx, f.lockPath)
+	unlock, err := atomicfile.LockWait(ctx, f.lockPath)
 	if err != nil {
-		return nil, err
+		if err == ctx.Err() {
+			return nil, err
+		}
+		return nil, fmt.Errorf("dotenv: %w", err)
 	}
 	defer func() { _ = unlock() }()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	doc, exists, err := f.read()
+	doc, _, err := f.read()
 	if err != nil {
 		return nil, err
 	}
@@ -306,8 +313,8 @@ func (f *File) Apply(ctx context.Context, changes []destination.Change) ([]error
 	if !changed {
 		return errs, nil
 	}
-	if err := f.write(doc.render(), exists); err != nil {
-		return nil, fmt.Errorf("dotenv: write %s: %w", f.path, err)
+	if err := f.write(doc.render()); err != nil {
+		return nil, fmt.Errorf("dotenv: write: %w", err)
 	}
 	return errs, nil
 }
@@ -346,78 +353,11 @@ func (f *File) apply(doc *document, c destination.Change) (bool, error) {
 
 // write replaces the file with data atomically: see the package
 // documentation.
-func (f *File) write(data []byte, exists bool) (err error) {
-	step := func(name string) error {
-		if f.failAt == nil {
-			return nil
-		}
-		return f.failAt(name)
-	}
-	target := f.path
-	if exists {
-		// Replace what a symbolic link points to, not the link.
-		if target, err = filepath.EvalSymlinks(f.path); err != nil {
-			return err
-		}
-	}
-	mode := f.mode
-	var old fs.FileInfo
-	if exists {
-		if old, err = os.Stat(target); err != nil {
-			return err
-		}
-		mode = old.Mode().Perm()
-	}
-	dir, base := filepath.Split(target)
-	if err := step("create"); err != nil {
+func (f *File) write(data []byte) error {
+	return atomicfile.WriteFunc(f.path, &atomicfile.Options{Perm: f.mode, KeepExisting: true, FailAt: f.failAt}, func(w *bufio.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+strings.ReplaceAll(base, "*", "_")+".tmp-*")
-	if err != nil {
-		return err
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	// Make the mode exact whatever the umask, before any secret is in it.
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if old != nil {
-		if err := keepOwner(tmp, old); err != nil {
-			return err
-		}
-	}
-	if err := step("write"); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := step("sync"); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := step("rename"); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return err
-	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
+	})
 }
 
 // Capabilities reports that Apply is atomic: all the changes of one call

@@ -787,6 +787,22 @@ func TestSymlink(t *testing.T) {
 	}
 }
 
+func TestDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, ".env")
+	if err := os.Symlink("real.env", link); err != nil {
+		t.Skipf("no symbolic links: %v", err)
+	}
+	f := open(t, link, &Options{CreateIfMissing: true})
+	mustApply(t, f, destination.Change{Key: "A", Value: "1"})
+	if got, err := os.Readlink(link); err != nil || got != "real.env" {
+		t.Fatalf("the dangling link is now %q, %v; want a link to real.env", got, err)
+	}
+	if got := readFile(t, filepath.Join(dir, "real.env")); got != "A=1\n" {
+		t.Fatalf("target = %q", got)
+	}
+}
+
 func TestCapabilities(t *testing.T) {
 	f := open(t, filepath.Join(t.TempDir(), ".env"), &Options{CreateIfMissing: true})
 	if !destination.CapabilitiesOf(f).Atomic {

@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/internal/atomicfile"
 )
 
 func TestApplyWaitsForTheLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".env")
 	f := open(t, path, &Options{CreateIfMissing: true})
-	unlock, err := lockFile(context.Background(), path+".lock")
+	unlock, err := atomicfile.Lock(path + ".lock")
 	if err != nil {
 		t.Fatal(err)
 	}

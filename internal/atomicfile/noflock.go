@@ -1,6 +1,6 @@
 //go:build !(darwin || dragonfly || freebsd || illumos || linux || netbsd || openbsd)
 
-package dotenv
+package atomicfile
 
 import (
 	"context"
@@ -8,10 +8,20 @@ import (
 	"os"
 )
 
-// lockFile does nothing where flock is not available: Apply calls of one
-// File are still serialized, but nothing keeps other processes out (see
-// the package documentation).
-func lockFile(context.Context, string) (func() error, error) {
+// lockSupported reports whether Lock really locks on this system.
+const lockSupported = false
+
+// Lock does nothing where flock is not available, and always succeeds.
+func Lock(string) (unlock func() error, err error) {
+	return func() error { return nil }, nil
+}
+
+// LockWait does nothing where flock is not available, and succeeds unless
+// ctx is done.
+func LockWait(ctx context.Context, _ string) (unlock func() error, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return func() error { return nil }, nil
 }
 
