@@ -7,10 +7,15 @@ import (
 	"strconv"
 )
 
-// secretState is what one KV v2 read response says about a secret. It is
-// the one decoding of KV v2 responses in this package: every read path
-// (List in both layouts, the state Store, polling) goes through
-// decodeData or decodeMetadata.
+// This file is the one decoding of Vault's responses in this package, pure
+// functions of a response's data (api.Secret's Data): every read path
+// (List in both layouts, the state Store, polling) goes through decodeData
+// or decodeMetadata, every KV v2 write through decodeWrite, every LIST
+// through decodeList, and the mount check through decodeMount. They are
+// table-tested on responses captured from a real Vault in
+// testdata/vault-1.19 (see decode_fixtures_test.go), and fuzzed.
+
+// secretState is what one KV v2 read response says about a secret.
 type secretState struct {
 	// data is the latest version's data, nil when there is none, or when
 	// that version is deleted or destroyed. Values are as Vault's JSON
@@ -84,6 +89,64 @@ func decodeMetadata(body map[string]any) secretState {
 		}
 	}
 	return s
+}
+
+// decodeWrite returns the version that a KV v2 write of mount/data/<path>
+// with check-and-set cas created: the response's metadata version, or
+// cas+1 when the response does not say (a body Vault did not send, or a
+// proxy that dropped it).
+func decodeWrite(body map[string]any, cas int) int {
+	if v := intOf(body["version"]); v > 0 {
+		return v
+	}
+	return cas + 1
+}
+
+// decodeList returns the names of a LIST response (nil data for a 404):
+// secrets, and folders with a trailing '/'. Empty and non-string names are
+// dropped.
+func decodeList(body map[string]any) []string {
+	raw, _ := body["keys"].([]any)
+	out := make([]string, 0, len(raw))
+	for _, r := range raw {
+		if name, _ := r.(string); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// mountInfo is what sys/internal/ui/mounts says of a mount.
+type mountInfo struct {
+	typ      string // "" when there is no mount
+	version  int    // KV version: 1 or 2; 0 when not KV (or unknown)
+	accessor string
+}
+
+// decodeMount decodes the data of a read of sys/internal/ui/mounts/<mount>
+// (nil when there is no mount). A KV mount without a version option (or
+// with "1") is KV version 1, as Vault reads it.
+func decodeMount(body map[string]any) mountInfo {
+	var m mountInfo
+	if body == nil {
+		return m
+	}
+	m.typ, _ = body["type"].(string)
+	m.accessor, _ = body["accessor"].(string)
+	if m.typ != "kv" {
+		return m
+	}
+	version := ""
+	if o, ok := body["options"].(map[string]any); ok {
+		version, _ = o["version"].(string)
+	}
+	switch version {
+	case "", "1":
+		m.version = 1
+	case "2":
+		m.version = 2
+	}
+	return m
 }
 
 func ownerOf(v any) string {

@@ -219,10 +219,7 @@ func (kv *KV) putKey(ctx context.Context, c destination.Change) error {
 		}
 		return err
 	}
-	nv := cas + 1
-	if v := intOf(resp["version"]); v > 0 {
-		nv = v
-	}
+	nv := decodeWrite(resp, cas)
 	kv.remember(c.Key, keyInfo{version: nv, owned: true, data: data})
 	return nil
 }

@@ -105,17 +105,10 @@ func list(ctx context.Context, conn *connection.Conn, p string) ([]string, error
 		sec, err = c.Logical().ListWithContext(ctx, p)
 		return err
 	})
-	if err != nil || sec == nil || sec.Data == nil {
+	if err != nil || sec == nil {
 		return nil, err
 	}
-	raw, _ := sec.Data["keys"].([]any)
-	out := make([]string, 0, len(raw))
-	for _, r := range raw {
-		if name, _ := r.(string); name != "" {
-			out = append(out, name)
-		}
-	}
-	return out, nil
+	return decodeList(sec.Data), nil
 }
 
 // outcomeKnown reports whether a write that failed with err is known not

@@ -104,11 +104,7 @@ func (s *Store) write(ctx context.Context, p string, data map[string]any, cas in
 		}
 		return 0, err
 	}
-	v := cas + 1
-	if n := intOf(resp["version"]); n > 0 {
-		v = n
-	}
-	return v, nil
+	return decodeWrite(resp, cas), nil
 }
 
 var errCAS = errors.New("check-and-set mismatch")

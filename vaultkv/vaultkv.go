@@ -227,13 +227,6 @@ func (e *MountError) Unwrap() []error {
 	return []error{ErrNotKVv2}
 }
 
-// mountInfo is what sys/internal/ui/mounts says of a mount.
-type mountInfo struct {
-	typ      string // "" when there is no mount
-	version  int    // KV version: 1 or 2; 0 when not KV (or unknown)
-	accessor string
-}
-
 // readMount reads what Vault says of mount, through
 // sys/internal/ui/mounts/<mount>, which any token with a capability under
 // the mount may read.
@@ -249,32 +242,6 @@ func readMount(ctx context.Context, conn *connection.Conn, mount string) (mountI
 		return mountInfo{}, fmt.Errorf("vaultkv: check mount %q: %w", mount, err)
 	}
 	return decodeMount(body), nil
-}
-
-// decodeMount decodes the data of a read of sys/internal/ui/mounts/<mount>
-// (nil when there is no mount). A KV mount without a version option (or
-// with "1") is KV version 1, as Vault reads it.
-func decodeMount(body map[string]any) mountInfo {
-	var m mountInfo
-	if body == nil {
-		return m
-	}
-	m.typ, _ = body["type"].(string)
-	m.accessor, _ = body["accessor"].(string)
-	if m.typ != "kv" {
-		return m
-	}
-	version := ""
-	if o, ok := body["options"].(map[string]any); ok {
-		version, _ = o["version"].(string)
-	}
-	switch version {
-	case "", "1":
-		m.version = 1
-	case "2":
-		m.version = 2
-	}
-	return m
 }
 
 // MountAccessor returns the accessor of the KV mount (for example
@@ -454,10 +421,7 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 		}
 		return errs, fmt.Errorf("vaultkv: write %s: %w", p, err)
 	}
-	nv := version + 1
-	if v := intOf(resp["version"]); v > 0 {
-		nv = v
-	}
+	nv := decodeWrite(resp, version)
 	kv.mu.Lock()
 	kv.mu.data, kv.mu.version, kv.mu.known = next, nv, true
 	kv.mu.Unlock()
