@@ -38,7 +38,7 @@ var (
 
 // CorruptError reports a state file or key file that cannot be used as it
 // is. errors.Is(err, ErrCorrupt) holds for it; Err, when set, is the cause
-// ([ErrUnknownFormat], a JSON error, [fingerprint.ErrKeySize] for a key file
+// ([ErrUnknownFormat], a JSON error, [ErrKeySize] for a key file
 // of the wrong size, [fs.ErrNotExist] for a key file that is missing while
 // the state holds baselines).
 //
@@ -221,7 +221,7 @@ var _ Store = (*File)(nil)
 // the lock file. A nil opts means the defaults. It returns a
 // [*CorruptError] if the file exists but cannot be used, an error wrapping
 // [ErrLocked] if another File has it open, and an error wrapping
-// [fingerprint.ErrKeySize] if opts.Key is set but not 32 bytes long.
+// [ErrKeySize] if opts.Key is set but not 32 bytes long.
 //
 // A path that is a symbolic link is resolved to the file it names (see
 // "Symbolic links" above). The directory must exist. Call Close when done.

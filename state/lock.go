@@ -16,16 +16,26 @@ type Lock interface {
 	// Acquire blocks until the lock of the named sync is held, or ctx ends.
 	// The returned context ends when the lock is lost (for example when
 	// its lease could not be renewed in time) or released; work done
-	// under the lock must stop then. release gives the lock up; it may be
-	// called more than once.
+	// under the lock must stop then. When it is lost, context.Cause(held)
+	// is an error wrapping ErrLockLost. release gives the lock up; it may
+	// be called more than once.
 	Acquire(ctx context.Context, name string) (held context.Context, release func(), err error)
 	// TryAcquire is like Acquire but returns at once with an error for
 	// which errors.Is(err, ErrHeld) holds when another holder has the lock.
 	TryAcquire(ctx context.Context, name string) (held context.Context, release func(), err error)
 }
 
-// ErrHeld reports a lock held by another holder.
-var ErrHeld = errors.New("state: lock held by another holder")
+// Errors of a Lock.
+var (
+	// ErrHeld reports a lock held by another holder.
+	ErrHeld = errors.New("state: lock held by another holder")
+	// ErrLockLost reports a lock lost while it was held: its lease could
+	// not be renewed in time, or another holder took it over. The context
+	// a Lock gives ends with a cause wrapping it (context.Cause), and an
+	// operation of the sync engine cut short by it returns an error
+	// wrapping it.
+	ErrLockLost = errors.New("state: lock lost")
+)
 
 // MemoryLock is an in-process Lock, for tests and for several Syncers of
 // one sync in one process. The zero value is ready to use.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/secretsync/secretsync/conflict"
+	"github.com/secretsync/secretsync/internal/fingerprint"
 )
 
 // Status is the status of an operation.
@@ -186,4 +187,13 @@ var (
 	// it silently, since an empty baseline would turn every key into a
 	// conflict or a deletion.
 	ErrCorrupt = errors.New("state: corrupt state")
+	// ErrKeySize: a fingerprint key that is not KeySize bytes long, given
+	// (FileOptions.Key) or found in a key file or a store. It is the
+	// error the engine's fingerprinting itself reports, so errors.Is
+	// holds for it wherever such a key is refused.
+	ErrKeySize = fingerprint.ErrKeySize
 )
+
+// KeySize is the size of a fingerprint key in bytes
+// ([Store.FingerprintKey]).
+const KeySize = fingerprint.KeySize

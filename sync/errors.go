@@ -1,11 +1,15 @@
 package sync
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 
 	multierror "github.com/hashicorp/go-multierror"
+
+	"github.com/secretsync/secretsync/destination"
+	"github.com/secretsync/secretsync/state"
 )
 
 // Sentinel errors. Check them with errors.Is.
@@ -103,7 +107,9 @@ func (e *SideError) Error() string {
 func (e *SideError) Unwrap() error { return e.Err }
 
 // KeyError reports the failure of one key in a round. It carries the keys
-// and the operation, never a value.
+// and the operation, never a value. Err is the side's error for the key as
+// the side gave it, often a *destination.KeyError, which errors.As still
+// finds through a KeyError.
 type KeyError struct {
 	Key            string
 	DestinationKey string
@@ -112,9 +118,20 @@ type KeyError struct {
 	Err            error
 }
 
-// Error names the operation, the key and the side, then the cause.
+// Error names the operation, the key and the side, then the cause; the key
+// is named once: when Err is a *destination.KeyError, its cause is given
+// without repeating the key. A destination key other than Key is named
+// too, in parentheses.
 func (e *KeyError) Error() string {
-	return fmt.Sprintf("sync: %s %q at %s: %v", e.Op, e.Key, e.Side, e.Err)
+	cause := e.Err
+	if dke, ok := cause.(*destination.KeyError); ok && dke != nil {
+		cause = dke.Err
+	}
+	dk := ""
+	if e.DestinationKey != "" && e.DestinationKey != e.Key {
+		dk = fmt.Sprintf(" (destination key %q)", e.DestinationKey)
+	}
+	return fmt.Sprintf("sync: %s %q%s at %s: %v", e.Op, e.Key, dk, e.Side, cause)
 }
 
 // Unwrap returns the underlying error.
@@ -160,4 +177,17 @@ func flatten(s string) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// errLockLost ends an operation whose lock ended without saying why.
+var errLockLost = fmt.Errorf("sync: %w", state.ErrLockLost)
+
+// lockLost returns the cause with which an operation stops when its lock's
+// context, held, ends: the lock's own cause when it wraps
+// state.ErrLockLost, so that it says why, and errLockLost otherwise.
+func lockLost(held context.Context) error {
+	if c := context.Cause(held); errors.Is(c, state.ErrLockLost) {
+		return c
+	}
+	return errLockLost
 }

@@ -1236,7 +1236,7 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 		if err == nil {
 			return serr
 		}
-		return errors.Join(err, serr)
+		return multierror.Append(err, serr)
 	}
 	if r.resolve != nil && err == nil {
 		if aerr := s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.ConflictResolved, RunID: r.rep.RunID, Key: r.resolve.key,
@@ -1295,7 +1295,7 @@ func (r *round) failRound(ctx context.Context, err error, saveStatus bool) error
 	if saveStatus && !r.opts.dryRun && r.op != OpResolve {
 		rec := &state.Record{Status: state.Failed, Message: OneLine(err), Time: r.s.now(), RunID: r.rep.RunID}
 		if serr := r.save(ctx, rec); serr != nil {
-			err = errors.Join(err, &SideError{Side: SideStore, Op: OpSave, Err: serr})
+			err = multierror.Append(err, &SideError{Side: SideStore, Op: OpSave, Err: serr})
 		}
 	}
 	if !r.opts.dryRun {

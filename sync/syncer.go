@@ -212,8 +212,9 @@ func collect(opts []Option) options {
 // do not fail the round. When every write of the round failed so, Run first
 // reads both sides again and plans anew, up to 3 times (see "Rounds" in the
 // package documentation). Other per-key failures, a timeout of a side's own
-// client among them, are collected into the returned error (a
-// *multierror.Error of *KeyError) and the report is still returned; the
+// client among them, are collected into the returned error, a
+// *multierror.Error (github.com/hashicorp/go-multierror) whose Errors are
+// *KeyError, one per failed key, and the report is still returned; the
 // baseline advances only for keys that were applied. A key that could make a
 // write land outside its place (see destination.CheckKey), as a source key
 // or rendered by the key schema, is such a failure, wrapping
@@ -223,7 +224,12 @@ func collect(opts []Option) options {
 // unreachable, sealed, rate limited), the round stops at once and returns
 // that one error, a *SideError with Op OpApply; keys not attempted are
 // reported with action Retry. A side that cannot be listed, or a state
-// store that fails, ends the round with a *SideError naming it. A
+// store that fails, ends the round with a *SideError naming it. When the
+// state cannot be saved at the end of a round that failed otherwise, the
+// *SideError (Side SideStore, Op OpSave) is added to a *multierror.Error
+// with the round's errors: errors are combined this one way, never with
+// errors.Join. With Config.Lock, a round whose lock is lost while it runs
+// stops at once with an error wrapping state.ErrLockLost. A
 // round that would delete too much returns an error for which
 // errors.Is(err, ErrMassDeletion) holds, and writes nothing. A cancelled
 // context stops the round; its error is returned as is. In every case, each

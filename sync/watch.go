@@ -177,7 +177,7 @@ func (s *Syncer) runGraceful(outer, held context.Context) (*Report, error) {
 	})
 	defer stopOuter()
 	if held != nil {
-		stopHeld := context.AfterFunc(held, func() { cancel(errors.New("sync: lock lost")) })
+		stopHeld := context.AfterFunc(held, func() { cancel(lockLost(held)) })
 		defer stopHeld()
 	}
 	return s.Run(rctx)
@@ -248,7 +248,7 @@ func (s *Syncer) holdLock(ctx context.Context) (context.Context, func(), error) 
 // withDone returns a context that ends when ctx or other ends.
 func withDone(ctx, other context.Context) (context.Context, func() bool) {
 	c, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(other, func() { cancel(errors.New("sync: lock lost")) })
+	stop := context.AfterFunc(other, func() { cancel(lockLost(other)) })
 	return c, func() bool { cancel(nil); return stop() }
 }
 

@@ -185,7 +185,7 @@ func (s *Store) FingerprintKey(ctx context.Context) ([]byte, error) {
 			enc, _ := data["key"].(string)
 			k, err := base64.StdEncoding.DecodeString(enc)
 			if err != nil || len(k) != fingerprint.KeySize {
-				return nil, &state.CorruptError{Path: s.data("fingerprint-key"), Reason: "fingerprint key is not readable", Err: fingerprint.ErrKeySize}
+				return nil, &state.CorruptError{Path: s.data("fingerprint-key"), Reason: "fingerprint key is not readable", Err: state.ErrKeySize}
 			}
 			s.key = k
 			return append([]byte(nil), k...), nil
@@ -221,7 +221,8 @@ type LockOptions struct {
 // <Path>/lock/<sync name>, taken and renewed with check-and-set writes.
 //
 // The holder renews the lease every TTL/3, and gives it up (its held
-// context ends) when it has not renewed it for 3/4 of the TTL. Another
+// context ends, with a cause wrapping state.ErrLockLost) when it has not
+// renewed it for 3/4 of the TTL or finds it taken over. Another
 // replica takes a lease over when it has seen the lease's version unchanged
 // for a whole TTL by its own clock, so no two clocks are compared. A
 // replica that dies thus loses the lock about one TTL after its last
@@ -335,7 +336,7 @@ func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, fu
 				giveUp.Stop()
 				return
 			case <-giveUp.C:
-				cancel(fmt.Errorf("vaultkv: lock %q: lease not renewed for %v", name, time.Since(lastOK).Round(time.Millisecond)))
+				cancel(fmt.Errorf("vaultkv: lock %q: lease not renewed for %v: %w", name, time.Since(lastOK).Round(time.Millisecond), state.ErrLockLost))
 				return
 			case <-tick.C:
 				giveUp.Stop()
@@ -353,7 +354,7 @@ func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, fu
 					vmu.Unlock()
 					lastOK = began
 				case errors.Is(err, errCAS):
-					cancel(fmt.Errorf("vaultkv: lock %q: taken over by another holder", name))
+					cancel(fmt.Errorf("vaultkv: lock %q: taken over by another holder: %w", name, state.ErrLockLost))
 					return
 				}
 			}

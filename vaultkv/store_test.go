@@ -140,6 +140,9 @@ func TestLock(t *testing.T) {
 		t.Fatalf("TryAcquire of a renewed lock = %v, want ErrHeld", err)
 	}
 	releaseA()
+	if heldA.Err() == nil || errors.Is(context.Cause(heldA), state.ErrLockLost) {
+		t.Fatalf("a released lock: held context %v (cause %v), want ended, not lost", heldA.Err(), context.Cause(heldA))
+	}
 	heldB, releaseB, err := b.TryAcquire(ctx, "sync1")
 	if err != nil {
 		t.Fatalf("TryAcquire after release = %v", err)
@@ -167,6 +170,9 @@ func TestLock(t *testing.T) {
 		t.Fatal("a holder cut off from Vault kept its lock")
 	}
 	lostAfter := time.Since(cutAt)
+	if cause := context.Cause(heldB); !errors.Is(cause, state.ErrLockLost) {
+		t.Fatalf("the cut-off holder's lock ended with %v, want an error wrapping state.ErrLockLost", cause)
+	}
 	takenAt := <-done
 	takeover := takenAt.Sub(cutAt)
 	t.Logf("TTL %v: cut-off holder gave up after %v; takeover after %v", ttl, lostAfter.Round(time.Millisecond), takeover.Round(time.Millisecond))
