@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/connection"
@@ -402,22 +403,17 @@ func (s *scenario) vault() map[string]vaultEntry {
 	}
 	keys, _ := l.Data["keys"].([]any)
 	var mu gosync.Mutex
-	var wg gosync.WaitGroup
-	sem := make(chan struct{}, 16)
-	var firstErr error
+	var g errgroup.Group
+	g.SetLimit(16)
 	for _, x := range keys {
 		k, _ := x.(string)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			sec, err := read(path.Join(s.path, k))
+			if err != nil {
+				return err
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				firstErr = err
-				return
-			}
 			e := vaultEntry{}
 			if sec != nil && sec.Data != nil {
 				meta, _ := sec.Data["metadata"].(map[string]any)
@@ -429,11 +425,11 @@ func (s *scenario) vault() map[string]vaultEntry {
 				}
 			}
 			out[k] = e
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		s.t.Fatalf("read Vault: %v", firstErr)
+	if err := g.Wait(); err != nil {
+		s.t.Fatalf("read Vault: %v", err)
 	}
 	return out
 }
