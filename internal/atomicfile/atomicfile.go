@@ -90,7 +90,7 @@ func WriteFunc(path string, opts *Options, write func(w *bufio.Writer) error) (e
 		opts = &Options{}
 	}
 	if opts.Perm&^fs.ModePerm != 0 {
-		return fmt.Errorf("atomicfile: replace %s: mode %v has bits other than permissions", path, opts.Perm)
+		return fmt.Errorf("replace %s: mode %v has bits other than permissions", path, opts.Perm)
 	}
 	real, err := RealPath(path)
 	if err != nil {
