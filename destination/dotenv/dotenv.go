@@ -75,9 +75,11 @@
 //
 // Apply reads the file again, checks every change and writes, all while
 // holding a mutex of the File and an advisory lock: an exclusive flock on
-// the file path + ".lock", which is created (mode 0600) next to the file
-// and left there. So Files in one process and processes that take the same
-// lock never overwrite each other's changes. An editor or a program that
+// the file's path + ".lock", which is created (mode 0600) next to the file
+// and left there. When the path is a symbolic link, the lock is next to the
+// real file it names, so that Files opened through the link and through
+// its target take the same lock. So Files in one process and processes
+// that take the same lock never overwrite each other's changes. An editor or a program that
 // does not take the lock can still change the file at any time: a change
 // it makes before Apply reads the file shows up as a conflict, but one it
 // makes between that read and the rename is lost. On systems without flock
@@ -91,6 +93,8 @@
 //	path         the dotenv file: 0600 (Options.Mode) when it creates it
 //	path.lock    the advisory lock, on systems that have flock
 //	.path.tmp-*  a temporary file during a write, renamed over path
+//
+// where path is the real file once symbolic links are followed.
 package dotenv
 
 import (
@@ -134,12 +138,11 @@ type Options struct {
 // A File is safe for concurrent use by multiple goroutines; Apply calls are
 // serialized. Use [Open] to make one; it needs no Close.
 type File struct {
-	path     string // absolute
-	lockPath string
-	mode     fs.FileMode
-	create   bool
-	verKey   []byte        // the HMAC key of versions
-	sem      chan struct{} // the mutex of Apply, held when full
+	path   string // absolute
+	mode   fs.FileMode
+	create bool
+	verKey []byte        // the HMAC key of versions
+	sem    chan struct{} // the mutex of Apply, held when full
 
 	// failAt, for tests, is called at each step of a write and makes it
 	// fail with the error it returns.
@@ -184,12 +187,11 @@ func Open(path string, opts *Options) (*File, error) {
 		return nil, fmt.Errorf("dotenv: open %s: version key: %w", abs, err)
 	}
 	f := &File{
-		path:     abs,
-		lockPath: abs + ".lock",
-		mode:     mode,
-		create:   opts.CreateIfMissing,
-		verKey:   key,
-		sem:      make(chan struct{}, 1),
+		path:   abs,
+		mode:   mode,
+		create: opts.CreateIfMissing,
+		verKey: key,
+		sem:    make(chan struct{}, 1),
 	}
 	fi, err := os.Stat(abs)
 	switch {
@@ -289,7 +291,12 @@ func (f *File) Apply(ctx context.Context, changes []destination.Change) ([]error
 		return nil, ctx.Err()
 	}
 	defer func() { <-f.sem }()
-	unlock, err := atomicfile.LockWait(ctx, f.lockPath)
+	// The lock and the write go to the real file that the path names now.
+	real, err := atomicfile.RealPath(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("dotenv: resolve %s: %w", f.path, err)
+	}
+	unlock, err := atomicfile.LockWait(ctx, real+".lock")
 	if err != nil {
 		if err == ctx.Err() {
 			return nil, err
@@ -313,7 +320,7 @@ func (f *File) Apply(ctx context.Context, changes []destination.Change) ([]error
 	if !changed {
 		return errs, nil
 	}
-	if err := f.write(doc.render()); err != nil {
+	if err := f.write(real, doc.render()); err != nil {
 		return nil, fmt.Errorf("dotenv: write: %w", err)
 	}
 	return errs, nil
@@ -351,10 +358,10 @@ func (f *File) apply(doc *document, c destination.Change) (bool, error) {
 	return true, nil
 }
 
-// write replaces the file with data atomically: see the package
-// documentation.
-func (f *File) write(data []byte) error {
-	return atomicfile.WriteFunc(f.path, &atomicfile.Options{Perm: f.mode, KeepExisting: true, FailAt: f.failAt}, func(w *bufio.Writer) error {
+// write replaces the file, at its real path, with data atomically: see the
+// package documentation.
+func (f *File) write(real string, data []byte) error {
+	return atomicfile.WriteFunc(real, &atomicfile.Options{Perm: f.mode, KeepExisting: true, FailAt: f.failAt}, func(w *bufio.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

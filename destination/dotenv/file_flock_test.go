@@ -53,6 +53,39 @@ func TestApplyWaitsForTheLock(t *testing.T) {
 	}
 }
 
+// TestLockThroughSymlink: a File opened through a symbolic link takes the
+// lock of the real file, the one a File opened through the target takes.
+func TestLockThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.env")
+	link := filepath.Join(dir, ".env")
+	writeFile(t, target, "A=1\n")
+	if err := os.Symlink("real.env", link); err != nil {
+		t.Skipf("no symbolic links: %v", err)
+	}
+	f := open(t, link, nil)
+	unlock, err := atomicfile.Lock(target + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	errs, err := f.Apply(ctx, []destination.Change{{Key: "B", Value: "2"}})
+	if !errors.Is(err, context.DeadlineExceeded) || errs != nil {
+		t.Fatalf("Apply through the link while the target's lock is held = %v, %v; want context.DeadlineExceeded", errs, err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, f, destination.Change{Key: "B", Value: "2"})
+	if _, err := os.Lstat(link + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a lock file next to the link: %v", err)
+	}
+	if got := readFile(t, target); got != "A=1\nB=2\n" {
+		t.Fatalf("target = %q", got)
+	}
+}
+
 // TestSeveralFiles has Files of one path, as separate processes would have,
 // increment counters with check-and-set: no increment may be lost.
 func TestSeveralFiles(t *testing.T) {
