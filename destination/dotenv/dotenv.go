@@ -67,9 +67,9 @@
 // [File.Capabilities] reports Atomic. If the path is a symbolic link (or a
 // chain of them, or a path through linked directories), the file it points
 // to is replaced and the link is kept; with CreateIfMissing, a link that
-// dangles gets its target created by the first Apply that puts a key. An Apply that
-// changes nothing (a put of the value a key already has, a delete of an
-// absent key) does not write the file.
+// dangles gets its target created by the first Apply that puts a key. An
+// Apply that changes nothing (a put of the value a key already has, a
+// delete of an absent key) does not write the file.
 //
 // # Locking
 //
@@ -79,10 +79,10 @@
 // and left there. When the path is a symbolic link, the lock is next to the
 // real file it names, so that Files opened through the link and through
 // its target take the same lock. So Files in one process and processes
-// that take the same lock never overwrite each other's changes. An editor or a program that
-// does not take the lock can still change the file at any time: a change
-// it makes before Apply reads the file shows up as a conflict, but one it
-// makes between that read and the rename is lost. On systems without flock
+// that take the same lock never overwrite each other's changes. An editor
+// or a program that does not take the lock can still change the file at
+// any time: a change it makes before Apply reads the file shows up as a
+// conflict, but one it makes between that read and the rename is lost. On systems without flock
 // only the mutex is taken. List takes no lock: thanks to the rename it
 // always reads a whole file.
 //
