@@ -173,19 +173,8 @@ func (kv *KV) applyPathV1(ctx context.Context, changes []destination.Change) ([]
 	if err == nil {
 		return errs, nil
 	}
-	perChange := err
-	if !outcomeKnown(err) {
-		perChange = fmt.Errorf("%w (the write may have been applied)", err)
-	}
-	for i := range changes {
-		if carried[i] {
-			errs[i] = &destination.KeyError{Op: opOf(changes[i]), Key: changes[i].Key, Err: perChange}
-		}
-	}
-	if cerr := ctx.Err(); cerr != nil {
-		return errs, cerr
-	}
-	return errs, fmt.Errorf("vaultkv: write %s: %w", p, err)
+	// One request carries every change: each gets its error.
+	return failCarried(ctx, errs, changes, carried, p, err)
 }
 
 // listKeysV1 lists every secret under the prefix, recursively, and reads

@@ -405,21 +405,8 @@ func (kv *KV) applyPath(ctx context.Context, changes []destination.Change) ([]er
 			}
 			return errs, nil
 		}
-		// One write carries every change: each gets its error, which says
-		// when the write may have landed.
-		perChange := err
-		if !outcomeKnown(err) {
-			perChange = fmt.Errorf("%w (the write may have been applied)", err)
-		}
-		for i := range changes {
-			if carried[i] {
-				errs[i] = &destination.KeyError{Op: opOf(changes[i]), Key: changes[i].Key, Err: perChange}
-			}
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return errs, cerr
-		}
-		return errs, fmt.Errorf("vaultkv: write %s: %w", p, err)
+		// One write carries every change: each gets its error.
+		return failCarried(ctx, errs, changes, carried, p, err)
 	}
 	nv := decodeWrite(resp, version)
 	kv.mu.Lock()
@@ -441,6 +428,27 @@ func (kv *KV) forget() {
 	kv.mu.Lock()
 	kv.mu.known = false
 	kv.mu.Unlock()
+}
+
+// failCarried fails the changes that one whole-secret write at p carried
+// (carried[i]) with the error err of that write: each gets it as a
+// *destination.KeyError that says whether the write may have landed. It
+// returns errs and the call's error: ctx's when ctx is done, else one
+// naming p.
+func failCarried(ctx context.Context, errs []error, changes []destination.Change, carried []bool, p string, err error) ([]error, error) {
+	perChange := err
+	if !outcomeKnown(err) {
+		perChange = fmt.Errorf("%w (the write may have been applied)", err)
+	}
+	for i := range changes {
+		if carried[i] {
+			errs[i] = &destination.KeyError{Op: opOf(changes[i]), Key: changes[i].Key, Err: perChange}
+		}
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return errs, cerr
+	}
+	return errs, fmt.Errorf("vaultkv: write %s: %w", p, err)
 }
 
 func opOf(c destination.Change) string {
