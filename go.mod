@@ -25,6 +25,7 @@ require (
 	github.com/prometheus/common v0.73.1
 	github.com/testcontainers/testcontainers-go v0.40.0
 	golang.org/x/crypto v0.58.0
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	golang.org/x/sync v0.24.0
 	google.golang.org/api v0.311.0
 	google.golang.org/grpc v1.85.0
