@@ -236,7 +236,9 @@ func sortedKeys[V any](m map[string]V) []string {
 // polled when the sync is auto-synced), its state store with locks, the
 // Transit key that seals a state file, and the registry's associated
 // secrets (read) and vault-kv destinations (written): the registry's
-// associations always run under Watch, which polls both sides.
+// associations always run under Watch, which polls both sides; with the
+// state in Vault, the registry's catalog and locks in the store, and the
+// Transit key that seals the catalog's credentials.
 func examplePolicySpecs(cfg *Config) map[string]*vaultkv.PolicySpec {
 	specs := map[string]*vaultkv.PolicySpec{}
 	spec := func(conn string) *vaultkv.PolicySpec {
@@ -277,6 +279,21 @@ func examplePolicySpecs(cfg *Config) map[string]*vaultkv.PolicySpec {
 	}
 	if rc := cfg.Registry; rc != nil {
 		s := spec(rc.Connection)
+		// With the state in Vault, the registry opens the store over its
+		// own connection, for its catalog (documents) and its locks.
+		if st := cfg.State; st != nil && st.Connection != "" {
+			i := slices.IndexFunc(s.Stores, func(a vaultkv.StoreAccess) bool {
+				return a.Options == vaultkv.StoreOptions{Mount: st.Mount, Path: st.Path}
+			})
+			if i < 0 {
+				s.Stores = append(s.Stores, vaultkv.StoreAccess{Options: vaultkv.StoreOptions{Mount: st.Mount, Path: st.Path}, Lock: true})
+				i = len(s.Stores) - 1
+			}
+			s.Stores[i].Documents = true
+		}
+		if tr := rc.Transit; tr != nil && cfg.State != nil {
+			s.Transit = append(s.Transit, vaultkv.TransitAccess{Options: vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key}})
+		}
 		for _, a := range rc.Associations {
 			s.KV = append(s.KV, vaultkv.KVAccess{Options: vaultkv.Options{Mount: a.Mount, Path: a.SecretName, Layout: vaultkv.SecretPath}, Poll: true})
 		}
