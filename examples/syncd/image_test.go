@@ -291,3 +291,32 @@ func TestFallbackRoots(t *testing.T) {
 	}()
 	x509.SetFallbackRoots(x509.NewCertPool())
 }
+
+// TestLibraryDoesNotLinkFallbackRoots: the fallback roots are the
+// daemon's choice, global to a process; no package of the library (any
+// package outside examples/) links them.
+func TestLibraryDoesNotLinkFallbackRoots(t *testing.T) {
+	const fallback = "golang.org/x/crypto/x509roots/fallback"
+	out, err := exec.Command("go", "list", "-C", filepath.Join("..", ".."), "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	checked, daemon := 0, false
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, " ")
+		links := slices.Contains(strings.Fields(deps), fallback)
+		if pkg == "github.com/secretsync/secretsync/examples/syncd" {
+			daemon = links
+		}
+		if strings.Contains(pkg, "/examples/") {
+			continue
+		}
+		checked++
+		if links {
+			t.Errorf("%s links %s", pkg, fallback)
+		}
+	}
+	if checked < 10 || !daemon {
+		t.Fatalf("checked %d library packages, the daemon links the roots: %v; the listing is wrong\n%s", checked, daemon, out)
+	}
+}
