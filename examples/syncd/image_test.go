@@ -215,7 +215,9 @@ func TestImage(t *testing.T) {
 	}
 
 	// The daemon, as the image's user, with its state in the volume.
-	ctr, errb, code = docker(t, "run", "-d", "-p", "127.0.0.1::8080", "-v", good+":/etc/syncd:ro", image)
+	// As the guide runs it: a read-only root, no capability.
+	ctr, errb, code = docker(t, "run", "-d", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+		"-p", "127.0.0.1::8080", "-v", good+":/etc/syncd:ro", image)
 	if code != 0 {
 		t.Fatalf("docker run -d: %s", errb)
 	}
