@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,28 +67,29 @@ func (u unitFile) one(t *testing.T, section, key string) string {
 	return v[0]
 }
 
-// syncdFlags returns the names of the flags of syncd's daemon mode, from
-// its -h output.
-func syncdFlags(t *testing.T) []string {
+// syncdFlags returns the flags of syncd's daemon mode, from its -h
+// output, each with whether it takes a value ("-config file") or not
+// ("-check", a boolean).
+func syncdFlags(t *testing.T) map[string]bool {
 	t.Helper()
 	code, _, usage := runNoPanic(t, context.Background(), "-h")
 	if code != exitOK {
 		t.Fatalf("-h = %d", code)
 	}
-	var names []string
-	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(usage, -1) {
-		names = append(names, m[1])
+	flags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)( \S+)?$`).FindAllStringSubmatch(usage, -1) {
+		flags[m[1]] = m[2] != ""
 	}
-	if !slices.Contains(names, "config") || !slices.Contains(names, "check") {
-		t.Fatalf("flags %v from -h: the listing is wrong\n%s", names, usage)
+	if !flags["config"] || flags["check"] {
+		t.Fatalf("flags %v from -h: the listing is wrong\n%s", flags, usage)
 	}
-	return names
+	return flags
 }
 
 // checkCommand checks a command line of the unit that runs syncd: its
 // binary, every flag one of syncd's, and its -config file; it returns the
 // flags given.
-func checkCommand(t *testing.T, what, line string, flags []string) map[string]string {
+func checkCommand(t *testing.T, what, line string, flags map[string]bool) map[string]string {
 	t.Helper()
 	args := strings.Fields(line)
 	if len(args) == 0 || args[0] != guideBinary {
@@ -104,11 +104,16 @@ func checkCommand(t *testing.T, what, line string, flags []string) map[string]st
 			continue
 		}
 		name, val, hasVal := strings.Cut(name, "=")
-		if !slices.Contains(flags, name) {
+		takesValue, ok := flags[name]
+		if !ok {
 			t.Errorf("%s: -%s is not a flag of syncd (%v)", what, name, flags)
 			continue
 		}
-		if !hasVal && name != "check" && name != "once" && name != "plan" && name != "version" && i+1 < len(args) {
+		if takesValue && !hasVal {
+			if i+1 >= len(args) {
+				t.Errorf("%s: -%s without its value", what, name)
+				continue
+			}
 			i++
 			val = args[i]
 		}
