@@ -10,6 +10,11 @@
 // named in the configuration; the configuration never holds a secret. See
 // example.hcl.
 //
+// To deploy it, see docs/operations.md in the repository: the FROM-scratch
+// image (Dockerfile, scripts/syncd-image), the systemd unit
+// (syncd.service), the configuration reference, the Vault policies, the
+// metrics and the alerting rules (alerts.yml).
+//
 // # Flags
 //
 //	syncd -config syncd.hcl          run every sync with auto-sync, serve HTTP

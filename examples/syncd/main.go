@@ -16,6 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	// Root certificates for when the system has none, as in the
+	// FROM-scratch image (Dockerfile): TLS to Vault and the cloud APIs
+	// verifies against Mozilla's roots then. A system bundle, where there
+	// is one, still wins.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/sync"
 )
