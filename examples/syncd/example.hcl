@@ -129,6 +129,12 @@ registry {
   connection    = "vault-main" # reads the associated secrets, writes vault-kv destinations
   poll_interval = "30s"        # Vault Community Edition has no events: changes arrive by polling
 
+  # The registry keeps its destinations and associations in the state
+  # store (its catalog); credentials in it are sealed with this Transit key.
+  transit {
+    key = "syncd-registry"
+  }
+
   destination "vault-kv" "shared-copy" {
     mount  = "secret"
     path   = "copies/shared"
