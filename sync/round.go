@@ -97,11 +97,7 @@ type round struct {
 	rep     *Report
 	h       *fingerprint.Hasher
 
-	initial       bool // apply the initial-sync behaviour to keys without baseline
-	importInitial bool // initial and InitialSync is an import behaviour
-	canDst        bool // this operation may write the destination
-	canSrc        bool // this operation may write the source
-	canDelete     bool
+	initial bool // apply the initial-sync behaviour to keys without baseline
 
 	items        []item
 	unmgd        []KeyResult
@@ -196,42 +192,25 @@ func (r *round) run(ctx context.Context) error {
 	}
 
 	r.initial = r.op == OpSync && !st.Initialized
-	r.importInitial = r.initial && (s.initial == ImportPreferSource || s.initial == ImportPreferDestination)
 	r.rep.Initial = r.initial
-	switch r.op {
-	case OpSync:
-		r.canDst = s.cfg.Mode != Pull
-		r.canSrc = s.srcW != nil && (s.cfg.Mode != Push || r.importInitial)
-		r.canDelete = !s.cfg.DisableDeletion
-	case OpImport:
-		r.canSrc = true
-	case OpRemove:
-		r.canDst, r.canDelete = true, true
-	case OpResolve:
-		r.canDst = true
-		r.canSrc = s.srcW != nil
-		r.canDelete = !s.cfg.DisableDeletion
-	}
 
 	// A round whose every write was refused by check-and-set starts over
 	// from here (see replan).
-plan:
+readAgain:
 	if err := r.read(ctx); err != nil {
 		return r.failRound(ctx, err, true)
 	}
-	for i := range r.items {
-		if r.op == OpRemove {
-			r.decideRemove(&r.items[i])
-		} else {
-			r.decide(&r.items[i])
-		}
+	out := plan(planInput{
+		op: r.op, mode: s.cfg.Mode, initialSync: s.initial, initial: r.initial,
+		sourceWritable: s.srcW != nil, disableDeletion: s.cfg.DisableDeletion, writeOnly: s.wo,
+		srcUnknown: r.srcUnknown, resolve: r.resolve, policy: s.cfg.ConflictPolicy, hasher: r.h,
+		force: r.opts.force, maxDelete: s.frac,
+		items: r.items,
+	})
+	if out.err != nil {
+		return out.err
 	}
-	if r.resolve != nil {
-		if err := r.checkResolve(); err != nil {
-			return err
-		}
-	}
-	guardErr := r.guard()
+	guardErr := out.guard
 	if r.opts.dryRun {
 		r.finishReport(ctx, false)
 		return guardErr
@@ -257,7 +236,7 @@ plan:
 	if applyErr == nil && ctx.Err() == nil && r.replans < replans && r.replan() {
 		r.replans++
 		s.log.DebugContext(ctx, "secretsync: every write refused by check-and-set; reading again", "sync", s.cfg.Name, "run_id", r.rep.RunID, "replan", r.replans)
-		goto plan
+		goto readAgain
 	}
 	r.stopped = applyErr != nil
 	r.finishReport(ctx, true)
@@ -468,20 +447,6 @@ func (r *round) read(ctx context.Context) error {
 		it := &items[i]
 		if fp, ok := r.st.Baseline[it.key]; ok {
 			it.base, it.hasBase = conflict.Present(fp), true
-		} else if r.initial && r.s.wo {
-			// A write-only destination's key that this sync never wrote
-			// cannot be compared with the source: it is someone else's,
-			// flagged rather than overwritten or deleted.
-			it.base = conflict.Absent
-		} else if r.initial {
-			switch {
-			case r.importInitial:
-				it.base = conflict.Absent
-			case r.s.cfg.Mode == Pull:
-				it.base = it.srcSide // mirror: the source becomes the destination
-			default:
-				it.base = it.dstSide // overwrite: the destination becomes the source
-			}
 		}
 		if pw, ok := r.st.Pending[it.key]; ok {
 			if r.s.wo && it.dstSide.Exists && pw.Destination && pw.Value.Exists {
@@ -551,150 +516,6 @@ func sortByKey(items []item) {
 	}
 }
 
-// decide classifies an item and plans its writes.
-func (r *round) decide(it *item) {
-	it.class = conflict.Classify(it.base, it.srcSide, it.dstSide)
-	it.res.Class = it.class
-	if r.resolve != nil {
-		r.resolveWith(it, r.resolve.res, "resolved: "+r.resolve.res.String())
-		return
-	}
-	switch it.class {
-	case conflict.Unchanged, conflict.Converged:
-		it.res.Action = Unchanged
-		it.setBase, it.newBase = true, it.srcSide
-	case conflict.SourceChanged:
-		r.propagate(it, false)
-	case conflict.DestinationChanged:
-		r.propagate(it, true)
-	default:
-		res, why := r.policy(it, it.class)
-		r.resolveWith(it, res, why)
-	}
-}
-
-// policy returns the resolution for a conflict (or drift) and its reason.
-func (r *round) policy(it *item, class conflict.Class) (conflict.Resolution, string) {
-	if r.importInitial && !it.hasBase && class == conflict.BothCreated {
-		if r.s.initial == ImportPreferSource {
-			return conflict.KeepSource, "initial sync: import-prefer-source"
-		}
-		return conflict.KeepDestination, "initial sync: import-prefer-destination"
-	}
-	res := r.s.cfg.ConflictPolicy.Resolve(conflict.Conflict{
-		Key: it.key, Class: class, Baseline: it.base, Source: it.srcSide, Destination: it.dstSide,
-	})
-	return res, "policy: " + res.String()
-}
-
-// propagate copies the side that changed onto the other one; toSrc says the
-// destination changed and the source is to be written.
-func (r *round) propagate(it *item, toSrc bool) {
-	allowed := r.canDst
-	if toSrc {
-		allowed = r.canSrc
-	}
-	if allowed {
-		r.plan(it, toSrc, "")
-		return
-	}
-	if r.op == OpImport {
-		it.res.Action = Skipped
-		it.res.Reason = "changed at the source; import writes only the source"
-		return
-	}
-	// Drift: the side this mode does not write from changed out of band.
-	res, why := r.policy(it, it.class)
-	if res.Kind() == conflict.KindFlag {
-		it.flag = true
-		it.res.Action = Conflict
-		if toSrc {
-			it.res.Reason = "drift: destination changed out of band"
-		} else {
-			it.res.Reason = "drift: source changed out of band"
-		}
-		return
-	}
-	r.resolveWith(it, res, "drift, "+why)
-}
-
-// resolveWith plans the writes of a resolution.
-func (r *round) resolveWith(it *item, res conflict.Resolution, why string) {
-	switch res.Kind() {
-	case conflict.KindKeepSource:
-		if r.canDst {
-			r.plan(it, false, why)
-			return
-		}
-	case conflict.KindKeepDestination:
-		if r.canSrc {
-			r.plan(it, true, why)
-			return
-		}
-	case conflict.KindUseValue:
-		if r.canDst && r.canSrc {
-			v, _ := res.Value()
-			fp := conflict.Present(r.h.Sum(v))
-			it.res.Reason = why
-			it.setBase, it.newBase = true, fp
-			if !it.dstSide.Same(fp) {
-				it.addWrite(write{change: destination.Change{Key: it.dkey, Value: v, Expect: it.dst.Version}, action: createOrUpdate(it.dstSide)})
-			}
-			if !it.srcSide.Same(fp) {
-				it.addWrite(write{toSrc: true, change: destination.Change{Key: it.key, Value: v, Expect: it.src.Version}, action: createOrUpdate(it.srcSide)})
-			}
-			it.res.Action = Unchanged
-			if it.nw > 0 {
-				it.res.Action, it.res.Direction = it.writes[0].action, direction(it.writes[0].toSrc)
-			}
-			return
-		}
-	}
-	it.flag = true
-	it.res.Action = Conflict
-	it.res.Reason = it.class.String()
-	if res.Kind() != conflict.KindFlag {
-		it.res.Reason += "; " + why + " needs a side this operation does not write"
-	}
-}
-
-// plan makes the receiving side what the other side is.
-func (r *round) plan(it *item, toSrc bool, why string) {
-	from, fromSide, to, toSide, key := it.src, it.srcSide, it.dst, it.dstSide, it.dkey
-	if toSrc {
-		from, fromSide, to, toSide, key = it.dst, it.dstSide, it.src, it.srcSide, it.key
-	}
-	it.res.Reason = why
-	if fromSide.Same(toSide) {
-		it.res.Action = Unchanged
-		it.setBase, it.newBase = true, fromSide
-		return
-	}
-	it.res.Direction = direction(toSrc)
-	if !fromSide.Exists {
-		if !r.canDelete {
-			it.res.Action = Skipped
-			it.res.Reason = "deletion disabled"
-			if r.op == OpImport {
-				it.res.Reason = "import never deletes"
-			}
-			// Keep the baseline where it is, so the key stays a pending
-			// deletion rather than becoming a key created out of band.
-			it.setBase, it.newBase = true, it.base
-			return
-		}
-		it.addWrite(write{toSrc: toSrc, change: destination.Change{Key: key, Delete: true, Expect: to.Version}, action: Deleted})
-	} else {
-		a := createOrUpdate(toSide)
-		if toSrc && (r.op == OpImport || r.importInitial) {
-			a = Imported
-		}
-		it.addWrite(write{toSrc: toSrc, change: destination.Change{Key: key, Value: from.Value, Expect: to.Version}, action: a})
-	}
-	it.res.Action = it.writes[it.nw-1].action
-	it.setBase, it.newBase = true, fromSide
-}
-
 // removeFromState makes a Remove whose source could not be listed go on
 // without it. What a Remove deletes is what the sync wrote, which its
 // state records: the baseline's keys, the pending writes found landed,
@@ -705,90 +526,6 @@ func (r *round) removeFromState(ctx context.Context, srcErr error) {
 	r.srcUnknown = true
 	r.s.log.WarnContext(ctx, "secretsync: remove goes on from the saved state: listing the source failed",
 		"sync", r.s.cfg.Name, "run_id", r.rep.RunID, "error", OneLine(srcErr))
-}
-
-// decideRemove plans the deletion of a destination key for Remove.
-func (r *round) decideRemove(it *item) {
-	src := it.srcSide
-	if r.srcUnknown {
-		src = it.base // unknown: classified as unchanged since the baseline
-	}
-	it.res.Class = conflict.Classify(it.base, src, it.dstSide)
-	if !it.dstSide.Exists {
-		it.res.Action = Unchanged
-		it.res.Reason = "already absent"
-		it.setBase, it.newBase = true, conflict.Absent
-		return
-	}
-	if !it.hasBase && !it.srcSide.Exists {
-		it.res.Action = Skipped
-		it.res.Reason = "not kept by this sync"
-		if r.srcUnknown {
-			it.res.Reason = "not in this sync's state (the source could not be read)"
-		}
-		return
-	}
-	it.addWrite(write{change: destination.Change{Key: it.dkey, Delete: true, Expect: it.dst.Version}, action: Deleted})
-	it.res.Action, it.res.Direction = Deleted, audit.ToDestination
-	it.setBase, it.newBase = true, conflict.Absent
-}
-
-// checkResolve turns a resolution that cannot be applied into an error.
-func (r *round) checkResolve() error {
-	for i := range r.items {
-		it := &r.items[i]
-		switch it.res.Action {
-		case Conflict:
-			if r.resolve.res.Kind() == conflict.KindKeepDestination || r.resolve.res.Kind() == conflict.KindUseValue {
-				return fmt.Errorf("%w: resolving %q with %s writes the source", ErrReadOnlySource, it.key, r.resolve.res)
-			}
-			return fmt.Errorf("sync: cannot resolve %q with %s", it.key, r.resolve.res)
-		case Skipped:
-			return fmt.Errorf("%w: resolving %q with %s deletes it", ErrDeletionDisabled, it.key, r.resolve.res)
-		}
-	}
-	return nil
-}
-
-// guard refuses a round that would delete too much.
-func (r *round) guard() error {
-	if r.opts.force || r.op == OpRemove || r.op == OpResolve {
-		return nil
-	}
-	var delDst, delSrc, nDst, nSrc int
-	for i := range r.items {
-		it := &r.items[i]
-		if it.dstSide.Exists {
-			nDst++
-		}
-		if it.srcSide.Exists {
-			nSrc++
-		}
-		for _, w := range it.writes[:it.nw] {
-			if w.change.Delete {
-				if w.toSrc {
-					delSrc++
-				} else {
-					delDst++
-				}
-			}
-		}
-	}
-	check := func(side string, del, managed, other int) error {
-		switch {
-		case del == 0:
-			return nil
-		case other == 0:
-			return &MassDeletionError{Side: side, Deletes: del, Managed: managed, Fraction: r.s.frac, Empty: true}
-		case float64(del) > r.s.frac*float64(managed):
-			return &MassDeletionError{Side: side, Deletes: del, Managed: managed, Fraction: r.s.frac}
-		}
-		return nil
-	}
-	if err := check(sideDst, delDst, nDst, nSrc); err != nil {
-		return err
-	}
-	return check(sideSrc, delSrc, nSrc, nDst)
 }
 
 // ref points at one write of one item.
