@@ -1,12 +1,14 @@
 package sync
 
 import (
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/conflict"
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/internal/fingerprint"
+	"github.com/secretsync/secretsync/state"
 )
 
 // planInput is everything planning reads: the round's items, each with
@@ -352,4 +354,77 @@ func (p *planner) guard() error {
 		return err
 	}
 	return check(sideSrc, delSrc, nSrc, nDst)
+}
+
+// nameKeys returns the render and match functions of a round of a sync
+// with a KeyNamer: the destination keys it manages are those named from
+// the source's keys and from the baseline's, and, for a Remove, from the
+// keys of its pending writes (a write whose outcome is unknown may have
+// created its key; pending is nil otherwise). Two keys named alike both
+// fail to render, so that neither is written over the other.
+func nameKeys(namer KeyNamer, srcMap map[string]destination.Secret, baseline map[string]conflict.Fingerprint, pending map[string]state.PendingWrite) (render func(string) (string, error), match func(string) (string, bool)) {
+	type named struct {
+		dk  string
+		err error
+	}
+	fwd := make(map[string]named, len(srcMap)+len(baseline))
+	rev := make(map[string]string, len(srcMap)+len(baseline))
+	name := func(k string, fromSource bool) {
+		if _, ok := fwd[k]; ok {
+			return
+		}
+		dk, err := namer.DestinationKey(k)
+		fwd[k] = named{dk, err}
+		if err != nil {
+			return
+		}
+		if other, ok := rev[dk]; ok && !fromSource {
+			// A key gone from the source whose name a source key now has
+			// (a renamed key): the name is the source key's.
+			fwd[k] = named{err: fmt.Errorf("%w: %q is now the name of %q", destination.ErrInvalidKey, dk, other)}
+			return
+		} else if ok {
+			collide := fmt.Errorf("%w: %q and %q are both named %q at the destination", destination.ErrInvalidKey, min(k, other), max(k, other), dk)
+			fwd[k], fwd[other] = named{err: collide}, named{err: collide}
+			return
+		}
+		rev[dk] = k
+	}
+	for k := range srcMap {
+		name(k, true)
+	}
+	for k := range baseline {
+		name(k, false)
+	}
+	for k := range pending {
+		name(k, false)
+	}
+	render = func(k string) (string, error) {
+		n, ok := fwd[k]
+		if !ok {
+			return namer.DestinationKey(k)
+		}
+		return n.dk, n.err
+	}
+	match = func(dk string) (string, bool) {
+		k, ok := rev[dk]
+		if ok && fwd[k].err != nil {
+			return "", false
+		}
+		return k, ok
+	}
+	return render, match
+}
+
+// writeOnlySide returns the side of key k at a write-only destination that
+// lists it with marker m: the baseline's value while m is the marker the
+// sync recorded (in markers) after its own write, and otherwise a value
+// nobody can know, which differs from every other.
+func writeOnlySide(markers map[string]string, baseline map[string]conflict.Fingerprint, k, m string) conflict.Side {
+	if stored, ok := markers[k]; ok && stored == m {
+		if fp, ok := baseline[k]; ok {
+			return conflict.Present(fp)
+		}
+	}
+	return conflict.Present(sha256.Sum256([]byte("secretsync: write-only marker\x00" + m)))
 }

@@ -3,7 +3,6 @@ package sync
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -385,7 +384,11 @@ func (r *round) read(ctx context.Context) error {
 	r.refused = refusedKeys
 	render, match := r.s.schema.Render, r.s.schema.Match
 	if r.s.namer != nil {
-		render, match = r.nameKeys(srcMap)
+		var pending map[string]state.PendingWrite
+		if r.op == OpRemove {
+			pending = r.st.Pending
+		}
+		render, match = nameKeys(r.s.namer, srcMap, r.st.Baseline, pending)
 	}
 	for k, sec := range srcMap {
 		if only != "" && k != only {
@@ -426,7 +429,7 @@ func (r *round) read(ctx context.Context) error {
 		items[i].dst = sec
 		items[i].dstSide = conflict.Present(r.h.Sum(sec.Value))
 		if r.s.wo {
-			items[i].dstSide = r.writeOnlySide(k, sec.Version)
+			items[i].dstSide = writeOnlySide(r.st.Markers, r.st.Baseline, k, sec.Version)
 		}
 	}
 	for k := range r.st.Baseline {
@@ -1082,80 +1085,6 @@ func opName(c destination.Change) string {
 
 func sortFlagged(fs []FlaggedConflict) {
 	slices.SortFunc(fs, func(a, b FlaggedConflict) int { return cmp.Compare(a.Key, b.Key) })
-}
-
-// nameKeys returns the render and match functions of a round of a sync
-// with a KeyNamer: the destination keys it manages are those named from
-// the source's keys and from the baseline's. Two keys named alike both
-// fail to render, so that neither is written over the other.
-func (r *round) nameKeys(srcMap map[string]destination.Secret) (render func(string) (string, error), match func(string) (string, bool)) {
-	type named struct {
-		dk  string
-		err error
-	}
-	fwd := make(map[string]named, len(srcMap)+len(r.st.Baseline))
-	rev := make(map[string]string, len(srcMap)+len(r.st.Baseline))
-	name := func(k string, fromSource bool) {
-		if _, ok := fwd[k]; ok {
-			return
-		}
-		dk, err := r.s.namer.DestinationKey(k)
-		fwd[k] = named{dk, err}
-		if err != nil {
-			return
-		}
-		if other, ok := rev[dk]; ok && !fromSource {
-			// A key gone from the source whose name a source key now has
-			// (a renamed key): the name is the source key's.
-			fwd[k] = named{err: fmt.Errorf("%w: %q is now the name of %q", destination.ErrInvalidKey, dk, other)}
-			return
-		} else if ok {
-			collide := fmt.Errorf("%w: %q and %q are both named %q at the destination", destination.ErrInvalidKey, min(k, other), max(k, other), dk)
-			fwd[k], fwd[other] = named{err: collide}, named{err: collide}
-			return
-		}
-		rev[dk] = k
-	}
-	for k := range srcMap {
-		name(k, true)
-	}
-	for k := range r.st.Baseline {
-		name(k, false)
-	}
-	if r.op == OpRemove {
-		// A write whose outcome is unknown may have created its key.
-		for k := range r.st.Pending {
-			name(k, false)
-		}
-	}
-	render = func(k string) (string, error) {
-		n, ok := fwd[k]
-		if !ok {
-			return r.s.namer.DestinationKey(k)
-		}
-		return n.dk, n.err
-	}
-	match = func(dk string) (string, bool) {
-		k, ok := rev[dk]
-		if ok && fwd[k].err != nil {
-			return "", false
-		}
-		return k, ok
-	}
-	return render, match
-}
-
-// writeOnlySide returns the side of key k at a write-only destination that
-// lists it with marker m: the baseline's value while m is the marker the
-// sync recorded after its own write, and otherwise a value nobody can
-// know, which differs from every other.
-func (r *round) writeOnlySide(k, m string) conflict.Side {
-	if stored, ok := r.st.Markers[k]; ok && stored == m {
-		if fp, ok := r.st.Baseline[k]; ok {
-			return conflict.Present(fp)
-		}
-	}
-	return conflict.Present(sha256.Sum256([]byte("secretsync: write-only marker\x00" + m)))
 }
 
 // setMarker records m as the marker of k's own value at a write-only
