@@ -298,23 +298,6 @@ func (p *planner) decideRemove(it *item) {
 	it.setBase, it.newBase = true, conflict.Absent
 }
 
-// checkResolve turns a resolution that cannot be applied into an error.
-func (p *planner) checkResolve() error {
-	for i := range p.items {
-		it := &p.items[i]
-		switch it.res.Action {
-		case Conflict:
-			if p.resolve.res.Kind() == conflict.KindKeepDestination || p.resolve.res.Kind() == conflict.KindUseValue {
-				return fmt.Errorf("%w: resolving %q with %s writes the source", ErrReadOnlySource, it.key, p.resolve.res)
-			}
-			return fmt.Errorf("sync: cannot resolve %q with %s", it.key, p.resolve.res)
-		case Skipped:
-			return fmt.Errorf("%w: resolving %q with %s deletes it", ErrDeletionDisabled, it.key, p.resolve.res)
-		}
-	}
-	return nil
-}
-
 // guard refuses a plan that would delete too much.
 func (p *planner) guard() error {
 	if p.force || p.op == OpRemove || p.op == OpResolve {

@@ -177,10 +177,8 @@ func (r *round) run(ctx context.Context) error {
 	if st.Baseline == nil {
 		st.Baseline = make(map[string]conflict.Fingerprint)
 	}
-	if r.resolve != nil {
-		if _, ok := st.Conflicts[r.resolve.key]; !ok {
-			return fmt.Errorf("%w: %q", ErrNoConflict, r.resolve.key)
-		}
+	if err := r.checkFlagged(); err != nil {
+		return err
 	}
 	key, err := s.store.FingerprintKey(ctx)
 	if err != nil {
@@ -979,20 +977,12 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 		return multierror.Append(err, serr)
 	}
 	if r.resolve != nil && err == nil {
-		if aerr := s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.ConflictResolved, RunID: r.rep.RunID, Key: r.resolve.key,
-			Operation: OpResolve, Outcome: audit.Success, Message: r.resolve.res.String()}); aerr != nil {
-			return aerr
+		if err := r.resolved(ctx); err != nil {
+			return err
 		}
 	}
 	if err != nil && !isContextErr(err) && !errors.Is(err, ErrAudit) {
 		r.auditFailure(ctx, err)
-	}
-	if err == nil && r.resolve != nil {
-		for i := range r.items {
-			if a := r.items[i].res.Action; a == Retry {
-				return fmt.Errorf("sync: resolve %q: %w", r.items[i].key, r.items[i].res.Err)
-			}
-		}
 	}
 	s.log.DebugContext(ctx, "secretsync: round done", "sync", s.cfg.Name, "op", r.op, "run_id", r.rep.RunID, "summary", r.rep.String())
 	return err

@@ -294,31 +294,6 @@ func (s *Syncer) Remove(ctx context.Context, opts ...Option) (*Report, error) {
 	return s.operate(ctx, OpRemove, collect(opts), nil)
 }
 
-// Resolve resolves the flagged conflict of a source key deliberately:
-// conflict.KeepSource makes the destination what the source is,
-// conflict.KeepDestination the reverse, and conflict.UseValue writes a value
-// to both sides. Writes are check-and-set against what Resolve reads, so a
-// key that changes meanwhile makes Resolve fail with an error for which
-// errors.Is(err, destination.ErrConflict) holds; calling it again is safe.
-// It returns ErrNoConflict when the key is not flagged, ErrReadOnlySource
-// when it would have to write a read-only source, and ErrDeletionDisabled
-// when it would have to delete with deletion disabled.
-func (s *Syncer) Resolve(ctx context.Context, key string, r conflict.Resolution) error {
-	if r.Kind() == conflict.KindFlag {
-		return nil
-	}
-	if s.wo && r.Kind() == conflict.KindKeepDestination {
-		return fmt.Errorf("%w: resolving %q with %s needs the destination's value", ErrWriteOnly, key, r)
-	}
-	_, err := s.operate(ctx, OpResolve, options{}, &resolveReq{key: key, res: r})
-	return err
-}
-
-type resolveReq struct {
-	key string
-	res conflict.Resolution
-}
-
 // Status is the recorded state of a sync's operations.
 type Status struct {
 	// Sync, Import and Remove are the last record of each operation; nil
