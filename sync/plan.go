@@ -34,9 +34,11 @@ type planInput struct {
 	force      bool                // Force: the mass-deletion guard does not apply
 	maxDelete  float64             // Config.MaxDeleteFraction, defaulted
 
-	// items are the round's keys, sorted by key. plan fills in what it
-	// decides for each (class, writes, result, new baseline, flag), and
-	// the baseline that InitialSync gives a key without one.
+	// items are the round's keys, sorted by key. plan reads each one's
+	// names (key, dkey), sides (src, dst, srcSide, dstSide), baseline
+	// (base, hasBase) and confirmed write; it fills in what it decides
+	// (class, res, writes, setBase and newBase, flag), and gives a key
+	// without baseline the one that InitialSync implies.
 	items []item
 }
 
