@@ -551,3 +551,112 @@ func TestWriteOnlySideTable(t *testing.T) {
 		t.Errorf("another marker: %v (%s), want drift flagged", got.Action, got.Reason)
 	}
 }
+
+// TestPlanInvariants plans one key under every combination of operation,
+// mode, initial behaviour, policy (or resolution), deletion control,
+// writable source, write-only destination, and baseline and sides drawn
+// from three values, and checks planInvariants on each.
+func TestPlanInvariants(t *testing.T) {
+	n := 0
+	for op := range uint8(4) {
+		for mode := range uint8(3) {
+			for is := range uint8(4) {
+				for pol := range uint8(4) {
+					for flags := range uint8(32) {
+						for kv := range uint16(64) {
+							planInvariants(t, op, mode, is, pol, flags, uint8(kv), uint8(kv>>2), uint8(kv>>4))
+							n++
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d plans", n)
+}
+
+// FuzzPlan is TestPlanInvariants for the fuzzer.
+func FuzzPlan(f *testing.F) {
+	f.Add(uint8(0), uint8(0), uint8(0), uint8(0), uint8(0), uint8(1), uint8(2), uint8(3))
+	f.Add(uint8(2), uint8(2), uint8(2), uint8(1), uint8(3), uint8(0), uint8(1), uint8(2))
+	f.Fuzz(planInvariants)
+}
+
+// planInvariants checks what holds for every plan of one key: a flagged
+// key is not written; a side is written only when the operation may write
+// it, and deleted only when it may delete; and once the writes are
+// applied, the sides agree on the new baseline (unless a deletion was
+// skipped, which keeps the old one).
+func planInvariants(t *testing.T, op, mode, initialSync, pol, flags, base, src, dst uint8) {
+	values := []string{"", "a", "b", "v"}
+	ops := []string{OpSync, OpImport, OpRemove, OpResolve}
+	resolutions := []conflict.Resolution{conflict.KeepSource, conflict.KeepDestination, conflict.UseValue("v")}
+	policies := []conflict.Policy{nil, conflict.PreferSource, conflict.PreferDestination, useValue}
+	in := planInput{
+		op: ops[op%4], mode: Mode(mode % 3), initialSync: InitialSync(initialSync % 4),
+		initial:        flags&1 != 0,
+		sourceWritable: flags&2 != 0, disableDeletion: flags&4 != 0, writeOnly: flags&8 != 0,
+		srcUnknown: flags&16 != 0 && ops[op%4] == OpRemove,
+		policy:     policies[pol%4], hasher: planHasher, force: true, maxDelete: 0.5,
+	}
+	if in.op == OpResolve {
+		in.resolve = &resolveReq{key: "k", res: resolutions[pol%3]}
+	}
+	in.items = []item{planItem("k", values[base%4], values[src%4], values[dst%4])}
+	out := plan(in)
+	it := &in.items[0]
+	if out.err != nil {
+		if in.op != OpResolve {
+			t.Fatalf("%s: plan error %v", in.op, out.err)
+		}
+		return
+	}
+	what := func() string {
+		return fmt.Sprintf("%s %s initial %v (%s), flags %05b, %v: %v %q, writes %q",
+			in.op, in.mode, in.initial, in.initialSync, flags, it.res.Class, it.res.Action, it.res.Reason, writesOf(t, it))
+	}
+	p := newPlanner(in)
+	srcNow, dstNow := it.srcSide, it.dstSide
+	for _, w := range it.writes[:it.nw] {
+		if w.toSrc && !p.canSrc || !w.toSrc && !p.canDst {
+			t.Fatalf("%s: writes a side it may not", what())
+		}
+		if w.change.Delete && !p.canDelete {
+			t.Fatalf("%s: deletes with deletion disabled", what())
+		}
+		to := &dstNow
+		if w.toSrc {
+			to = &srcNow
+		}
+		if w.change.Delete {
+			*to = conflict.Absent
+		} else {
+			*to = side(w.change.Value)
+		}
+	}
+	switch {
+	case it.flag:
+		if it.nw > 0 || it.setBase || it.res.Action != Conflict {
+			t.Fatalf("%s: flagged, but written or given a baseline", what())
+		}
+	case !it.setBase:
+		if it.nw > 0 {
+			t.Fatalf("%s: writes without a new baseline", what())
+		}
+	case it.res.Action == Skipped:
+		if it.nw > 0 || !it.newBase.Same(it.base) {
+			t.Fatalf("%s: a skipped write moved the baseline", what())
+		}
+	case in.op == OpRemove:
+		if dstNow.Exists || it.newBase.Exists {
+			t.Fatalf("%s: the destination key stays", what())
+		}
+	default:
+		if !srcNow.Same(it.newBase) || !dstNow.Same(it.newBase) {
+			t.Fatalf("%s: after the writes the sides differ from the new baseline", what())
+		}
+	}
+	if it.res.Action == Unchanged && it.nw > 0 {
+		t.Fatalf("%s: unchanged, with writes", what())
+	}
+}
