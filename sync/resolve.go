@@ -68,18 +68,20 @@ func (p *planner) checkResolve() error {
 	return nil
 }
 
-// resolved ends a Resolve whose round succeeded and was saved: it audits
-// the resolution, and fails when a write of it was refused because the key
-// changed since it was read.
+// resolved ends a Resolve whose round succeeded and was saved: it fails
+// when a write of it was refused because the key changed since it was
+// read, and audits the resolution otherwise.
+//
+// A refused resolution is no resolution: the conflict stays flagged (see
+// commit), the failure is audited, and no CONFLICT_RESOLVED is recorded.
 func (r *round) resolved(ctx context.Context) error {
-	if err := r.s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.ConflictResolved, RunID: r.rep.RunID, Key: r.resolve.key,
-		Operation: OpResolve, Outcome: audit.Success, Message: r.resolve.res.String()}); err != nil {
-		return err
-	}
 	for i := range r.items {
 		if a := r.items[i].res.Action; a == Retry {
-			return fmt.Errorf("sync: resolve %q: %w", r.items[i].key, r.items[i].res.Err)
+			err := fmt.Errorf("sync: resolve %q: %w", r.items[i].key, r.items[i].res.Err)
+			r.auditFailure(ctx, err)
+			return err
 		}
 	}
-	return nil
+	return r.s.emit(context.WithoutCancel(ctx), audit.Event{Type: audit.ConflictResolved, RunID: r.rep.RunID, Key: r.resolve.key,
+		Operation: OpResolve, Outcome: audit.Success, Message: r.resolve.res.String()})
 }

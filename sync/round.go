@@ -904,6 +904,12 @@ func (r *round) commit(ctx context.Context, applyErr error) error {
 			conflicts[it.key] = old
 			continue
 		}
+		if r.resolve != nil && (it.res.Action == Retry || it.res.Action == Failed) {
+			// The resolution did not land (the key changed since it was
+			// read, or a side failed): the conflict stays flagged, and
+			// Resolve again reads anew.
+			continue
+		}
 		delete(conflicts, it.key)
 		if !it.setBase || !allApplied || it.res.Action == Failed || it.res.Action == Retry {
 			continue
