@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"slices"
 	gosync "sync"
-	"sync/atomic"
 	"time"
 
 	multierror "github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/conflict"
@@ -581,38 +581,23 @@ func (r *round) applySide(ctx context.Context, d destination.Destination, refs [
 	}
 	nb := (len(changes) + size - 1) / size
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next     atomic.Int64
-		mu       gosync.Mutex
-		firstErr error
-		wg       gosync.WaitGroup
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				b := int(next.Add(1) - 1)
-				if b >= nb || ctx.Err() != nil {
-					return
-				}
-				lo, hi := b*size, min((b+1)*size, len(changes))
-				errs, callErr := d.Apply(ctx, changes[lo:hi])
-				mu.Lock()
-				err := r.record(ctx, refs[lo:hi], errs, callErr)
-				if err != nil && firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	var mu gosync.Mutex // serializes record
+	for b := 0; b < nb && gctx.Err() == nil; b++ {
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return nil
 			}
-		}()
+			lo, hi := b*size, min((b+1)*size, len(changes))
+			errs, callErr := d.Apply(gctx, changes[lo:hi])
+			mu.Lock()
+			defer mu.Unlock()
+			return r.record(gctx, refs[lo:hi], errs, callErr) // an error stops the other batches
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return context.Cause(ctx) // nil unless the caller's context ended
 }
