@@ -60,6 +60,19 @@ func (c *requestClock) intercept(r *http.Request) vaulttest.Verdict {
 	return vaulttest.Forward
 }
 
+// count returns how many requests arrived in [from, from+span).
+func (c *requestClock) count(from time.Time, span time.Duration) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.at {
+		if d := s.t.Sub(from); d >= 0 && d < span {
+			n++
+		}
+	}
+	return n
+}
+
 // spread counts the requests (polls only, or all) that arrived in
 // [from, from+span), in buckets of width, and returns the largest
 // bucket's count over the mean, and the total.
@@ -199,6 +212,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 		b.Fatal("the syncs did not all finish a first round within 10 minutes")
 	}
 	firstRound := time.Since(start)
+	firstRequests := clock.count(start, firstRound)
 
 	// Idle: let the first polls and the rounds they cause pass.
 	time.Sleep(poll + poll/2)
@@ -257,6 +271,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	watching.Wait()
 
 	b.ReportMetric(firstRound.Seconds(), "first-round-s")
+	b.ReportMetric(float64(firstRequests)/float64(n), "first-round-req/sync")
 	b.ReportMetric(float64(int64(idle.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "heap-B/sync")
 	b.ReportMetric(float64(goroutinesIdle-goroutinesBefore)/float64(n), "goroutines/sync")
 	b.ReportMetric(float64(polls)/float64(n)/2, "polls/sync/interval")
