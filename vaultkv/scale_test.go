@@ -101,3 +101,26 @@ func TestNotifyAnnouncesChangeBeforeFirstPoll(t *testing.T) {
 		t.Fatal("the change made before the first poll was never announced")
 	}
 }
+
+// A read under a mount that finds nothing drops the connection's kept
+// answer for the mount: after the mount is disabled, a KV that reads
+// nothing is followed by a New that checks the mount again and fails.
+func TestMountCheckedAgainAfterEmptyRead(t *testing.T) {
+	srv := vaulttest.Get(t)
+	mount := srv.NewMount(t)
+	conn := srv.Conn(t)
+	ctx := context.Background()
+	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client(t).Sys().UnmountWithContext(ctx, mount); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := kv.List(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("List after the mount was disabled = %v, %v; want nothing", got, err)
+	}
+	if _, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app"}); err == nil {
+		t.Fatal("New after the mount was disabled and read empty succeeded")
+	}
+}
