@@ -149,10 +149,16 @@ func (p *poller) run() {
 	}
 }
 
+// lateFloor is the least lateness for which a poll is skipped: short
+// intervals (tests poll every few milliseconds) must not lose their polls
+// to a busy scheduler.
+const lateFloor = 250 * time.Millisecond
+
 // poll runs the poll of w due at due, once fewer than maxPollsInFlight
 // polls of the connection are in flight. A poll that could not start
-// within a tenth of its interval of its time is skipped: after an outage
-// or a stall, the polls that fell due meanwhile do not all run at once.
+// within a tenth of its interval (at least lateFloor) of its time is
+// skipped: after an outage or a stall, the polls that fell due meanwhile
+// do not all run at once.
 func (p *poller) poll(w *watcher, due time.Time) {
 	select {
 	case p.slots <- struct{}{}:
@@ -161,7 +167,7 @@ func (p *poller) poll(w *watcher, due time.Time) {
 		return
 	}
 	defer func() { <-p.slots }()
-	if time.Since(due) > w.interval/10 {
+	if time.Since(due) > max(w.interval/10, lateFloor) {
 		w.busy.Store(false)
 		return
 	}
