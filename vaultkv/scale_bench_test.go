@@ -113,7 +113,7 @@ func (c *requestClock) spread(from time.Time, span, width time.Duration, pollsOn
 //
 // Metrics:
 //   - first-round-s: from the first vaultkv.New until every sync has
-//     finished its first round;
+//     finished its first round; create-s, until the last Watch started;
 //   - heap-B/sync, goroutines/sync: growth of the live heap (less an
 //     estimate of the proxy's log of requests; heap-raw-B/sync with it)
 //     and of the goroutine count per idle sync, from before the first New
@@ -215,6 +215,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 		}
 		watching.Go(func() { _ = s.Watch(ctx) })
 	}
+	created := time.Since(start)
 	if !waitFor(&firstLeft, 10*time.Minute) {
 		b.Fatal("the syncs did not all finish a first round within 10 minutes")
 	}
@@ -281,6 +282,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	watching.Wait()
 
 	b.ReportMetric(firstRound.Seconds(), "first-round-s")
+	b.ReportMetric(created.Seconds(), "create-s")
 	b.ReportMetric(float64(firstRequests)/float64(n), "first-round-req/sync")
 	b.ReportMetric(float64(int64(idle.HeapAlloc)-int64(before.HeapAlloc)-proxyLog)/float64(n), "heap-B/sync")
 	b.ReportMetric(float64(int64(idle.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "heap-raw-B/sync")
