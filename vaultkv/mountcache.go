@@ -41,7 +41,7 @@ var mounts = struct {
 // checkMount returns what Vault says of mount, as readMount does, reading
 // it once per connection and mount: concurrent callers share one read,
 // and a KV mount's answer is kept for mountTTL, unless a read under the
-// mount finds nothing or is refused meanwhile (see forgetMount). Errors, and answers of a
+// mount is refused or finds a secret gone meanwhile (see forgetMount). Errors, and answers of a
 // mount that is absent or not KV, are never kept (the mount may be
 // created or the policy fixed in a moment), and a caller that shared such
 // a read makes its own.
@@ -82,8 +82,9 @@ func checkMount(ctx context.Context, conn *connection.Conn, mount string) (mount
 }
 
 // forgetMount drops the kept answer of the mount that holds p, read
-// through conn: a read or a list under it found nothing or was refused,
-// which is what a mount disabled, or a policy revoked, looks like too. The
+// through conn: a read under it was refused, a list found nothing, or a
+// secret seen before is gone, which is what a mount disabled, or a policy
+// revoked, looks like too. The
 // next New or NewStore then checks the mount again, so that a caller that
 // opens a side anew to tell a deleted secret from a mount that is gone
 // (as package registry does) is never answered from memory.

@@ -60,7 +60,7 @@ func read(ctx context.Context, conn *connection.Conn, p string) (map[string]any,
 		sec, err = c.Logical().ReadWithContext(ctx, p)
 		return err
 	})
-	if (err == nil && sec == nil) || errors.Is(err, connection.ErrPermissionDenied) {
+	if errors.Is(err, connection.ErrPermissionDenied) {
 		forgetMount(conn, p)
 	}
 	if err != nil || sec == nil {

@@ -102,19 +102,26 @@ func TestNotifyAnnouncesChangeBeforeFirstPoll(t *testing.T) {
 	}
 }
 
-// A read under a mount that finds nothing drops the connection's kept
-// answer for the mount: after the mount is disabled, a KV that reads
-// nothing is followed by a New that checks the mount again and fails.
-func TestMountCheckedAgainAfterEmptyRead(t *testing.T) {
+// A secret that a KV saw and then finds gone drops the connection's kept
+// answer for its mount: after the mount is disabled, a KV whose secret
+// vanished is followed by a New that checks the mount again and fails.
+func TestMountCheckedAgainAfterSecretVanished(t *testing.T) {
 	srv := vaulttest.Get(t)
 	mount := srv.NewMount(t)
 	conn := srv.Conn(t)
 	ctx := context.Background()
+	c := srv.Client(t)
+	if _, err := c.KVv2(mount).Put(ctx, "app", map[string]any{"A": "1"}); err != nil {
+		t.Fatal(err)
+	}
 	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Client(t).Sys().UnmountWithContext(ctx, mount); err != nil {
+	if got, err := kv.List(ctx); err != nil || len(got) != 1 {
+		t.Fatalf("List = %v, %v; want one key", got, err)
+	}
+	if err := c.Sys().UnmountWithContext(ctx, mount); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := kv.List(ctx); err != nil || len(got) != 0 {

@@ -327,8 +327,14 @@ func (kv *KV) listPath(ctx context.Context) (map[string]destination.Secret, erro
 	}
 	data, version := st.data, st.version
 	kv.mu.Lock()
+	vanished := kv.mu.known && kv.mu.version > 0 && version == 0
 	kv.mu.data, kv.mu.version, kv.mu.known = data, version, true
 	kv.mu.Unlock()
+	if vanished {
+		// A disabled mount reads as a secret that is gone: the next New
+		// on this connection checks the mount again.
+		forgetMount(kv.conn, p)
+	}
 	out := make(map[string]destination.Secret, len(data))
 	v := strconv.Itoa(version)
 	for k, val := range data {
