@@ -97,6 +97,9 @@ type flight struct {
 	err    error // why the connection has no usable token after the flight
 }
 
+// maxConnsPerHost bounds the TCP connections a Conn keeps open to Vault.
+const maxConnsPerHost = 64
+
 // New validates cfg and builds the connection's client explicitly (no
 // VAULT_* environment variable is consulted for its settings, and none that
 // the Vault API package reads by itself is kept). It does no I/O besides
@@ -116,8 +119,12 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 	}
 	tr.TLSClientConfig = tlsCfg
 	// Listing and writing run many requests at once; keep their connections
-	// for reuse instead of opening new ones each round.
-	tr.MaxIdleConnsPerHost = 64
+	// for reuse instead of opening new ones each round. Beyond that many,
+	// requests wait for a connection instead of opening one each: thousands
+	// of syncs sharing a connection would otherwise open and close a TCP
+	// connection per request in a burst, until the host ran out of ports.
+	tr.MaxIdleConnsPerHost = maxConnsPerHost
+	tr.MaxConnsPerHost = maxConnsPerHost
 	timeout := cfg.Timeout
 	if timeout == 0 {
 		timeout = 30 * time.Second

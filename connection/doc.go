@@ -24,6 +24,14 @@
 // yields the same token, requests fail with [ErrTokenInvalid] without being
 // sent.
 //
+// # Sharing
+//
+// A Conn is meant to be shared by every sync that talks to one Vault with
+// one identity. It keeps at most 64 TCP connections to the server; further
+// requests in flight wait for one of them rather than open their own, so
+// that a burst from thousands of syncs neither opens a socket per request
+// nor runs the host out of ports.
+//
 // # No implicit environment
 //
 // The api.Client is built explicitly from [Config]: no VAULT_* environment

@@ -183,6 +183,8 @@ type Notifier interface {
 	// have changed, until ctx ends. Notifications may be coalesced: one
 	// value can stand for several changes, and a change may be announced
 	// without a visible difference. The channel is never closed.
+	// Implementations give it a buffer of one and send without blocking,
+	// so that a change announced while the receiver is busy waits for it.
 	Notify(ctx context.Context) <-chan struct{}
 }
 

@@ -89,28 +89,14 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 		ctx, stop = withDone(outer, held)
 		defer stop()
 	}
-	changes := make(chan struct{}, 1)
-	forward := func(n destination.Notifier) {
-		ch := n.Notify(ctx)
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-ch:
-					select {
-					case changes <- struct{}{}:
-					default:
-					}
-				}
-			}
-		}()
-	}
+	// The sides' notifications are received here, on Watch's own
+	// goroutine: an idle watched sync costs one goroutine.
+	var srcChanges, dstChanges <-chan struct{}
 	if n, ok := s.src.(destination.Notifier); ok {
-		forward(n)
+		srcChanges = n.Notify(ctx)
 	}
 	if n, ok := s.dst.(destination.Notifier); ok && any(s.dst) != any(s.src) {
-		forward(n)
+		dstChanges = n.Notify(ctx)
 	}
 
 	timer := time.NewTimer(0) // the first round runs at once
@@ -131,7 +117,11 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-changes:
+		case <-srcChanges:
+			s.markPending(ctx, "change announced")
+			schedule(time.Now().Add(s.auto.Debounce))
+			continue
+		case <-dstChanges:
 			s.markPending(ctx, "change announced")
 			schedule(time.Now().Add(s.auto.Debounce))
 			continue

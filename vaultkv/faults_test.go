@@ -244,7 +244,13 @@ func TestUnavailableSealed(t *testing.T) {
 			wantUnavailable(t, fmt.Sprint(layout, " change ", i), e, sealed)
 		}
 	}
-	_, err = vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: mount})
+	// NewStore on conn would use the mount check that the KVs made
+	// before the seal; a new connection checks the mount itself.
+	fresh, err := connection.New(ctx, connection.Config{Address: srv.Addr, MaxRetries: 1, Token: &connection.Token{Token: connection.Credential{Value: srv.Token}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = vaultkv.NewStore(ctx, fresh, vaultkv.StoreOptions{Mount: mount})
 	wantUnavailable(t, "NewStore", err, sealed)
 }
 

@@ -3,8 +3,8 @@ package vaultkv
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/secretsync/secretsync/destination"
 )
@@ -13,41 +13,74 @@ var _ destination.Notifier = (*KV)(nil)
 
 // Notify polls Vault every Options.PollInterval and announces a change when
 // what it sees differs from the previous poll, until ctx ends. The first
-// poll sets the reference and announces nothing.
+// poll sets the reference and announces nothing, except in the SecretPath
+// layout on KV v2, where a version other than the one this KV last read or
+// wrote is announced at once.
+//
+// The polls of every KV that shares a connection run on one scheduler of
+// that connection: a watched KV costs no goroutine of its own between
+// polls, only while its poll is in flight. The scheduler places each
+// Notify's polls at a fixed point of its interval, chosen so that the
+// polls of many KVs spread evenly over the interval, whenever they
+// started: the first poll comes within one interval of the call. A poll
+// that fails is skipped, not retried, so that polls stay spread after an
+// outage of Vault; a poll still in flight when the next is due is
+// skipped too.
 //
 // Cost of one poll: in the SecretPath layout one metadata read; in the
 // SecretKey layout one LIST per directory under the prefix plus one metadata
 // read per secret (current_version and the deletion state of the latest
 // version are only in each secret's metadata). On KV v1, which has no
-// metadata, the same counts of reads of the secrets themselves. Failed
-// polls are skipped.
+// metadata, the same counts of reads of the secrets themselves.
 func (kv *KV) Notify(ctx context.Context) <-chan struct{} {
 	ch := make(chan struct{}, 1)
-	go func() {
-		t := time.NewTicker(kv.opt.PollInterval)
-		defer t.Stop()
-		last, err := kv.Poll(ctx)
-		known := err == nil
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			sig, err := kv.Poll(ctx)
-			if err != nil {
-				continue
-			}
-			if known && sig != last {
-				select {
-				case ch <- struct{}{}:
-				default:
-				}
-			}
-			last, known = sig, true
-		}
-	}()
+	if ctx.Err() != nil {
+		return ch
+	}
+	w := &watcher{kv: kv, ctx: ctx, ch: ch, interval: kv.opt.PollInterval, index: -1}
+	p := pollerOf(kv.conn, w)
+	context.AfterFunc(ctx, func() { p.remove(w) })
 	return ch
+}
+
+// poll runs one poll of w and announces a change.
+func (w *watcher) poll() {
+	defer w.busy.Store(false)
+	sig, err := w.kv.Poll(w.ctx)
+	if err != nil {
+		return
+	}
+	changed := w.known && sig != w.last
+	if !w.known {
+		changed = w.kv.differsFromSeen(sig)
+	}
+	if changed {
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+	w.last, w.known = sig, true
+}
+
+// differsFromSeen reports whether a first poll's signature shows a
+// version other than the one this KV last read or wrote (SecretPath on
+// KV v2 only; false when it cannot tell).
+func (kv *KV) differsFromSeen(sig string) bool {
+	if kv.opt.Layout != SecretPath || kv.v1() {
+		return false
+	}
+	kv.mu.Lock()
+	known, seen := kv.mu.known, kv.mu.version
+	kv.mu.Unlock()
+	if !known {
+		return false
+	}
+	v, _, _ := strings.Cut(sig, "/")
+	if sig == "absent" {
+		v = "0"
+	}
+	return v != strconv.Itoa(seen)
 }
 
 // Poll returns a signature of the versions Vault holds: it changes when a

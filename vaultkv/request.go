@@ -60,6 +60,9 @@ func read(ctx context.Context, conn *connection.Conn, p string) (map[string]any,
 		sec, err = c.Logical().ReadWithContext(ctx, p)
 		return err
 	})
+	if errors.Is(err, connection.ErrPermissionDenied) {
+		forgetMount(conn, p)
+	}
 	if err != nil || sec == nil {
 		return nil, err
 	}
@@ -105,6 +108,9 @@ func list(ctx context.Context, conn *connection.Conn, p string) ([]string, error
 		sec, err = c.Logical().ListWithContext(ctx, p)
 		return err
 	})
+	if (err == nil && sec == nil) || errors.Is(err, connection.ErrPermissionDenied) {
+		forgetMount(conn, p)
+	}
 	if err != nil || sec == nil {
 		return nil, err
 	}

@@ -51,7 +51,8 @@ type Store struct {
 
 var _ state.Store = (*Store)(nil)
 
-// NewStore checks that opt.Mount is a KV v2 mount and returns the store.
+// NewStore checks that opt.Mount is a KV v2 mount (sharing the check with
+// the KVs and stores of the connection, as New does) and returns the store.
 // Every save is check-and-set, which KV version 1 cannot do: a KV v1 mount
 // (or a mount that is not KV) is refused with a *MountError matching
 // ErrNotKVv2.
@@ -60,7 +61,7 @@ func NewStore(ctx context.Context, conn *connection.Conn, opt StoreOptions) (*St
 	if err != nil {
 		return nil, err
 	}
-	m, err := readMount(ctx, conn, opt.Mount)
+	m, err := checkMount(ctx, conn, opt.Mount)
 	if err != nil {
 		return nil, err
 	}

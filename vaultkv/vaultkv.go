@@ -147,8 +147,10 @@ var (
 
 // New checks that opt.Mount is a KV mount, detects its version, and
 // returns the store. The check reads sys/internal/ui/mounts/<mount>, which
-// any token with a capability under the mount may read. A mount that is
-// not KV gives a *MountError (matching ErrNotKV); options that cannot be
+// any token with a capability under the mount may read, once per
+// connection: the KVs and stores made on one connection share one read,
+// and a KV mount's answer serves those made within the next minute. A
+// mount that is not KV gives a *MountError (matching ErrNotKV); options that cannot be
 // used give ErrInvalidOptions.
 func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
 	opt, err := opt.normalize()
@@ -157,7 +159,7 @@ func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
 	}
 	kv := &KV{conn: conn, opt: opt}
 	kv.mu.keys = map[string]keyInfo{}
-	m, err := readMount(ctx, conn, opt.Mount)
+	m, err := checkMount(ctx, conn, opt.Mount)
 	if err != nil {
 		return nil, err
 	}
@@ -325,8 +327,14 @@ func (kv *KV) listPath(ctx context.Context) (map[string]destination.Secret, erro
 	}
 	data, version := st.data, st.version
 	kv.mu.Lock()
+	vanished := kv.mu.known && kv.mu.version > 0 && version == 0
 	kv.mu.data, kv.mu.version, kv.mu.known = data, version, true
 	kv.mu.Unlock()
+	if vanished {
+		// A disabled mount reads as a secret that is gone: the next New
+		// on this connection checks the mount again.
+		forgetMount(kv.conn, p)
+	}
 	out := make(map[string]destination.Secret, len(data))
 	v := strconv.Itoa(version)
 	for k, val := range data {

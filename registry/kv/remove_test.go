@@ -57,7 +57,7 @@ func testRemoveWithoutSource(t *testing.T, how, mode string) {
 	}
 	conn := srv.TokenConn(t, tok.Auth.ClientToken)
 	store := state.NewMemory()
-	newRegistry := func() *registry.Registry {
+	newRegistry := func(conn *connection.Conn) *registry.Registry {
 		reg := registry.New(registry.Options{
 			Drivers: map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
 			Source:  kv.SecretSource(conn),
@@ -68,7 +68,7 @@ func testRemoveWithoutSource(t *testing.T, how, mode string) {
 		}
 		return reg
 	}
-	reg := newRegistry()
+	reg := newRegistry(conn)
 	defer reg.Close()
 	ref := registry.SecretRef{Mount: srcMount, Name: "app"}
 	opts := registry.AssociationOptions{KeySchema: "app/{{secretKey}}"}
@@ -114,7 +114,9 @@ func testRemoveWithoutSource(t *testing.T, how, mode string) {
 			t.Fatal(err)
 		}
 	case "restart":
-		reg = newRegistry()
+		// A restarted process has a connection of its own (the KVs of
+		// one connection share its mount checks for a while).
+		reg = newRegistry(srv.TokenConn(t, tok.Auth.ClientToken))
 		defer reg.Close()
 		a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, opts)
 		if err == nil || a.Status != registry.StatusInternalVaultError {
