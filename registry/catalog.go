@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"time"
@@ -23,8 +24,9 @@ const DefaultCatalogName = "registry"
 const CatalogFormat = 1
 
 // catalogAttempts bounds the saves of one change when another process
-// saves the catalog in between (each attempt loads it again first).
-const catalogAttempts = 3
+// saves the catalog in between (each attempt loads it again first, after
+// a short random wait).
+const catalogAttempts = 8
 
 const msgLoaded = "loaded from the catalog; no round has run in this process yet"
 
@@ -392,7 +394,7 @@ func (r *Registry) change(ctx context.Context, mutate func() error) error {
 		ctx = held
 	}
 	var err error
-	for range catalogAttempts {
+	for attempt := range catalogAttempts {
 		if err = r.reload(ctx, false); err != nil {
 			return err
 		}
@@ -411,6 +413,11 @@ func (r *Registry) change(ctx context.Context, mutate func() error) error {
 		}
 		if !errors.Is(err, state.ErrConflict) {
 			break
+		}
+		// Another replica saved in between: wait a little (random, and
+		// longer each time), so that busy replicas take turns.
+		if !sleep(ctx, time.Duration(1+rand.IntN(5*(attempt+1)))*time.Millisecond) {
+			return context.Cause(ctx)
 		}
 	}
 	return fmt.Errorf("registry: save the catalog: %w", err)
