@@ -50,7 +50,9 @@
 // it while the store holds the state that round found. Other processes that
 // read the store see the last saved record; to keep it fresh, a round that
 // changed nothing saves its record anyway when the stored one is an hour old
-// (24 saves a day for a sync idle all day).
+// (24 saves a day for a sync idle all day). A round announced by a side's
+// notification or by Trigger is shown as pending by Status from memory, and
+// adds no store write of its own either.
 //
 // # Conflicts
 //

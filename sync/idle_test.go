@@ -278,3 +278,38 @@ func TestReplanKeepsConflicts(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// TestAnnouncedChangeSavesNothing: a round announced (Trigger, a side's
+// notification) that finds nothing to do makes no store write, and the
+// announcement itself makes none either; Status shows it as pending until
+// the round runs.
+func TestAnnouncedChangeSavesNothing(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: state.NewMemory()}
+	src, dst := memory.New(map[string]string{"A": "1"}), memory.New(nil)
+	rounds := make(chan struct{}, 16)
+	s, err := sync.New(sync.Config{Name: "announced", Source: src, Destination: dst, Store: store,
+		AutoSync: sync.AutoSync{Interval: time.Hour, Debounce: time.Millisecond},
+		OnRound:  func(*sync.Report, error) { rounds <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(wctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-rounds // the first round: it writes A
+	if n := store.take(); n != 2 {
+		t.Fatalf("first round: %d saves, want 2", n)
+	}
+	for i := range 3 {
+		s.Trigger()
+		<-rounds
+		if n := store.take(); n != 0 {
+			t.Fatalf("announced round %d with nothing to do: %d saves, want 0", i, n)
+		}
+	}
+}

@@ -195,8 +195,11 @@ func (s *Syncer) backoff(n int) time.Duration {
 	return d - time.Duration(rand.Float64()*0.2*float64(d))
 }
 
-// markPending records that a round is scheduled, unless the last record
-// says so already. It is best effort: a failure is logged.
+// markPending records that a round is scheduled, unless the latest record
+// says so already. The record is kept in memory only (Status shows it while
+// the store holds the state it was made for), so that an announced change
+// adds no store write: the round that follows saves what it changes. It is
+// best effort: a failure to read the state is logged.
 func (s *Syncer) markPending(ctx context.Context, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -208,13 +211,11 @@ func (s *Syncer) markPending(ctx context.Context, why string) {
 		s.log.WarnContext(ctx, "secretsync: cannot record a pending round", "sync", s.cfg.Name, "error", err)
 		return
 	}
+	s.withUnsaved(st)
 	if st.Sync != nil && st.Sync.Status == state.Pending {
 		return
 	}
-	st.Sync = &state.Record{Status: state.Pending, Message: "round scheduled: " + why, Time: s.now()}
-	if err := s.store.Save(ctx, s.cfg.Name, st); err != nil {
-		s.log.WarnContext(ctx, "secretsync: cannot record a pending round", "sync", s.cfg.Name, "error", err)
-	}
+	s.setUnsaved(OpSync, st.Revision, &state.Record{Status: state.Pending, Message: "round scheduled: " + why, Time: s.now()})
 }
 
 func (s *Syncer) setLeader(held context.Context) {
