@@ -162,6 +162,35 @@ func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveR
 	return r.rep, err
 }
 
+// Lock handling of operate (Config.Lock): the operation runs under the
+// lock that Watch holds, when it does, or takes it for itself.
+
+// setLeader records the lock's context that Watch holds (nil when none).
+func (s *Syncer) setLeader(held context.Context) {
+	s.leaderMu.Lock()
+	s.leader = held
+	s.leaderMu.Unlock()
+}
+
+// holdLock returns the lock for one operation: the one Watch holds, if it
+// does, or the lock taken for this operation alone.
+func (s *Syncer) holdLock(ctx context.Context) (context.Context, func(), error) {
+	s.leaderMu.Lock()
+	leader := s.leader
+	s.leaderMu.Unlock()
+	if leader != nil && leader.Err() == nil {
+		return leader, func() {}, nil
+	}
+	return s.cfg.Lock.TryAcquire(ctx, s.cfg.Name)
+}
+
+// withDone returns a context that ends when ctx or other ends.
+func withDone(ctx, other context.Context) (context.Context, func() bool) {
+	c, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(other, func() { cancel(lockLost(other)) })
+	return c, func() bool { cancel(nil); return stop() }
+}
+
 func (r *round) run(ctx context.Context) error {
 	s := r.s
 	st, err := s.store.Load(ctx, s.cfg.Name)

@@ -218,31 +218,6 @@ func (s *Syncer) markPending(ctx context.Context, why string) {
 	s.setUnsaved(OpSync, st.Revision, &state.Record{Status: state.Pending, Message: "round scheduled: " + why, Time: s.now()})
 }
 
-func (s *Syncer) setLeader(held context.Context) {
-	s.leaderMu.Lock()
-	s.leader = held
-	s.leaderMu.Unlock()
-}
-
-// holdLock returns the lock for one operation: the one Watch holds, if it
-// does, or the lock taken for this operation alone.
-func (s *Syncer) holdLock(ctx context.Context) (context.Context, func(), error) {
-	s.leaderMu.Lock()
-	leader := s.leader
-	s.leaderMu.Unlock()
-	if leader != nil && leader.Err() == nil {
-		return leader, func() {}, nil
-	}
-	return s.cfg.Lock.TryAcquire(ctx, s.cfg.Name)
-}
-
-// withDone returns a context that ends when ctx or other ends.
-func withDone(ctx, other context.Context) (context.Context, func() bool) {
-	c, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(other, func() { cancel(lockLost(other)) })
-	return c, func() bool { cancel(nil); return stop() }
-}
-
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
