@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -160,12 +159,7 @@ func TestRegistryGitHubDestination(t *testing.T) {
 	tokenFile, ghTokenFile := filepath.Join(dir, "api-token"), filepath.Join(dir, "gh-token")
 	write(t, tokenFile, token+"\n")
 	write(t, ghTokenFile, gh.Token+"\n")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	ln.Close()
+	apiAddr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "syncd.hcl")
 	write(t, cfgPath, fmt.Sprintf(`
 connection "v" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,4 +114,31 @@ func callAPI(t *testing.T, srv *httptest.Server, method, path, body string) (int
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// runSyncd runs syncd with the configuration at cfgPath, its main listener
+// on listen, until stop is called; stop fails the test unless syncd exits 0
+// within 30 seconds. stderr is syncd's log.
+func runSyncd(t *testing.T, cfgPath, listen string) (stop func(), stderr *syncBuffer) {
+	t.Helper()
+	runCtx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // a test that fails before stop still ends syncd
+	var stdout syncBuffer
+	stderr = new(syncBuffer)
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(runCtx, []string{"-config", cfgPath, "-listen", listen}, &stdout, stderr)
+	}()
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("syncd = %d\n%s", code, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("syncd did not stop within 30s")
+		}
+	}, stderr
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,18 +34,8 @@ func TestRegistryPersistsAcrossRestart(t *testing.T) {
 	const canary = "vercel-token-canary-5d1c"
 	tokenFile := filepath.Join(dir, "api-token")
 	write(t, tokenFile, token+"\n")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	ln.Close()
-	ln, err = net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mainAddr := ln.Addr().String()
-	ln.Close()
+	apiAddr := freeAddr(t)
+	mainAddr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "syncd.hcl")
 	write(t, cfgPath, fmt.Sprintf(`
 state {
@@ -68,28 +57,12 @@ registry {
 	base := "http://" + apiAddr
 
 	start := func() (stop func(), stderr *syncBuffer) {
-		runCtx, cancel := context.WithCancel(context.Background())
-		var stdout syncBuffer
-		stderr = new(syncBuffer)
-		done := make(chan int, 1)
-		go func() {
-			done <- runContext(runCtx, []string{"-config", cfgPath, "-listen", mainAddr}, &stdout, stderr)
-		}()
+		stop, stderr = runSyncd(t, cfgPath, mainAddr)
 		waitFor(t, "the API", func() bool {
 			code, _ := apiCall(t, base, token, "LIST", "/v1/sys/sync/destinations", "")
 			return code == http.StatusOK || code == http.StatusNotFound
 		})
-		return func() {
-			cancel()
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("syncd = %d\n%s", code, stderr.String())
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("syncd did not stop within 30s")
-			}
-		}, stderr
+		return stop, stderr
 	}
 
 	stop, _ := start()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -190,12 +189,7 @@ func TestRegistryAgainstVault(t *testing.T) {
 	const token = "api-token-3f9c"
 	tokenFile := filepath.Join(dir, "api-token")
 	write(t, tokenFile, token+"\n")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiAddr := ln.Addr().String()
-	ln.Close()
+	apiAddr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "syncd.hcl")
 	write(t, cfgPath, fmt.Sprintf(`
 state {
@@ -215,13 +209,7 @@ registry {
 }
 `, filepath.Join(dir, "state.json"), srv.Addr, apiAddr, tokenFile))
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- runContext(runCtx, []string{"-config", cfgPath, "-listen", "127.0.0.1:0"}, &stdout, &stderr)
-	}()
+	stop, stderr := runSyncd(t, cfgPath, "127.0.0.1:0")
 	base := "http://" + apiAddr
 	waitFor(t, "the API", func() bool {
 		code, _ := apiCall(t, base, token, "LIST", "/v1/sys/sync/destinations", "")
@@ -311,15 +299,7 @@ registry {
 	t.Logf("the change arrived in %v (poll_interval 300ms); updated_at %s -> %s",
 		time.Since(changed).Round(time.Millisecond), first.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano))
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("syncd = %d\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("syncd did not stop within 30s")
-	}
+	stop()
 	if strings.Contains(stderr.String(), token) || strings.Contains(stderr.String(), `"two"`) {
 		t.Fatal("the API token or a secret value reached the log")
 	}
