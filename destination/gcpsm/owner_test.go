@@ -1,17 +1,14 @@
 package gcpsm_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/gcpsm"
 	"github.com/secretsync/secretsync/destination/gcpsm/gcpsmtest"
-	"github.com/secretsync/secretsync/destination/memory"
+	"github.com/secretsync/secretsync/internal/ownertest"
 	"github.com/secretsync/secretsync/registry"
-	"github.com/secretsync/secretsync/sync"
 )
 
 // TestSyncNameAsOwner: the registry's longest sync names (cut to 63
@@ -19,8 +16,6 @@ import (
 // and the entry stays the association's: an idle Set leaves it, and
 // Remove deletes it.
 func TestSyncNameAsOwner(t *testing.T) {
-	ctx := context.Background()
-	secret := memory.New(map[string]string{"DB": "db-1", "KEY": "k-1"})
 	srv := newServer(t, gcpsmtest.Options{})
 	keyFile := filepath.Join(t.TempDir(), "key.json")
 	if err := os.WriteFile(keyFile, srv.ServiceAccountKey("secretsync"), 0o600); err != nil {
@@ -28,44 +23,15 @@ func TestSyncNameAsOwner(t *testing.T) {
 	}
 	driver := gcpsm.Driver(gcpsm.DriverOptions{HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions()})
 	cfg := registry.GCPSecretManager{Credentials: registry.Credential("@" + keyFile)}
-	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeGCPSecretManager: driver},
-		Source:  func(context.Context, string, string) (destination.Reader, error) { return secret, nil },
-	})
-	defer reg.Close()
-	if _, err := reg.Put(ctx, "dest", cfg); err != nil {
-		t.Fatal(err)
-	}
-	ref := registry.SecretRef{Mount: "kv", Name: "team-platform/applications/payments-gateway/production/eu-west"}
-	a, err := reg.Set(ctx, registry.TypeGCPSecretManager, "dest", ref, registry.AssociationOptions{})
-	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created == 0 {
-		t.Fatalf("Set = %+v, %v", a, err)
-	}
-	if len(a.SyncName) < 60 || len(a.SyncName) > 63 || !sync.ValidName(a.SyncName) {
-		t.Fatalf("sync name %q: want a long one, cut to at most 63", a.SyncName)
-	}
-	owned := func() int {
-		t.Helper()
+	owned := func(owner string) int {
 		n := 0
 		for _, id := range srv.Secrets() {
 			// The label is the sync name itself: no hash in its place.
-			if l := srv.Labels(id); l[gcpsm.LabelOwner] == a.SyncName && l[gcpsm.LabelManagedBy] == gcpsm.ManagedByValue {
+			if l := srv.Labels(id); l[gcpsm.LabelOwner] == owner && l[gcpsm.LabelManagedBy] == gcpsm.ManagedByValue {
 				n++
 			}
 		}
 		return n
 	}
-	if n := owned(); n != a.Totals.Created {
-		t.Fatalf("%d entries marked for %s, want %d", n, a.SyncName, a.Totals.Created)
-	}
-	created := a.Totals.Created
-	if a, err = reg.Set(ctx, registry.TypeGCPSecretManager, "dest", ref, registry.AssociationOptions{}); err != nil || a.Totals.Changed() != 0 || a.Totals.Unchanged != created {
-		t.Fatalf("idle Set = %+v, %v", a, err)
-	}
-	if a, err = reg.Remove(ctx, registry.TypeGCPSecretManager, "dest", ref); err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != created {
-		t.Fatalf("Remove = %+v, %v", a, err)
-	}
-	if n := owned(); n != 0 {
-		t.Fatalf("%d entries left after Remove", n)
-	}
+	ownertest.SyncNameAsOwner(t, driver, cfg, owned)
 }
