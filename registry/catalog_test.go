@@ -506,3 +506,95 @@ func TestCatalogConflictIsRetried(t *testing.T) {
 		t.Errorf("the registry that retried sees %v", l)
 	}
 }
+
+// KeyFileSealer: sealers opened on one path at once agree on one key,
+// made atomically with mode 0600; a key file that holds no key is an
+// error and is left as it is.
+func TestKeyFileSealer(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "catalog.key")
+	sealers := make([]state.KeySealer, 8)
+	sealed := make([]string, len(sealers))
+	var wg gosync.WaitGroup
+	for i := range sealers {
+		sealers[i] = registry.KeyFileSealer(path)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := sealers[i].Seal(ctx, []byte("0123456789abcdef0123456789abcdef"))
+			if err != nil {
+				t.Error(err)
+			}
+			sealed[i] = s
+		}()
+	}
+	wg.Wait()
+	for i := range sealers {
+		got, err := sealers[(i+1)%len(sealers)].Unseal(ctx, sealed[i])
+		if err != nil || string(got) != "0123456789abcdef0123456789abcdef" {
+			t.Fatalf("sealer %d's text does not open with another sealer of the file: %v", i, err)
+		}
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v", fi, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.key")
+	if err := os.WriteFile(bad, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.KeyFileSealer(bad).Seal(ctx, make([]byte, 32)); err == nil {
+		t.Fatal("a key file without a key sealed")
+	}
+	if b, _ := os.ReadFile(bad); string(b) != "not a key\n" {
+		t.Fatalf("the bad key file was replaced: %q", b)
+	}
+}
+
+// failingLoad fails every LoadDocument while fail is set.
+type failingLoad struct {
+	state.Documents
+	fail atomic.Bool
+}
+
+func (f *failingLoad) LoadDocument(ctx context.Context, name string) (*state.Document, error) {
+	if f.fail.Load() {
+		return nil, errors.New("store unavailable")
+	}
+	return f.Documents.LoadDocument(ctx, name)
+}
+
+// A catalog that cannot be read or decoded fails Open, and Reload and
+// every change with an error, leaving the registry as it was.
+func TestCatalogUnreadable(t *testing.T) {
+	ctx := context.Background()
+	for name, data := range map[string]string{"not JSON": "{", "another format": `{"format":99,"destinations":[]}`} {
+		m := state.NewMemory()
+		if err := m.SaveDocument(ctx, registry.DefaultCatalogName, &state.Document{Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := registry.Open(ctx, newWorld(t, m).options())
+		if err == nil || (name == "another format" && !errors.Is(err, state.ErrUnknownFormat)) {
+			t.Errorf("%s: Open = %v", name, err)
+		}
+	}
+	docs := &failingLoad{Documents: state.NewMemory()}
+	w := newWorld(t, docs)
+	r := w.open(t)
+	if _, err := r.Put(ctx, "kv", registry.VaultKV{Connection: "c", Mount: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	docs.fail.Store(true)
+	if err := r.Reload(ctx); err == nil {
+		t.Fatal("Reload of an unreadable catalog succeeded")
+	}
+	if _, err := r.Put(ctx, "other", registry.VaultKV{Connection: "c", Mount: "kv"}); err == nil {
+		t.Fatal("Put with an unreadable catalog succeeded")
+	}
+	l, _ := r.List(ctx)
+	if got := strings.Join(l[registry.TypeVaultKV], ","); got != "kv" {
+		t.Fatalf("after the failures the registry holds %q, want what it had", got)
+	}
+	if _, err := registry.Open(ctx, w.options()); err == nil {
+		t.Fatal("Open of an unreadable catalog succeeded")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	gosync "sync"
 
+	"github.com/secretsync/secretsync/internal/atomicfile"
 	"github.com/secretsync/secretsync/state"
 )
 
@@ -209,7 +210,7 @@ type keyFileSealer struct {
 // Kind returns "key-file".
 func (k *keyFileSealer) Kind() string { return "key-file" }
 
-func (k *keyFileSealer) load() (cipher.AEAD, error) {
+func (k *keyFileSealer) load(ctx context.Context) (cipher.AEAD, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.aead != nil {
@@ -217,29 +218,9 @@ func (k *keyFileSealer) load() (cipher.AEAD, error) {
 	}
 	data, err := os.ReadFile(k.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(k.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				data = []byte(base64.StdEncoding.EncodeToString(key))
-			} else {
-				_ = os.Remove(k.path)
-			}
-		}
-		if errors.Is(err, fs.ErrExist) { // made meanwhile by another process
-			data, err = os.ReadFile(k.path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("registry: key file %s: %w", k.path, err)
-		}
-	} else if err != nil {
+		data, err = k.create(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("registry: key file %s: %w", k.path, err)
 	}
 	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
@@ -256,9 +237,33 @@ func (k *keyFileSealer) load() (cipher.AEAD, error) {
 	return k.aead, nil
 }
 
+// create makes the key file, atomically, under a lock that processes
+// opening it at once share, and returns its content: the key another
+// process made meanwhile, if one did.
+func (k *keyFileSealer) create(ctx context.Context) ([]byte, error) {
+	unlock, err := atomicfile.LockWait(ctx, k.path+".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	data, err := os.ReadFile(k.path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return data, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	data = []byte(base64.StdEncoding.EncodeToString(key) + "\n")
+	if err := atomicfile.Write(k.path, data, 0o600); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
 // Seal seals key with the key of the file.
 func (k *keyFileSealer) Seal(ctx context.Context, key []byte) (string, error) {
-	aead, err := k.load()
+	aead, err := k.load(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -267,7 +272,7 @@ func (k *keyFileSealer) Seal(ctx context.Context, key []byte) (string, error) {
 
 // Unseal opens what Seal sealed.
 func (k *keyFileSealer) Unseal(ctx context.Context, sealed string) ([]byte, error) {
-	aead, err := k.load()
+	aead, err := k.load(ctx)
 	if err != nil {
 		return nil, err
 	}
