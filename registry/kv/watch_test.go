@@ -21,35 +21,8 @@ import (
 // destination's entries deleted).
 func TestRegistryWatchVault(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Get(t)
-	c := srv.Client(t)
-	conn := srv.Conn(t)
-	srcMount, dstMount := srv.NewMount(t), srv.NewMount(t)
-	if _, err := c.KVv2(srcMount).Put(ctx, "app", map[string]any{"DB": "db-1"}); err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(registry.Options{
-		Drivers:      map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
-		Source:       kv.SecretSource(conn),
-		PollInterval: 50 * time.Millisecond,
-	})
-	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Layout: "secret-key"}); err != nil {
-		t.Fatal(err)
-	}
-	ref := registry.SecretRef{Mount: srcMount, Name: "app"}
-	set, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, registry.AssociationOptions{KeySchema: "app/{{secretKey}}"})
-	if err != nil || set.Status != registry.StatusSynced {
-		t.Fatalf("Set = %+v, %v", set, err)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- reg.Watch(wctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Watch returned %v", err)
-		}
-	}()
+	w := startWatched(t)
+	c, srcMount, dstMount, reg, set := w.c, w.srcMount, w.dstMount, w.reg, w.set
 
 	read := func() (string, bool) {
 		t.Helper()
@@ -107,32 +80,8 @@ func TestRegistryWatchVault(t *testing.T) {
 // for a deleted secret and unsync: the entries stay.
 func TestRegistryWatchDisabledMountKeepsEntries(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Get(t)
-	c := srv.Client(t)
-	conn := srv.Conn(t)
-	srcMount, dstMount := srv.NewMount(t), srv.NewMount(t)
-	if _, err := c.KVv2(srcMount).Put(ctx, "app", map[string]any{"DB": "db-1"}); err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(registry.Options{
-		Drivers:      map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
-		Source:       kv.SecretSource(conn),
-		PollInterval: 50 * time.Millisecond,
-	})
-	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Layout: "secret-key"}); err != nil {
-		t.Fatal(err)
-	}
-	ref := registry.SecretRef{Mount: srcMount, Name: "app"}
-	if a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, registry.AssociationOptions{KeySchema: "app/{{secretKey}}"}); err != nil || a.Status != registry.StatusSynced {
-		t.Fatalf("Set = %+v, %v", a, err)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- reg.Watch(wctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	w := startWatched(t)
+	c, srcMount, dstMount, reg := w.c, w.srcMount, w.dstMount, w.reg
 	if err := c.Sys().UnmountWithContext(ctx, srcMount); err != nil {
 		t.Fatal(err)
 	}
@@ -160,4 +109,50 @@ func TestRegistryWatchDisabledMountKeepsEntries(t *testing.T) {
 	if err != nil || s.Data["value"] != "db-1" {
 		t.Fatalf("the entry is gone after the source mount was disabled: %v, %v", s, err)
 	}
+}
+
+// watched is a registry over the real Vault, polling every 50 ms, with the
+// secret app (DB=db-1) of srcMount associated with a vault-kv destination
+// on dstMount, set (set is what Set answered) and watched until the test
+// ends.
+type watched struct {
+	c                  *api.Client
+	srcMount, dstMount string
+	reg                *registry.Registry
+	set                registry.Association
+}
+
+func startWatched(t *testing.T) *watched {
+	t.Helper()
+	ctx := context.Background()
+	srv := vaulttest.Get(t)
+	conn := srv.Conn(t)
+	w := &watched{c: srv.Client(t), srcMount: srv.NewMount(t), dstMount: srv.NewMount(t)}
+	if _, err := w.c.KVv2(w.srcMount).Put(ctx, "app", map[string]any{"DB": "db-1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.reg = registry.New(registry.Options{
+		Drivers:      map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
+		Source:       kv.SecretSource(conn),
+		PollInterval: 50 * time.Millisecond,
+	})
+	if _, err := w.reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: w.dstMount, Layout: "secret-key"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := registry.SecretRef{Mount: w.srcMount, Name: "app"}
+	var err error
+	w.set, err = w.reg.Set(ctx, registry.TypeVaultKV, "replica", ref, registry.AssociationOptions{KeySchema: "app/{{secretKey}}"})
+	if err != nil || w.set.Status != registry.StatusSynced {
+		t.Fatalf("Set = %+v, %v", w.set, err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.reg.Watch(wctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v", err)
+		}
+	})
+	return w
 }
