@@ -527,14 +527,12 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	status, data, err := c.data(ctx, http.MethodPost, syncPath(name, "trigger"), nil)
 	if err != nil {
-		var ae *apiCallError
-		if !*cf.json && errors.As(err, &ae) && ae.Body != nil {
-			var withReport struct {
-				Data httpapi.TriggerResult `json:"data"`
-			}
-			if json.Unmarshal(ae.Body, &withReport) == nil && withReport.Data.Report != nil {
-				writeReport(stdout, withReport.Data.Report)
-			}
+		if !*cf.json {
+			writeErrorReport(stdout, err, func(data []byte) *httpapi.Report {
+				var res httpapi.TriggerResult
+				_ = json.Unmarshal(data, &res)
+				return res.Report
+			})
 		}
 		return fail("trigger", *cf.json, fmt.Errorf("sync %q: %w", name, err), stdout, stderr)
 	}
@@ -554,17 +552,10 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return fail("trigger", false, fmt.Errorf("sync %q: %w", name, err), io.Discard, stderr)
 	}
-	rep := res.Report
 	if !*cf.json {
-		writeReport(stdout, rep)
+		writeReport(stdout, res.Report)
 	}
-	if rep.Totals.Failed > 0 {
-		return exitFailure
-	}
-	if (rep.Flagged != nil && *rep.Flagged > 0) || rep.Totals.Conflicts > 0 {
-		return exitConflicts
-	}
-	return exitOK
+	return reportExit(res.Report)
 }
 
 // cmdPlan prints what a round of a sync would change: keys and actions,
@@ -583,14 +574,12 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	_, data, err := c.data(ctx, http.MethodGet, syncPath(name, "plan"), nil)
 	if err != nil {
-		var ae *apiCallError
-		if !*cf.json && errors.As(err, &ae) && ae.Body != nil {
-			var withReport struct {
-				Data *httpapi.Report `json:"data"`
-			}
-			if json.Unmarshal(ae.Body, &withReport) == nil && withReport.Data != nil {
-				writeReport(stdout, withReport.Data)
-			}
+		if !*cf.json {
+			writeErrorReport(stdout, err, func(data []byte) *httpapi.Report {
+				var rep *httpapi.Report
+				_ = json.Unmarshal(data, &rep)
+				return rep
+			})
 		}
 		return fail("plan", *cf.json, fmt.Errorf("sync %q: %w", name, err), stdout, stderr)
 	}
@@ -603,6 +592,12 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeReport(stdout, &rep)
 	}
+	return reportExit(&rep)
+}
+
+// reportExit is the exit status of a round's report (or a plan's): 1 when
+// a key failed, 3 when conflicts are (or would be) flagged, 0 otherwise.
+func reportExit(rep *httpapi.Report) int {
 	switch {
 	case rep.Totals.Failed > 0:
 		return exitFailure
@@ -610,6 +605,25 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConflicts
 	}
 	return exitOK
+}
+
+// writeErrorReport prints the report that an error answer of the API
+// carries in its data (a refused or failed round), if it has one; report
+// picks it from the data.
+func writeErrorReport(w io.Writer, err error, report func(data []byte) *httpapi.Report) {
+	var ae *apiCallError
+	if !errors.As(err, &ae) || ae.Body == nil {
+		return
+	}
+	var body struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(ae.Body, &body) != nil || len(body.Data) == 0 {
+		return
+	}
+	if rep := report(body.Data); rep != nil {
+		writeReport(w, rep)
+	}
 }
 
 // writeReport prints a round's report: the keys that did not stay
