@@ -28,6 +28,18 @@
 //   - [github.com/secretsync/secretsync/audit]: audit events and auditors
 //     (log/slog, JSON lines, an in-memory recorder, fan-out).
 //
+// # Conventions
+//
+// Every function that takes an options struct (a type named ...Options)
+// takes it by pointer, and nil means the zero struct, as with
+// [log/slog.HandlerOptions]: memory.NewWithOptions(m, nil) is
+// memory.New(m). Where some fields are required (vaultkv.Options.Mount),
+// nil, like any struct without them, is refused with the package's
+// ErrInvalidOptions. A configuration that is the whole of what is built
+// (sync.Config, connection.Config) is passed by value. Either way the
+// struct is copied (not the maps or slices it refers to): changing it
+// after the call changes nothing. TestOptionsByPointer keeps the rule.
+//
 // Secret values never appear in logs, errors, audit events or stored state:
 // baselines hold HMAC-SHA256 fingerprints, never values.
 package secretsync

@@ -46,7 +46,7 @@ func (f *fixture) readsInFlight(t *testing.T, conn *connection.Conn, p *vaulttes
 // 10 to 16 logins, each revoking the token the others had just got.
 func TestRevokedTokenInFlightLeadsToOneLogin(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
 	cfg.Address = p.URL()
@@ -150,7 +150,7 @@ func TestRevokedUserTokenFailsClearly(t *testing.T) {
 // says what happened, after one login.
 func TestRevokedTokenAndRefusedLogin(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}, SecretIDNumUses: 1})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}, SecretIDNumUses: 1})
 	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
 	cfg.Address = p.URL()
@@ -186,7 +186,7 @@ func TestRevokedTokenAndRefusedLogin(t *testing.T) {
 func TestPermissionDeniedSaysWhatTheTokenHas(t *testing.T) {
 	f := newFixture(t)
 	writer := f.srv.Policy(t, fmt.Sprintf(`path %q { capabilities = ["read", "update"] }`, f.mount+"/data/*"))
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{writer}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{writer}})
 	conn := connect(t, role.Config(), nil)
 	ctx := context.Background()
 	write := func(conn *connection.Conn, path, capability string) *connection.Error {
@@ -225,7 +225,7 @@ func TestPermissionDeniedSaysWhatTheTokenHas(t *testing.T) {
 
 	// A token that may not ask for its capabilities gets the plain message.
 	mute := f.srv.Policy(t, `path "sys/capabilities-self" { capabilities = ["deny"] }`)
-	role = f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{writer, mute}})
+	role = f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{writer, mute}})
 	e = write(connect(t, role.Config(), nil), created, "create")
 	if want := fmt.Sprintf(`vault: write %s: permission denied: the token lacks the "create" capability on %q`, created, created); e.Error() != want || e.Granted != nil {
 		t.Fatalf("error = %q (Granted %v), want %q", e, e.Granted, want)
@@ -298,7 +298,7 @@ func TestClientTimeoutIsNotTheCallersCancellation(t *testing.T) {
 // no loop, and the next call logs in once the server answers again.
 func TestReloginWithoutAnswer(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
 	cfg.Address = p.URL()
@@ -364,7 +364,7 @@ func TestCloseRevokesOnlyTheCurrentTokenOnce(t *testing.T) {
 // A login that ends after Close revokes the token it got.
 func TestCloseDuringLogin(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	p := f.srv.RequestProxy(t)
 	cfg := role.Config()
 	cfg.Address = p.URL()

@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 // reads once, and revokes the token behind the connection's back.
 func (f *fixture) revokedAfterOneRead(t *testing.T, opts vaulttest.RoleOptions) (*vaulttest.Role, *vaulttest.RequestProxy, *connection.Conn) {
 	t.Helper()
-	role := f.srv.AppRole(t, opts)
+	role := f.srv.AppRole(t, &opts)
 	proxy := f.srv.RequestProxy(t)
 	cfg := role.Config()
 	cfg.Address = proxy.URL()
@@ -95,7 +95,7 @@ func revoke(t *testing.T, srv *vaulttest.Server, token string) {
 
 func TestAppRoleLogin(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	rec := &audit.Recorder{}
 	conn := connect(t, role.Config(), &connection.Options{Name: "primary", Auditor: rec})
 	if n := conn.Logins(); n != 0 {
@@ -132,7 +132,7 @@ func TestAppRoleLogin(t *testing.T) {
 
 func TestShortTokenTTLAcrossALongRun(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}, TokenTTL: 3 * time.Second, TokenMaxTTL: 6 * time.Second})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}, TokenTTL: 3 * time.Second, TokenMaxTTL: 6 * time.Second})
 	conn := connect(t, role.Config(), nil)
 	ctx := context.Background()
 	start := time.Now()
@@ -193,7 +193,7 @@ func TestUsedUpSecretIDFailsWithoutLooping(t *testing.T) {
 
 func TestWrappedSecretID(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	wrap := role.WrappedSecretID(t, time.Minute)
 	cfg := connection.Config{Address: f.srv.Addr, AppRole: &connection.AppRole{
 		RoleID: role.RoleID, SecretID: connection.Credential{Value: wrap}, Wrapped: true,
@@ -227,7 +227,7 @@ func TestWrappedSecretID(t *testing.T) {
 
 func TestSecretIDFileRotation(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	file := filepath.Join(t.TempDir(), "secret-id")
 	if err := os.WriteFile(file, []byte(role.SecretID+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestSecretIDFileRotation(t *testing.T) {
 
 func TestLoginErrors(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	ctx := context.Background()
 
 	t.Run("wrong secret_id", func(t *testing.T) {
@@ -313,7 +313,7 @@ func TestLoginErrors(t *testing.T) {
 
 func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	conn := connect(t, role.Config(), nil)
 	ctx := context.Background()
 	other := f.mount + "/data/other"
@@ -339,7 +339,7 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 
 func TestCloseRevokesTheToken(t *testing.T) {
 	f := newFixture(t)
-	role := f.srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{f.policy}})
+	role := f.srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{f.policy}})
 	conn := connect(t, role.Config(), nil)
 	ctx := context.Background()
 	if err := f.read(ctx, conn); err != nil {

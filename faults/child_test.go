@@ -104,7 +104,7 @@ func childRound(args childArgs, st *state.File) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: args.Mount, Path: args.Path, Layout: vaultkv.SecretKey, Owner: syncName})
+	kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: args.Mount, Path: args.Path, Layout: vaultkv.SecretKey, Owner: syncName})
 	if err != nil {
 		return err
 	}

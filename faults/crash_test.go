@@ -59,7 +59,7 @@ func (w *vaultCrashWorld) process(p *crashtest.Process) (*sync.Syncer, func()) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: w.mount, Path: "app", Layout: w.layout, Owner: "crash"})
+	kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: w.mount, Path: "app", Layout: w.layout, Owner: "crash"})
 	if err != nil {
 		w.t.Fatal(err)
 	}

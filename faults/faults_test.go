@@ -118,7 +118,7 @@ func TestRateLimited(t *testing.T) {
 		fire := func() {
 			// One request an hour on the mount, and that one used up:
 			// every request of the sync gets 429, retries included.
-			q = srv.RateLimit(t, s.mount+"/", vaulttest.RateLimitOptions{Rate: 1, Interval: time.Hour})
+			q = srv.RateLimit(t, s.mount+"/", &vaulttest.RateLimitOptions{Rate: 1, Interval: time.Hour})
 			q.Exhaust(t)
 		}
 		lift := func() { q.Remove(t) }
@@ -187,7 +187,7 @@ func TestAppRoleTokenRevoked(t *testing.T) {
 	forEachLayout(t, func(t *testing.T, layout vaultkv.Layout) {
 		srv := vaulttest.Get(t)
 		mount := srv.NewMount(t)
-		role := srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{srv.Policy(t, kvPolicy(mount))}})
+		role := srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{srv.Policy(t, kvPolicy(mount))}})
 		cfg := role.Config()
 		cfg.Timeout, cfg.MaxRetries = clientTimeout, clientRetries
 		s := newScenario(t, scenarioOptions{srv: srv, mount: mount, conn: cfg, layout: layout})

@@ -274,7 +274,7 @@ func newScenario(t *testing.T, o scenarioOptions) *scenario {
 	}
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	s.conn = conn
-	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: s.mount, Path: s.path, Layout: o.layout, Owner: syncName})
+	kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: s.mount, Path: s.path, Layout: o.layout, Owner: syncName})
 	if err != nil {
 		t.Fatalf("vaultkv.New: %v", err)
 	}

@@ -45,7 +45,7 @@ func sigkillSync(ctx context.Context, addr, token, env, stateFile, mount string,
 		return nil, nil, err
 	}
 	closeAll := func() { _ = conn.Close(context.Background()); _ = f.Close() }
-	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey, Owner: "sigkill"})
+	kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey, Owner: "sigkill"})
 	if err != nil {
 		closeAll()
 		return nil, nil, err

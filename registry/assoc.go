@@ -144,7 +144,12 @@ func overlapping(d *dest, ref SecretRef, b keyschema.Bound) error {
 // unknown destination an error matching ErrNotFound. Once the association
 // is recorded, a failure to open either side or to sync is returned and
 // recorded in the association's status; calling Set again retries.
-func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opts AssociationOptions) (Association, error) {
+// A nil options means the zero AssociationOptions.
+func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, options *AssociationOptions) (Association, error) {
+	var opts AssociationOptions
+	if options != nil {
+		opts = *options
+	}
 	if err := ctx.Err(); err != nil {
 		return Association{}, err
 	}
@@ -205,7 +210,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 		return nil
 	})
 	if errors.Is(err, errMoved) {
-		return r.Set(ctx, typ, name, ref, opts) // replaced or deleted meanwhile
+		return r.Set(ctx, typ, name, ref, &opts) // replaced or deleted meanwhile
 	}
 	if err != nil {
 		return Association{}, err
@@ -215,7 +220,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 	if a.removed {
 		// A Remove that was running unlinked it meanwhile: link anew.
 		a.mu.Unlock()
-		return r.Set(ctx, typ, name, ref, opts)
+		return r.Set(ctx, typ, name, ref, &opts)
 	}
 	defer a.mu.Unlock()
 	s, err := r.syncerOf(ctx, d, a)

@@ -69,9 +69,14 @@ type loadedDest struct {
 }
 
 // Open returns a Registry with the destinations and associations that
-// opts.Catalog holds (see Reload); without a Catalog it is New.
-func Open(ctx context.Context, opts Options) (*Registry, error) {
-	r := New(opts)
+// options.Catalog holds (see Reload); without a Catalog it is New.
+// A nil options means the zero Options.
+func Open(ctx context.Context, options *Options) (*Registry, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
+	r := New(&opts)
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
 	}

@@ -37,8 +37,8 @@ func newWorld(t *testing.T, catalog state.Documents) *world {
 		store: state.NewMemory(), catalog: catalog, sealer: registry.KeyFileSealer(filepath.Join(t.TempDir(), "catalog.key"))}
 }
 
-func (w *world) options() registry.Options {
-	return registry.Options{
+func (w *world) options() *registry.Options {
+	return &registry.Options{
 		Drivers: map[string]registry.Driver{
 			"test-kv": func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
 				w.mu.Lock()
@@ -116,7 +116,7 @@ func TestCatalogOutlivesTheProcess(t *testing.T) {
 	refs := []registry.SecretRef{w.secret("kv", "App/Prod", map[string]string{"A": "1"}), w.secret("kv", "app/prod", map[string]string{"B": "2"})}
 	var names []string
 	for _, ref := range refs {
-		a, err := r.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{KeySchema: strings.ToUpper(ref.Name[:1]) + strings.ReplaceAll(ref.Name[1:], "/", "_") + "_{{secretKey}}"})
+		a, err := r.Set(ctx, "test-kv", "repo", ref, &registry.AssociationOptions{KeySchema: strings.ToUpper(ref.Name[:1]) + strings.ReplaceAll(ref.Name[1:], "/", "_") + "_{{secretKey}}"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +165,7 @@ func TestCatalogOutlivesTheProcess(t *testing.T) {
 		if as[i].SyncName != names[i] || as[i].Status != registry.StatusPending {
 			t.Errorf("association %s after a restart: %s %s, want %s PENDING", refs[i], as[i].SyncName, as[i].Status, names[i])
 		}
-		a, err := r2.Set(ctx, "test-kv", "repo", refs[i], registry.AssociationOptions{KeySchema: as[i].KeySchema})
+		a, err := r2.Set(ctx, "test-kv", "repo", refs[i], &registry.AssociationOptions{KeySchema: as[i].KeySchema})
 		if err != nil || a.SyncName != names[i] || a.Status != registry.StatusSynced {
 			t.Errorf("Set after a restart: %s %s %v, want %s SYNCED", a.SyncName, a.Status, err, names[i])
 		}
@@ -233,7 +233,7 @@ func TestCatalogReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := w.secret("kv", "app", map[string]string{"K": "v"})
-	if _, err := a.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := a.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Reload(ctx); err != nil {
@@ -247,7 +247,7 @@ func TestCatalogReplicas(t *testing.T) {
 	if _, err := b.Put(ctx, "repo", testKV{Token: "t2"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := a.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	w.mu.Lock()
@@ -290,7 +290,7 @@ func TestCatalogReplicas(t *testing.T) {
 		t.Errorf("after concurrent Puts from two replicas the catalog holds %d destinations, want 8", got)
 	}
 	// Delete on one is seen by the other.
-	if err := a.Delete(ctx, registry.TypeVaultKV, "d0", registry.DeleteOptions{}); err != nil {
+	if err := a.Delete(ctx, registry.TypeVaultKV, "d0", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Reload(ctx); err != nil {
@@ -331,7 +331,7 @@ func TestCatalogSaveFailureChangesNothing(t *testing.T) {
 	if _, err := r.Get(ctx, "test-kv", "other"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("a Put that was not saved is there: %v", err)
 	}
-	if _, err := r.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err == nil {
+	if _, err := r.Set(ctx, "test-kv", "repo", ref, nil); err == nil {
 		t.Fatal("Set succeeded though the catalog could not be saved")
 	}
 	if as, _ := r.Associations(ctx, "test-kv", "repo"); len(as) != 0 {
@@ -341,11 +341,11 @@ func TestCatalogSaveFailureChangesNothing(t *testing.T) {
 		t.Errorf("a Set that was not saved synced: %v", vs)
 	}
 	docs.fail.Store(false)
-	if _, err := r.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := r.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	docs.fail.Store(true)
-	if err := r.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Force: true}); err == nil {
+	if err := r.Delete(ctx, "test-kv", "repo", &registry.DeleteOptions{Force: true}); err == nil {
 		t.Fatal("Delete succeeded though the catalog could not be saved")
 	}
 	if info, err := r.Get(ctx, "test-kv", "repo"); err != nil || info.Associations != 1 {
@@ -437,7 +437,7 @@ func TestCatalogWatchPicksUpOtherReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := w.secret("kv", "app", map[string]string{"K": "v1"})
-	if _, err := admin.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{KeySchema: "{{secretKey}}"}); err != nil {
+	if _, err := admin.Set(ctx, "test-kv", "repo", ref, &registry.AssociationOptions{KeySchema: "{{secretKey}}"}); err != nil {
 		t.Fatal(err)
 	}
 	w.mu.Lock()

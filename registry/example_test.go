@@ -24,7 +24,7 @@ func Example() {
 	secret := memory.New(map[string]string{"DB_URL": "postgres://db/app", "API_KEY": "k-123"})
 	repo := memory.New(map[string]string{"UNRELATED": "kept"})
 
-	reg := registry.New(registry.Options{
+	reg := registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{
 			registry.TypeGitHubRepository: func(ctx context.Context, t registry.Target) (destination.Destination, error) {
 				return repo, nil // a real driver would connect with t.Config.(registry.GitHubRepository)
@@ -46,7 +46,7 @@ func Example() {
 	fmt.Println(info.Type, info.Name, info.ConnectionDetails["access_token"])
 
 	ref := registry.SecretRef{Mount: "kv", Name: "app/prod"}
-	a, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", ref, registry.AssociationOptions{})
+	a, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", ref, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -56,9 +56,9 @@ func Example() {
 
 	// Delete is refused while the destination has associations; Purge
 	// unsyncs them first (Force would leave their entries behind).
-	err = reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo", registry.DeleteOptions{})
+	err = reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo", nil)
 	fmt.Println(errors.Is(err, registry.ErrInUse))
-	if err := reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo", registry.DeleteOptions{Purge: true}); err != nil {
+	if err := reg.Delete(ctx, registry.TypeGitHubRepository, "my-repo", &registry.DeleteOptions{Purge: true}); err != nil {
 		panic(err)
 	}
 	held, _ = repo.List(ctx)
@@ -93,20 +93,20 @@ func ExampleOpen() {
 		Catalog: catalog,
 		Sealer:  registry.KeyFileSealer(filepath.Join(dir, "catalog.key")),
 	}
-	reg, err := registry.Open(ctx, opts)
+	reg, err := registry.Open(ctx, &opts)
 	if err != nil {
 		panic(err)
 	}
 	if _, err := reg.Put(ctx, "my-repo", registry.GitHubRepository{AccessToken: "github_pat_example", RepositoryOwner: "acme", RepositoryName: "api"}); err != nil {
 		panic(err)
 	}
-	if _, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", registry.SecretRef{Mount: "kv", Name: "app"}, registry.AssociationOptions{}); err != nil {
+	if _, err := reg.Set(ctx, registry.TypeGitHubRepository, "my-repo", registry.SecretRef{Mount: "kv", Name: "app"}, nil); err != nil {
 		panic(err)
 	}
 	doc, _ := catalog.LoadDocument(ctx, registry.DefaultCatalogName)
 	fmt.Println("plain text in the catalog:", strings.Contains(string(doc.Data), "github_pat_example"))
 
-	again, err := registry.Open(ctx, opts)
+	again, err := registry.Open(ctx, &opts)
 	if err != nil {
 		panic(err)
 	}

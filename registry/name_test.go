@@ -47,7 +47,7 @@ func TestNamedByTemplate(t *testing.T) {
 	var closed atomic.Int32
 	var opened []registry.Target
 	secret := memory.New(map[string]string{"db-url": "u&<v>", "token": "t", "github-x": "refused"})
-	reg := registry.New(registry.Options{
+	reg := registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{
 			registry.TypeGitHubRepository: func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
 				opened = append(opened, tg)
@@ -67,10 +67,10 @@ func TestNamedByTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := registry.SecretRef{Mount: "kv", Name: "app/prod"}
-	if _, err := reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{KeySchema: "X_{{secretKey}}"}); !errors.Is(err, registry.ErrInvalidConfig) {
+	if _, err := reg.Set(ctx, "gh", "repo", ref, &registry.AssociationOptions{KeySchema: "X_{{secretKey}}"}); !errors.Is(err, registry.ErrInvalidConfig) {
 		t.Fatalf("Set with a key schema on a destination named by template = %v", err)
 	}
-	a, err := reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{})
+	a, err := reg.Set(ctx, "gh", "repo", ref, nil)
 	if err == nil || a.Totals.Created != 2 || a.Totals.Failed != 1 || !errors.Is(err, destination.ErrInvalidKey) {
 		t.Fatalf("Set = %+v, %v; want 2 created and GITHUB_ refused", a, err)
 	}
@@ -96,7 +96,7 @@ func TestNamedByTemplate(t *testing.T) {
 	if _, err := reg.Put(ctx, "repo", gh); err != nil {
 		t.Fatal(err)
 	}
-	if a, err = reg.Set(ctx, "gh", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if a, err = reg.Set(ctx, "gh", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	if closed.Load() != 1 {
@@ -120,7 +120,7 @@ func TestNamedByTemplate(t *testing.T) {
 	if _, err := reg.Put(ctx, "sm", registry.AWSSecretsManager{Region: "eu-west-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Set(ctx, "aws-sm", "sm", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := reg.Set(ctx, "aws-sm", "sm", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := values(t, aws)
@@ -132,7 +132,7 @@ func TestNamedByTemplate(t *testing.T) {
 		t.Fatalf("the secret as one entry is %s, want its keys in order with no escapes beyond JSON's", v)
 	}
 	secret.Set("db-url", "u2")
-	if a, err := reg.Set(ctx, "aws-sm", "sm", ref, registry.AssociationOptions{}); err != nil || a.Totals.Updated != 1 {
+	if a, err := reg.Set(ctx, "aws-sm", "sm", ref, nil); err != nil || a.Totals.Updated != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	if err := reg.Close(); err != nil {
@@ -141,7 +141,7 @@ func TestNamedByTemplate(t *testing.T) {
 }
 
 func TestNameTemplateValidation(t *testing.T) {
-	reg := registry.New(registry.Options{})
+	reg := registry.New(nil)
 	for _, c := range []struct {
 		cfg   registry.Config
 		field string

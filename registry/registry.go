@@ -315,7 +315,12 @@ type assoc struct {
 }
 
 // New returns an empty Registry.
-func New(opts Options) *Registry {
+// A nil options means the zero Options.
+func New(options *Options) *Registry {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -498,7 +503,12 @@ type DeleteOptions struct {
 // the associations opened are closed (io.Closer), after the operations in
 // flight on them. Delete returns an error matching ErrNotFound when there
 // is no such destination, and ErrInvalidConfig when both options are set.
-func (r *Registry) Delete(ctx context.Context, typ, name string, opts DeleteOptions) error {
+// A nil options means the zero DeleteOptions.
+func (r *Registry) Delete(ctx context.Context, typ, name string, options *DeleteOptions) error {
+	var opts DeleteOptions
+	if options != nil {
+		opts = *options
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 		&withNested{Inner: inner{Key: canary}, Plain: "shown"},
 	}
 	ctx := context.Background()
-	reg := registry.New(registry.Options{})
+	reg := registry.New(nil)
 	for _, cfg := range cfgs {
 		info, err := reg.Put(ctx, "d1", cfg)
 		if err != nil {
@@ -113,7 +113,7 @@ func TestValidation(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, c := range cases {
-		reg := registry.New(registry.Options{})
+		reg := registry.New(nil)
 		_, err := reg.Put(ctx, "d", c.cfg)
 		if c.field == "" {
 			if err != nil {
@@ -137,7 +137,7 @@ func TestValidation(t *testing.T) {
 
 func TestDestinations(t *testing.T) {
 	ctx := context.Background()
-	reg := registry.New(registry.Options{})
+	reg := registry.New(nil)
 	gh := registry.GitHubRepository{AccessToken: "t", RepositoryOwner: "o", RepositoryName: "r"}
 	for _, name := range []string{"b-repo", "a-repo"} {
 		if _, err := reg.Put(ctx, name, gh); err != nil {
@@ -188,10 +188,10 @@ func TestDestinations(t *testing.T) {
 	if _, err := reg.Get(ctx, "aws-sm", "a-repo"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("names are per type: %v", err)
 	}
-	if err := reg.Delete(ctx, "gh", "a-repo", registry.DeleteOptions{}); err != nil {
+	if err := reg.Delete(ctx, "gh", "a-repo", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Delete(ctx, "gh", "a-repo", registry.DeleteOptions{}); !errors.Is(err, registry.ErrNotFound) {
+	if err := reg.Delete(ctx, "gh", "a-repo", nil); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("second Delete = %v", err)
 	}
 	if _, err := reg.Open(ctx, "gh", "b-repo"); !errors.Is(err, registry.ErrNoDriver) {
@@ -227,7 +227,7 @@ func (testKV) Validate() error { return nil }
 func newFixture(t *testing.T, store state.Store) *fixture {
 	f := &fixture{secrets: map[registry.SecretRef]*memory.Destination{}, dests: map[string]*memory.Destination{}, store: store, events: audit.NewRecorder()}
 	var mu gosync.Mutex
-	f.reg = registry.New(registry.Options{
+	f.reg = registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{
 			"test-kv": func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
 				name, cfg := tg.Name, tg.Config
@@ -302,7 +302,7 @@ func TestSetSyncsAndRefreshes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
 	prod := f.secret("kv", "app/prod", map[string]string{"DB": "db-1", "KEY": "k-1"})
-	a, err := f.reg.Set(ctx, "test-kv", "repo", prod, registry.AssociationOptions{})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", prod, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,12 +318,12 @@ func TestSetSyncsAndRefreshes(t *testing.T) {
 
 	// A second secret on the same destination manages its own keys.
 	dev := f.secret("kv", "app/dev", map[string]string{"DB": "db-dev"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", dev, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", dev, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Set again: a refresh that picks up the change.
 	f.secrets[prod].Set("DB", "db-2")
-	a, err = f.reg.Set(ctx, "test-kv", "repo", prod, registry.AssociationOptions{})
+	a, err = f.reg.Set(ctx, "test-kv", "repo", prod, nil)
 	if err != nil || a.Totals.Updated != 1 || a.Totals.Unchanged != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
@@ -340,25 +340,25 @@ func TestSetSyncsAndRefreshes(t *testing.T) {
 
 	// Another association with a schema in use is refused, and nothing changes.
 	other := f.secret("kv", "other", map[string]string{"DB": "x"})
-	_, err = f.reg.Set(ctx, "test-kv", "repo", other, registry.AssociationOptions{KeySchema: "kv_app_dev_{{secretKey}}"})
+	_, err = f.reg.Set(ctx, "test-kv", "repo", other, &registry.AssociationOptions{KeySchema: "kv_app_dev_{{secretKey}}"})
 	var ce *registry.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "key_schema" {
 		t.Fatalf("Set with a schema in use = %v", err)
 	}
 	for _, bad := range []registry.AssociationOptions{{KeySchema: "{{nope}}"}, {KeySchema: "NO_PLACEHOLDER"}} {
-		if _, err := f.reg.Set(ctx, "test-kv", "repo", other, bad); !errors.Is(err, registry.ErrInvalidConfig) {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", other, &bad); !errors.Is(err, registry.ErrInvalidConfig) {
 			t.Errorf("Set with schema %q = %v", bad.KeySchema, err)
 		}
 	}
 	for _, ref := range []registry.SecretRef{{Mount: "", Name: "x"}, {Mount: "kv", Name: ""}, {Mount: "kv/", Name: "x"}, {Mount: "kv", Name: "/x"}} {
-		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); !errors.Is(err, registry.ErrInvalidConfig) {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); !errors.Is(err, registry.ErrInvalidConfig) {
 			t.Errorf("Set(%+v) = %v", ref, err)
 		}
 	}
 	if list, _ := f.reg.Associations(ctx, "test-kv", "repo"); len(list) != 2 {
 		t.Fatalf("refused Sets left %d associations", len(list))
 	}
-	if _, err := f.reg.Set(ctx, "gh", "nope", prod, registry.AssociationOptions{}); !errors.Is(err, registry.ErrNotFound) {
+	if _, err := f.reg.Set(ctx, "gh", "nope", prod, nil); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("Set on a missing destination = %v", err)
 	}
 	if _, err := f.reg.Associations(ctx, "gh", "nope"); !errors.Is(err, registry.ErrNotFound) {
@@ -382,7 +382,7 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": canary})
 	f.failOn.Store(true)
-	a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil)
 	if err == nil || a.Status != registry.StatusClientSideError || !strings.Contains(a.Message, "bad credentials") {
 		t.Fatalf("Set with a failing driver = %+v, %v", a, err)
 	}
@@ -391,7 +391,7 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	}
 	// The link is kept, so that the failure shows, and blocks Delete.
 	var inUse *registry.InUseError
-	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); !errors.As(err, &inUse) || inUse.Associations != 1 {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", nil); !errors.As(err, &inUse) || inUse.Associations != 1 {
 		t.Fatalf("Delete = %v", err)
 	}
 	// Failing since the first failure, through the next ones.
@@ -399,11 +399,11 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 	if first.IsZero() || !first.Equal(a.UpdatedAt) {
 		t.Fatalf("FailingSince = %v, want the first failure's time %v", first, a.UpdatedAt)
 	}
-	if a, _ = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); !a.FailingSince.Equal(first) || a.UpdatedAt.Before(first) {
+	if a, _ = f.reg.Set(ctx, "test-kv", "repo", ref, nil); !a.FailingSince.Equal(first) || a.UpdatedAt.Before(first) {
 		t.Fatalf("a second failure: FailingSince %v, UpdatedAt %v; want %v and later", a.FailingSince, a.UpdatedAt, first)
 	}
 	f.failOn.Store(false)
-	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || !strings.HasPrefix(a.Message, "synced: ") {
+	if a, err = f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil || a.Status != registry.StatusSynced || !strings.HasPrefix(a.Message, "synced: ") {
 		t.Fatalf("retry = %+v, %v", a, err)
 	}
 	if !a.FailingSince.IsZero() {
@@ -412,11 +412,11 @@ func TestFailuresAreRecordedAndRetried(t *testing.T) {
 
 	// A secret that cannot be opened.
 	missing := registry.SecretRef{Mount: "kv", Name: "missing"}
-	if a, err := f.reg.Set(ctx, "test-kv", "repo", missing, registry.AssociationOptions{}); err == nil || a.Status != registry.StatusInternalVaultError {
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", missing, nil); err == nil || a.Status != registry.StatusInternalVaultError {
 		t.Fatalf("Set of a missing secret = %+v, %v", a, err)
 	}
 
-	if _, err := registry.New(registry.Options{}).Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); !errors.Is(err, registry.ErrNoSource) {
+	if _, err := registry.New(nil).Set(ctx, "test-kv", "repo", ref, nil); !errors.Is(err, registry.ErrNoSource) {
 		t.Errorf("Set with no Source = %v", err)
 	}
 }
@@ -425,7 +425,7 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": "1", "B": "2"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, &registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
 		t.Fatal(err)
 	}
 	dst := f.dests["repo"]
@@ -461,7 +461,7 @@ func TestRemoveUnsyncsManagedKeysOnly(t *testing.T) {
 	if a, err := f.reg.Remove(ctx, "test-kv", "repo", ref); err != nil || a.Status != registry.StatusUnsynced {
 		t.Fatalf("second Remove = %+v, %v", a, err)
 	}
-	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); err != nil {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", nil); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 	if _, err := f.reg.Remove(ctx, "test-kv", "repo", ref); !errors.Is(err, registry.ErrNotFound) {
@@ -474,11 +474,11 @@ func TestDisableDeletion(t *testing.T) {
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": "1", "B": "2"})
 	opts := registry.AssociationOptions{KeySchema: "{{secretKey}}", DisableDeletion: true}
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, opts); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, &opts); err != nil {
 		t.Fatal(err)
 	}
 	f.secrets[ref].Delete("B")
-	if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, opts); err != nil || a.Totals.Deleted != 0 || !a.DisableDeletion {
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, &opts); err != nil || a.Totals.Deleted != 0 || !a.DisableDeletion {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
 	a, err := f.reg.Remove(ctx, "test-kv", "repo", ref)
@@ -500,14 +500,14 @@ func TestStateOutlivesTheRegistry(t *testing.T) {
 	store := state.NewMemory()
 	f := newFixture(t, store)
 	ref := f.secret("kv", "app", map[string]string{"A": "1"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	g := newFixture(t, store)
 	g.secrets[ref] = f.secrets[ref]
 	g.dests["repo"] = f.dests["repo"]
 	f.dests["repo"].Set("kv_app_A", "changed at the destination")
-	a, err := g.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+	a, err := g.reg.Set(ctx, "test-kv", "repo", ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ func TestStateOutlivesTheRegistry(t *testing.T) {
 	if got := values(t, g.dests["repo"])["kv_app_A"]; got != "1" {
 		t.Fatalf("after Resolve: %q", got)
 	}
-	if a, err := g.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced {
+	if a, err := g.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil || a.Status != registry.StatusSynced {
 		t.Fatalf("Set after Resolve = %+v, %v", a, err)
 	}
 	if _, err := g.reg.Syncer(ctx, "test-kv", "repo", registry.SecretRef{Mount: "kv", Name: "none"}); !errors.Is(err, registry.ErrNotFound) {
@@ -547,7 +547,7 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5 {
-				if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+				if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 					t.Error(err)
 				}
 				_, _ = f.reg.Associations(ctx, "test-kv", "repo")
@@ -581,7 +581,7 @@ func TestSetAndRemoveRace(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+			if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -607,14 +607,14 @@ func TestListingDuringASync(t *testing.T) {
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": "1"})
 	entered, release := make(chan struct{}), make(chan struct{})
-	f.dests["repo"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	f.dests["repo"] = memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		close(entered)
 		<-release
 		return nil
 	}})
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+		_, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil)
 		done <- err
 	}()
 	<-entered
@@ -645,11 +645,11 @@ func TestStatusesOfSet(t *testing.T) {
 	}{
 		{"synced", func(*fixture, registry.SecretRef) {}, registry.StatusSynced},
 		{"vault unreadable", func(f *fixture, ref registry.SecretRef) {
-			f.secrets[ref] = memory.NewWithOptions(map[string]string{"A": canary}, memory.Options{BeforeList: func(context.Context) error {
+			f.secrets[ref] = memory.NewWithOptions(map[string]string{"A": canary}, &memory.Options{BeforeList: func(context.Context) error {
 				return errors.New("permission denied")
 			}})
 		}, registry.StatusInternalVaultError},
-		{"store down", func(f *fixture, _ registry.SecretRef) { f.dests["repo"] = memory.NewWithOptions(nil, down) }, registry.StatusExternalServiceError},
+		{"store down", func(f *fixture, _ registry.SecretRef) { f.dests["repo"] = memory.NewWithOptions(nil, &down) }, registry.StatusExternalServiceError},
 		{"key the schema cannot name", func(f *fixture, ref registry.SecretRef) { f.secrets[ref].Set("a key", canary) }, registry.StatusClientSideError},
 		{"driver fails", func(f *fixture, _ registry.SecretRef) { f.failOn.Store(true) }, registry.StatusClientSideError},
 	} {
@@ -657,7 +657,7 @@ func TestStatusesOfSet(t *testing.T) {
 			f := newFixture(t, nil)
 			ref := f.secret("kv", "app", map[string]string{"A": canary})
 			tt.setup(f, ref)
-			a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+			a, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil)
 			if a.Status != tt.want || (err == nil) != (tt.want == registry.StatusSynced) {
 				t.Fatalf("Set = %s %q, %v; want %s", a.Status, a.Message, err, tt.want)
 			}
@@ -679,14 +679,14 @@ func TestRemoveWhileKeysChange(t *testing.T) {
 	for _, refusals := range []int{2, 100} {
 		f := newFixture(t, nil)
 		var left atomic.Int32
-		f.dests["repo"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+		f.dests["repo"] = memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 			if c.Delete && c.Key == "kv_app_B" && left.Add(-1) >= 0 {
 				return &destination.KeyError{Op: "delete", Key: c.Key, Err: destination.ErrConflict}
 			}
 			return nil
 		}})
 		ref := f.secret("kv", "app", map[string]string{"A": "1", "B": "2"})
-		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 			t.Fatal(err)
 		}
 		left.Store(int32(refusals))
@@ -712,11 +712,11 @@ func TestSyncNamesStayApart(t *testing.T) {
 	f := newFixture(t, nil)
 	lower := f.secret("kv", "app/prod", map[string]string{"A": "1"})
 	upper := f.secret("kv", "App/Prod", map[string]string{"A": "2"})
-	a, err := f.reg.Set(ctx, "test-kv", "repo", lower, registry.AssociationOptions{})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", lower, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := f.reg.Set(ctx, "test-kv", "repo", upper, registry.AssociationOptions{})
+	b, err := f.reg.Set(ctx, "test-kv", "repo", upper, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,7 +724,7 @@ func TestSyncNamesStayApart(t *testing.T) {
 		t.Fatalf("sync names %q and %q", a.SyncName, b.SyncName)
 	}
 	// A refresh keeps each name.
-	if b2, err := f.reg.Set(ctx, "test-kv", "repo", upper, registry.AssociationOptions{}); err != nil || b2.SyncName != b.SyncName {
+	if b2, err := f.reg.Set(ctx, "test-kv", "repo", upper, nil); err != nil || b2.SyncName != b.SyncName {
 		t.Fatalf("refresh: %q, %v", b2.SyncName, err)
 	}
 	if got := values(t, f.dests["repo"]); got["kv_app_prod_A"] != "1" || got["kv_App_Prod_A"] != "2" {
@@ -740,10 +740,10 @@ func TestOverlappingSchemasRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	app := f.secret("kv", "app", map[string]string{"X_DB": "1"})
 	appX := f.secret("kv", "app-x", map[string]string{"DB": "2"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, &registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.reg.Set(ctx, "test-kv", "repo", appX, registry.AssociationOptions{KeySchema: "APP_X_{{secretKey}}"})
+	_, err := f.reg.Set(ctx, "test-kv", "repo", appX, &registry.AssociationOptions{KeySchema: "APP_X_{{secretKey}}"})
 	var ce *registry.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "key_schema" || !strings.Contains(ce.Reason, "kv/app ") || !strings.Contains(ce.Reason, `"APP_{{secretKey}}"`) {
 		t.Fatalf("Set of an overlapping schema = %v", err)
@@ -768,7 +768,7 @@ func TestOverlappingSchemasRefused(t *testing.T) {
 		{"app/{{secretKey}}", true},                  // case matters
 		{"APP_{{secretKey}}_{{environment}}", false}, // no environment to bind
 	} {
-		_, err := f.reg.Set(ctx, "test-kv", "repo", appX, registry.AssociationOptions{KeySchema: tt.schema})
+		_, err := f.reg.Set(ctx, "test-kv", "repo", appX, &registry.AssociationOptions{KeySchema: tt.schema})
 		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, registry.ErrInvalidConfig)) {
 			t.Errorf("Set with %q beside APP_{{secretKey}} = %v, want ok %v", tt.schema, err, tt.ok)
 		}
@@ -779,16 +779,16 @@ func TestOverlappingSchemasRefused(t *testing.T) {
 		}
 	}
 	// Refreshing the first with its own schema is no overlap with itself.
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", app, &registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}); err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
 	// Default schemas of nested secrets overlap too.
 	top := f.secret("kv", "top", map[string]string{"K": "4"})
 	topProd := f.secret("kv", "top/prod", map[string]string{"K": "5"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", top, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", top, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", topProd, registry.AssociationOptions{}); !errors.Is(err, registry.ErrInvalidConfig) {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", topProd, nil); !errors.Is(err, registry.ErrInvalidConfig) {
 		t.Errorf("Set of kv/top/prod beside kv/top, default schemas = %v", err)
 	}
 }
@@ -800,7 +800,7 @@ func TestDeletePurge(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
 	var refuse atomic.Bool
-	f.dests["repo"] = memory.NewWithOptions(map[string]string{"OTHER": "kept"}, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	f.dests["repo"] = memory.NewWithOptions(map[string]string{"OTHER": "kept"}, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		if refuse.Load() && c.Delete && strings.HasPrefix(c.Key, "kv_b_") {
 			return &destination.KeyError{Op: "delete", Key: c.Key, Err: errors.New("403 forbidden")}
 		}
@@ -810,22 +810,22 @@ func TestDeletePurge(t *testing.T) {
 	b := f.secret("kv", "b", map[string]string{"K": "2"})
 	keep := f.secret("kv", "keep", map[string]string{"K": "3"})
 	for _, ref := range []registry.SecretRef{a, b} {
-		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", keep, registry.AssociationOptions{DisableDeletion: true}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", keep, &registry.AssociationOptions{DisableDeletion: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", nil); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete without options = %v", err)
 	}
-	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true, Force: true}); !errors.Is(err, registry.ErrInvalidConfig) {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", &registry.DeleteOptions{Purge: true, Force: true}); !errors.Is(err, registry.ErrInvalidConfig) {
 		t.Fatalf("Delete with purge and force = %v", err)
 	}
 
 	refuse.Store(true)
-	err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true})
+	err := f.reg.Delete(ctx, "test-kv", "repo", &registry.DeleteOptions{Purge: true})
 	if err == nil {
 		t.Fatal("Delete with Purge succeeded while an unsync fails")
 	}
@@ -838,7 +838,7 @@ func TestDeletePurge(t *testing.T) {
 	}
 
 	refuse.Store(false)
-	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Purge: true}); err != nil {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", &registry.DeleteOptions{Purge: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.reg.Get(ctx, "test-kv", "repo"); !errors.Is(err, registry.ErrNotFound) {
@@ -861,12 +861,12 @@ func TestDeleteForce(t *testing.T) {
 	a := f.secret("kv", "a", map[string]string{"K": "1"})
 	b := f.secret("kv", "b", map[string]string{"K": "2"})
 	for _, ref := range []registry.SecretRef{a, b} {
-		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	applies := f.dests["repo"].Stats().Applies
-	if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{Force: true}); err != nil {
+	if err := f.reg.Delete(ctx, "test-kv", "repo", &registry.DeleteOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.reg.Associations(ctx, "test-kv", "repo"); !errors.Is(err, registry.ErrNotFound) {
@@ -883,7 +883,7 @@ func TestDeleteForce(t *testing.T) {
 	if _, err := f.reg.Put(ctx, "repo", testKV{Token: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := f.reg.Set(ctx, "test-kv", "repo", a, registry.AssociationOptions{}); err != nil || got.Status != registry.StatusSynced || got.Totals.Unchanged != 1 || got.Totals.Changed() != 0 {
+	if got, err := f.reg.Set(ctx, "test-kv", "repo", a, nil); err != nil || got.Status != registry.StatusSynced || got.Totals.Unchanged != 1 || got.Totals.Changed() != 0 {
 		t.Fatalf("Set after a forced Delete = %+v, %v", got, err)
 	}
 }
@@ -895,7 +895,7 @@ func TestPutClosesReplacedSides(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
 	ref := f.secret("kv", "app", map[string]string{"A": "1"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.sides.Load(); n != 2 {
@@ -907,7 +907,7 @@ func TestPutClosesReplacedSides(t *testing.T) {
 	if n := f.sides.Load(); n != 0 {
 		t.Fatalf("%d sides open after the Config was replaced", n)
 	}
-	if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || f.sides.Load() != 2 {
+	if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil || a.Status != registry.StatusSynced || f.sides.Load() != 2 {
 		t.Fatalf("Set after Put = %+v, %v (%d sides open)", a, err, f.sides.Load())
 	}
 
@@ -915,7 +915,7 @@ func TestPutClosesReplacedSides(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	f.secrets[ref].Set("A", "2")
 	var once gosync.Once
-	f.dests["repo"] = memory.NewWithOptions(values(t, f.dests["repo"]), memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	f.dests["repo"] = memory.NewWithOptions(values(t, f.dests["repo"]), &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		once.Do(func() { close(entered); <-release })
 		return nil
 	}})
@@ -924,7 +924,7 @@ func TestPutClosesReplacedSides(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+		_, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil)
 		done <- err
 	}()
 	<-entered

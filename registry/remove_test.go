@@ -23,7 +23,7 @@ var errMountGone = errors.New("no handler for route: mount disabled")
 func unreadableSecret(f *fixture, mount, name string, kv map[string]string) (registry.SecretRef, func()) {
 	ref := registry.SecretRef{Mount: mount, Name: name}
 	var gone atomic.Bool
-	f.secrets[ref] = memory.NewWithOptions(kv, memory.Options{BeforeList: func(context.Context) error {
+	f.secrets[ref] = memory.NewWithOptions(kv, &memory.Options{BeforeList: func(context.Context) error {
 		if gone.Load() {
 			return errMountGone
 		}
@@ -48,7 +48,7 @@ func TestRemoveWithoutTheSecret(t *testing.T) {
 			f := newFixture(t, store)
 			ref, disable := unreadableSecret(f, "kv", "app", map[string]string{"A": "1", "B": "2"})
 			opts := registry.AssociationOptions{KeySchema: "APP_{{secretKey}}"}
-			if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, opts); err != nil || a.Status != registry.StatusSynced {
+			if a, err := f.reg.Set(ctx, "test-kv", "repo", ref, &opts); err != nil || a.Status != registry.StatusSynced {
 				t.Fatalf("Set = %+v, %v", a, err)
 			}
 			dst := f.dests["repo"]
@@ -64,7 +64,7 @@ func TestRemoveWithoutTheSecret(t *testing.T) {
 			case "after a restart":
 				f2 := newFixture(t, store)
 				f2.dests["repo"] = dst
-				a, err := f2.reg.Set(ctx, "test-kv", "repo", ref, opts)
+				a, err := f2.reg.Set(ctx, "test-kv", "repo", ref, &opts)
 				if err == nil || a.Status != registry.StatusInternalVaultError {
 					t.Fatalf("Set of the unreadable secret after a restart = %+v, %v", a, err)
 				}
@@ -103,7 +103,7 @@ func TestRemoveWithoutTheSecret(t *testing.T) {
 			if n := f.sides.Load(); n != 0 {
 				t.Errorf("%d side(s) left open", n)
 			}
-			if err := f.reg.Delete(ctx, "test-kv", "repo", registry.DeleteOptions{}); err != nil {
+			if err := f.reg.Delete(ctx, "test-kv", "repo", nil); err != nil {
 				t.Fatalf("Delete after Remove = %v", err)
 			}
 		})
@@ -120,14 +120,14 @@ func TestRemoveWithoutTheSecretNamedByTemplate(t *testing.T) {
 	ctx := context.Background()
 	sm := memory.New(map[string]string{"THEIRS": "kept"})
 	var gone atomic.Bool
-	secret := memory.NewWithOptions(map[string]string{"k": "v"}, memory.Options{BeforeList: func(context.Context) error {
+	secret := memory.NewWithOptions(map[string]string{"k": "v"}, &memory.Options{BeforeList: func(context.Context) error {
 		if gone.Load() {
 			return errMountGone
 		}
 		return nil
 	}})
 	newReg := func(stateStore state.Store) *registry.Registry {
-		return registry.New(registry.Options{
+		return registry.New(&registry.Options{
 			Drivers: map[string]registry.Driver{
 				registry.TypeAWSSecretsManager: func(context.Context, registry.Target) (destination.Destination, error) { return sm, nil },
 			},
@@ -147,7 +147,7 @@ func TestRemoveWithoutTheSecretNamedByTemplate(t *testing.T) {
 		if _, err := reg.Put(ctx, "sm", cfg); err != nil {
 			t.Fatal(err)
 		}
-		if a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced {
+		if a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, nil); err != nil || a.Status != registry.StatusSynced {
 			t.Fatalf("Set = %+v, %v", a, err)
 		}
 		gone.Store(true)
@@ -178,7 +178,7 @@ func TestRemoveWithoutTheSecretNamedByTemplate(t *testing.T) {
 	if _, err := reg.Put(ctx, "sm", registry.AWSSecretsManager{Region: "eu-west-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, registry.AssociationOptions{}); err == nil {
+	if _, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, nil); err == nil {
 		t.Fatal("Set of the unreadable secret succeeded")
 	}
 	a, err := reg.Remove(ctx, registry.TypeAWSSecretsManager, "sm", ref)
@@ -191,7 +191,7 @@ func TestRemoveWithoutTheSecretNamedByTemplate(t *testing.T) {
 	if got := entries(); got != `map[THEIRS:kept vault/kv_1234abcd/app:{"k":"v"}]` {
 		t.Fatalf("after the refused Remove: %s", got)
 	}
-	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "sm", registry.DeleteOptions{Force: true}); err != nil {
+	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "sm", &registry.DeleteOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	sm.Delete(`vault/kv_1234abcd/app`)
@@ -204,7 +204,7 @@ func TestRemoveWithoutTheSecretNamedByTemplate(t *testing.T) {
 	if _, err := reg.Put(ctx, "sm", noAccessor); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, registry.AssociationOptions{}); err == nil {
+	if _, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, nil); err == nil {
 		t.Fatal("Set of the unreadable secret succeeded")
 	}
 	if a, err := reg.Remove(ctx, registry.TypeAWSSecretsManager, "sm", ref); err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != 1 {
@@ -225,7 +225,7 @@ func TestRemoveAfterARestartWithACatalog(t *testing.T) {
 	secret := memory.New(map[string]string{"k": "v"})
 	stateStore, catalog := state.NewMemory(), state.NewMemory()
 	open := func() *registry.Registry {
-		reg, err := registry.Open(ctx, registry.Options{
+		reg, err := registry.Open(ctx, &registry.Options{
 			Drivers: map[string]registry.Driver{
 				registry.TypeAWSSecretsManager: func(context.Context, registry.Target) (destination.Destination, error) { return sm, nil },
 			},
@@ -248,7 +248,7 @@ func TestRemoveAfterARestartWithACatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := registry.SecretRef{Mount: "kv", Name: "app"}
-	if a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced {
+	if a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "sm", ref, nil); err != nil || a.Status != registry.StatusSynced {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
 	reg.Close()

@@ -42,7 +42,7 @@ func TestSyncName(t *testing.T) {
 // TestNewSyncNameUnique: an association whose readable name another one
 // has gets the hashed form; the first keeps its name.
 func TestNewSyncNameUnique(t *testing.T) {
-	r := New(Options{})
+	r := New(nil)
 	d := &dest{assocs: map[SecretRef]*assoc{}}
 	r.dests[destKey{"gh", "my-repo"}] = d
 	add := func(ref SecretRef) string {

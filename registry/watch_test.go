@@ -44,7 +44,7 @@ const pollEvery = 20 * time.Millisecond
 
 func newWatchFixture(t *testing.T) *watchFixture {
 	f := &watchFixture{dst: memory.New(nil), secrets: map[registry.SecretRef]*pollOnly{}}
-	f.reg = registry.New(registry.Options{
+	f.reg = registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{"test-kv": func(context.Context, registry.Target) (destination.Destination, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -126,7 +126,7 @@ func TestWatchPollsChanges(t *testing.T) {
 	ctx := context.Background()
 	f := newWatchFixture(t)
 	ref, src := f.secret("app", map[string]string{"db": "v1"})
-	set, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+	set, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestWatchPollsChanges(t *testing.T) {
 
 	// An association set while Watch runs is watched too.
 	ref2, src2 := f.secret("web", map[string]string{"token": "a"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref2, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref2, nil); err != nil {
 		t.Fatal(err)
 	}
 	src2.d.Set("token", "b")
@@ -163,7 +163,7 @@ func TestWatchStopsOnRemove(t *testing.T) {
 	ctx := context.Background()
 	f := newWatchFixture(t)
 	ref, src := f.secret("app", map[string]string{"db": "v1"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.watch(t)
@@ -193,7 +193,7 @@ func TestWatchUnsyncsDeletedSecret(t *testing.T) {
 	ref, src := f.secret("app", map[string]string{"db": "v1", "user": "u"})
 	other, _ := f.secret("other", map[string]string{"k": "v"})
 	for _, r := range []registry.SecretRef{ref, other} {
-		if _, err := f.reg.Set(ctx, "test-kv", "repo", r, registry.AssociationOptions{}); err != nil {
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", r, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,11 +235,11 @@ func TestSetOnDeletedSecretUnsyncs(t *testing.T) {
 	ctx := context.Background()
 	f := newWatchFixture(t)
 	ref, src := f.secret("app", map[string]string{"db": "v1"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	src.d.Delete("db")
-	a, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{})
+	a, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil)
 	if err != nil || a.Status != registry.StatusUnsynced || !strings.Contains(a.Message, "deleted in Vault") || a.Totals.Deleted != 1 {
 		t.Fatalf("Set after the secret's deletion: %v %s %q %+v", err, a.Status, a.Message, a.Totals)
 	}
@@ -252,7 +252,7 @@ func TestWatchFollowsReplacedConfig(t *testing.T) {
 	ctx := context.Background()
 	f := newWatchFixture(t)
 	ref, src := f.secret("app", map[string]string{"db": "v1"})
-	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.watch(t)

@@ -36,7 +36,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	auditor := audit.Fanout(rec, audit.NewJSONLines(&jsonl), audit.NewSlog(logger, nil))
 
 	failKey := ""
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		if c.Key == failKey {
 			return errors.New("injected failure")
 		}

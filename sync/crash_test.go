@@ -335,7 +335,7 @@ func TestWriteOnlyCrashesConverge(t *testing.T) {
 					init[k] = k + "-0"
 				}
 			}
-			w.src, w.dst = memory.New(init), memory.NewWithOptions(nil, memory.Options{WriteOnly: true})
+			w.src, w.dst = memory.New(init), memory.NewWithOptions(nil, &memory.Options{WriteOnly: true})
 			if flaky {
 				w.flaky = &flakyDest{Destination: w.dst, rng: rand.New(rand.NewPCG(seed, 4))}
 			}

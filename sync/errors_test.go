@@ -26,7 +26,7 @@ func TestKeyErrorNamesTheKeyOnce(t *testing.T) {
 		return nil
 	}
 	s, err := sync.New(sync.Config{Name: "once", Source: memory.New(map[string]string{"SECRET_KEY": "1", "B": "2"}),
-		Destination: memory.NewWithOptions(nil, memory.Options{BeforeApply: refuse})})
+		Destination: memory.NewWithOptions(nil, &memory.Options{BeforeApply: refuse})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestRunErrorTypes(t *testing.T) {
 				return nil
 			}
 			s, err := sync.New(sync.Config{Name: "types", Source: memory.New(map[string]string{"A": "1", "B": "2", "OK": "3"}),
-				Destination: memory.NewWithOptions(nil, memory.Options{BeforeApply: refuse}), Store: store, Concurrency: 1})
+				Destination: memory.NewWithOptions(nil, &memory.Options{BeforeApply: refuse}), Store: store, Concurrency: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestLostLockIsReported(t *testing.T) {
 				return context.Cause(ctx)
 			}
 			s, err := sync.New(sync.Config{Name: "lossy", Source: memory.New(map[string]string{"A": "1"}),
-				Destination: memory.NewWithOptions(nil, memory.Options{BeforeApply: lose}), Lock: lock})
+				Destination: memory.NewWithOptions(nil, &memory.Options{BeforeApply: lose}), Lock: lock})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,7 +29,7 @@ func manyKeys(n int) map[string]string {
 // a failure of its key: Run returns it, the status is failed, never
 // "succeeded".
 func TestClientTimeoutIsAKeyFailure(t *testing.T) {
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		if c.Key == "SLOW" {
 			return fmt.Errorf("vault: write secret/data/SLOW: %w", context.DeadlineExceeded)
 		}
@@ -302,7 +302,7 @@ func TestStatusesSayWhatHappened(t *testing.T) {
 	// A round that fails before reading keeps the flagged count.
 	listFails := true
 	g := newFixture(t, nil, nil, nil)
-	src := memory.NewWithOptions(map[string]string{"A": "1"}, memory.Options{BeforeList: func(context.Context) error {
+	src := memory.NewWithOptions(map[string]string{"A": "1"}, &memory.Options{BeforeList: func(context.Context) error {
 		if listFails {
 			return errors.New("source down\nsecond line")
 		}
@@ -328,7 +328,7 @@ func TestStatusesSayWhatHappened(t *testing.T) {
 	// A key that changes during the round, each time the round reads it
 	// again: pending, read again next round.
 	var dst *memory.Destination
-	dst = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	dst = memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		dst.Set(c.Key, "concurrent")
 		return nil
 	}})

@@ -21,7 +21,7 @@ var errSourceGone = errors.New("permission denied on the source mount")
 // secret does when its mount is disabled or its token loses the policy.
 func failingSource(kv map[string]string) (*memory.Destination, *atomic.Bool) {
 	gone := new(atomic.Bool)
-	src := memory.NewWithOptions(kv, memory.Options{BeforeList: func(context.Context) error {
+	src := memory.NewWithOptions(kv, &memory.Options{BeforeList: func(context.Context) error {
 		if gone.Load() {
 			return errSourceGone
 		}
@@ -49,7 +49,7 @@ func TestRemoveWithoutSource(t *testing.T) {
 			ctx := context.Background()
 			src, gone := failingSource(map[string]string{"A": "1", "B": "2", "C": "3"})
 			var during func(destination.Change) // a concurrent writer, during Remove
-			dst := memory.NewWithOptions(map[string]string{"OTHER": "o"}, memory.Options{
+			dst := memory.NewWithOptions(map[string]string{"OTHER": "o"}, &memory.Options{
 				WriteOnly: tt.writeOnly,
 				BeforeApply: func(_ context.Context, c destination.Change) error {
 					if during != nil {
@@ -195,7 +195,7 @@ func TestRemoveDestinationUnreadable(t *testing.T) {
 	ctx := context.Background()
 	src, gone := failingSource(map[string]string{"a": "1"})
 	var down atomic.Bool
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeList: func(context.Context) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeList: func(context.Context) error {
 		if down.Load() {
 			return destination.ErrUnavailable
 		}

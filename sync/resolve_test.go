@@ -22,7 +22,7 @@ func TestResolveRefusedKeepsTheConflict(t *testing.T) {
 	ctx := context.Background()
 	var once gosync.Once
 	var race func()
-	dst := memory.NewWithOptions(map[string]string{"K": "v1"}, memory.Options{BeforeApply: func(ctx context.Context, c destination.Change) error {
+	dst := memory.NewWithOptions(map[string]string{"K": "v1"}, &memory.Options{BeforeApply: func(ctx context.Context, c destination.Change) error {
 		if race != nil {
 			once.Do(race)
 		}

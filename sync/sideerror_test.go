@@ -59,8 +59,8 @@ func TestSideErrors(t *testing.T) {
 		{name: "fingerprint key", store: &failStore{key: cause}, side: sync.SideStore, op: sync.OpFingerprintKey},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := sync.Config{Name: "side", Source: memory.NewWithOptions(map[string]string{"A": "1"}, tt.src),
-				Destination: memory.NewWithOptions(nil, tt.dst)}
+			cfg := sync.Config{Name: "side", Source: memory.NewWithOptions(map[string]string{"A": "1"}, &tt.src),
+				Destination: memory.NewWithOptions(nil, &tt.dst)}
 			if tt.store != nil {
 				tt.store.Store = state.NewMemory()
 				cfg.Store = tt.store

@@ -446,7 +446,7 @@ func TestMassDeletionGuard(t *testing.T) {
 func TestPreconditionFailureIsRetriedNotOverwritten(t *testing.T) {
 	var dst *memory.Destination
 	race := false
-	dst = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	dst = memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		if c.Key == "B" && race {
 			race = false
 			dst.Set("B", "concurrent") // another writer wins the race
@@ -493,7 +493,7 @@ func TestPreconditionFailureIsRetriedNotOverwritten(t *testing.T) {
 
 func TestPerKeyFailureDoesNotAdvanceBaseline(t *testing.T) {
 	failing := true
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		if c.Key == "BAD" && failing {
 			return errors.New("backend unavailable")
 		}
@@ -660,7 +660,7 @@ func TestStatusRunningDuringRound(t *testing.T) {
 	var s *sync.Syncer
 	var seen state.Status
 	store := state.NewMemory()
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(ctx context.Context, c destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(ctx context.Context, c destination.Change) error {
 		st, err := store.Load(ctx, "app")
 		if err == nil && st.Sync != nil {
 			seen = st.Sync.Status
@@ -680,7 +680,7 @@ func TestStatusRunningDuringRound(t *testing.T) {
 func TestCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		n++
 		if n == 3 {
 			cancel()
@@ -749,7 +749,7 @@ func TestAuditFailClosed(t *testing.T) {
 }
 
 func TestListFailureFailsRound(t *testing.T) {
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeList: func(context.Context) error { return errors.New("unreachable") }})
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeList: func(context.Context) error { return errors.New("unreachable") }})
 	rec := audit.NewRecorder()
 	s, err := sync.New(sync.Config{Name: "l", Source: memory.New(map[string]string{"A": "1"}), Destination: dst, Auditor: rec})
 	if err != nil {

@@ -108,7 +108,7 @@ func TestWatchTriggerAndReconcile(t *testing.T) {
 
 func TestWatchBacksOffAndRecordsStatus(t *testing.T) {
 	var attempts atomic.Int32
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeList: func(context.Context) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeList: func(context.Context) error {
 		if attempts.Add(1) <= 3 {
 			return errors.New("vault unreachable")
 		}
@@ -152,7 +152,7 @@ func TestWatchBacksOffAndRecordsStatus(t *testing.T) {
 
 func TestWatchRoundsNeverOverlap(t *testing.T) {
 	var inFlight, most atomic.Int32
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for {
@@ -266,7 +266,7 @@ func (d tagged) List(ctx context.Context) (map[string]destination.Secret, error)
 func TestWatchFinishesTheRoundInFlight(t *testing.T) {
 	started := make(chan struct{})
 	var once gosync.Once
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		once.Do(func() { close(started) })
 		time.Sleep(2 * time.Millisecond)
 		return nil

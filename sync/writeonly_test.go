@@ -18,7 +18,7 @@ import (
 // destination (as GitHub Actions secrets are).
 func writeOnly(t *testing.T, src, dst map[string]string, wrap func(*memory.Destination) destination.Destination) (*fixture, *sync.Syncer) {
 	t.Helper()
-	f := &fixture{t: t, src: memory.New(src), dst: memory.NewWithOptions(dst, memory.Options{WriteOnly: true}), store: state.NewMemory()}
+	f := &fixture{t: t, src: memory.New(src), dst: memory.NewWithOptions(dst, &memory.Options{WriteOnly: true}), store: state.NewMemory()}
 	var d destination.Destination = f.dst
 	if wrap != nil {
 		d = wrap(f.dst)
@@ -119,7 +119,7 @@ func TestWriteOnlyInitialRoundFlagsForeignKeys(t *testing.T) {
 
 func TestWriteOnlyRefusesReadingModes(t *testing.T) {
 	src := memory.New(nil)
-	dst := memory.NewWithOptions(nil, memory.Options{WriteOnly: true})
+	dst := memory.NewWithOptions(nil, &memory.Options{WriteOnly: true})
 	for _, cfg := range []sync.Config{
 		{Mode: sync.Pull},
 		{Mode: sync.Bidirectional},

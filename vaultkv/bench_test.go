@@ -54,7 +54,7 @@ func BenchmarkPush1000(b *testing.B) {
 			var requests int64
 			for range b.N {
 				b.StopTimer()
-				kv, err := vaultkv.New(context.Background(), conn, vaultkv.Options{Mount: mount, Path: fmt.Sprintf("ss-%d", benchSeq.Add(1)), Layout: layout})
+				kv, err := vaultkv.New(context.Background(), conn, &vaultkv.Options{Mount: mount, Path: fmt.Sprintf("ss-%d", benchSeq.Add(1)), Layout: layout})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -48,7 +48,7 @@ func isNotFound(err error) bool { return errors.Is(err, api.ErrSecretNotFound) }
 
 func newKV(t testing.TB, srv *vaulttest.Server, opt vaultkv.Options) *vaultkv.KV {
 	t.Helper()
-	kv, err := vaultkv.New(context.Background(), srv.Conn(t), opt)
+	kv, err := vaultkv.New(context.Background(), srv.Conn(t), &opt)
 	if err != nil {
 		t.Fatalf("vaultkv.New: %v", err)
 	}

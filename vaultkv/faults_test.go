@@ -50,7 +50,7 @@ func TestApplyCancelledKeepsResults(t *testing.T) {
 	srv := vaulttest.Get(t)
 	mount := srv.NewMount(t)
 	p := srv.RequestProxy(t)
-	kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey})
+	kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), &vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestApplyPathCancelledWrite(t *testing.T) {
 	srv := vaulttest.Get(t)
 	mount := srv.NewMount(t)
 	p := srv.RequestProxy(t)
-	kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "app"})
+	kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), &vaultkv.Options{Mount: mount, Path: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestUnavailableUnreachable(t *testing.T) {
 		t.Run(layout.String(), func(t *testing.T) {
 			mount := srv.NewMount(t)
 			p := srv.RequestProxy(t)
-			kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
+			kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 1, 0), &vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func TestListStopsWhenUnavailable(t *testing.T) {
 		}
 	}
 	p := srv.RequestProxy(t)
-	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey, Concurrency: 4})
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 0), &vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey, Concurrency: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestUnavailableSealed(t *testing.T) {
 	}
 	kvs := map[vaultkv.Layout]*vaultkv.KV{}
 	for _, layout := range layouts {
-		if kvs[layout], err = vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app", Layout: layout}); err != nil {
+		if kvs[layout], err = vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: "app", Layout: layout}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -250,7 +250,7 @@ func TestUnavailableSealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = vaultkv.NewStore(ctx, fresh, vaultkv.StoreOptions{Mount: mount})
+	_, err = vaultkv.NewStore(ctx, fresh, &vaultkv.StoreOptions{Mount: mount})
 	wantUnavailable(t, "NewStore", err, sealed)
 }
 
@@ -266,7 +266,7 @@ func TestUnavailableRateLimited(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = root.Logical().DeleteWithContext(context.Background(), "sys/quotas/rate-limit/"+quota) })
 	p := srv.RequestProxy(t)
-	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 0), &vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestUnavailableClientTimeout(t *testing.T) {
 	ctx := context.Background()
 	mount := srv.NewMount(t)
 	p := srv.RequestProxy(t)
-	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 300*time.Millisecond), vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, -1, 300*time.Millisecond), &vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey})
 	if err != nil {
 		t.Fatal(err)
 	}

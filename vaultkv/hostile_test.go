@@ -80,14 +80,14 @@ func TestPathTraversal(t *testing.T) {
 		{Mount: mount, Path: "../x"},
 		{Mount: mount + "/../sys", Path: "x"},
 	} {
-		if _, err := vaultkv.New(ctx, srv.Conn(t), opt); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+		if _, err := vaultkv.New(ctx, srv.Conn(t), &opt); !errors.Is(err, vaultkv.ErrInvalidOptions) {
 			t.Errorf("New(%+v) = %v, want ErrInvalidOptions", opt, err)
 		}
 	}
-	if _, err := vaultkv.NewStore(ctx, srv.Conn(t), vaultkv.StoreOptions{Mount: mount, Path: "a/../.."}); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+	if _, err := vaultkv.NewStore(ctx, srv.Conn(t), &vaultkv.StoreOptions{Mount: mount, Path: "a/../.."}); !errors.Is(err, vaultkv.ErrInvalidOptions) {
 		t.Errorf("NewStore with a traversal path = %v, want ErrInvalidOptions", err)
 	}
-	store, err := vaultkv.NewStore(ctx, srv.Conn(t), vaultkv.StoreOptions{Mount: mount})
+	store, err := vaultkv.NewStore(ctx, srv.Conn(t), &vaultkv.StoreOptions{Mount: mount})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestPathTraversal(t *testing.T) {
 			t.Errorf("Save(%q) = %v, want ErrInvalidKey", name, err)
 		}
 	}
-	lock, err := store.NewLock(vaultkv.LockOptions{})
+	lock, err := store.NewLock(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

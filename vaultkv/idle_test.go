@@ -103,7 +103,7 @@ func TestSecretPathConflictReplanned(t *testing.T) {
 			}
 			p := srv.RequestProxy(t)
 			conn := connThrough(t, p, srv.Token, 0, 10*time.Second)
-			kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretPath, Owner: "busy"})
+			kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretPath, Owner: "busy"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -234,7 +234,7 @@ func TestKVv1RefusedByStore(t *testing.T) {
 	srv := vaulttest.Get(t)
 	ctx := context.Background()
 	mount := v1Mount(t, srv)
-	_, err := vaultkv.NewStore(ctx, srv.Conn(t), vaultkv.StoreOptions{Mount: mount})
+	_, err := vaultkv.NewStore(ctx, srv.Conn(t), &vaultkv.StoreOptions{Mount: mount})
 	var me *vaultkv.MountError
 	if !errors.As(err, &me) || me.Version != 1 || me.Type != "kv" || me.Mount != mount || !errors.Is(err, vaultkv.ErrNotKVv2) || errors.Is(err, vaultkv.ErrNotKV) {
 		t.Fatalf("NewStore on KV v1 = %v, want a *MountError for KV version 1 matching ErrNotKVv2 only", err)
@@ -243,14 +243,14 @@ func TestKVv1RefusedByStore(t *testing.T) {
 		t.Fatalf("the error does not say why: %v", err)
 	}
 	transit := srv.NewTransitKey(t).Mount
-	if _, err := vaultkv.New(ctx, srv.Conn(t), vaultkv.Options{Mount: transit, Path: "x"}); !errors.As(err, &me) || me.Type != "transit" || !errors.Is(err, vaultkv.ErrNotKV) {
+	if _, err := vaultkv.New(ctx, srv.Conn(t), &vaultkv.Options{Mount: transit, Path: "x"}); !errors.As(err, &me) || me.Type != "transit" || !errors.Is(err, vaultkv.ErrNotKV) {
 		t.Fatalf("New on a transit mount = %v, want a *MountError matching ErrNotKV", err)
 	}
-	if _, err := vaultkv.NewStore(ctx, srv.Conn(t), vaultkv.StoreOptions{Mount: transit}); !errors.Is(err, vaultkv.ErrNotKV) || !errors.Is(err, vaultkv.ErrNotKVv2) {
+	if _, err := vaultkv.NewStore(ctx, srv.Conn(t), &vaultkv.StoreOptions{Mount: transit}); !errors.Is(err, vaultkv.ErrNotKV) || !errors.Is(err, vaultkv.ErrNotKVv2) {
 		t.Fatalf("NewStore on a transit mount = %v, want ErrNotKV and ErrNotKVv2", err)
 	}
 	// Field and OwnerField are both fields of a KV v1 secret: they differ.
-	if _, err := vaultkv.New(ctx, srv.Conn(t), vaultkv.Options{Mount: mount, Layout: vaultkv.SecretKey, Field: "owner", OwnerField: "owner"}); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+	if _, err := vaultkv.New(ctx, srv.Conn(t), &vaultkv.Options{Mount: mount, Layout: vaultkv.SecretKey, Field: "owner", OwnerField: "owner"}); !errors.Is(err, vaultkv.ErrInvalidOptions) {
 		t.Fatalf("New with Field = OwnerField = %v, want ErrInvalidOptions", err)
 	}
 }
@@ -296,7 +296,7 @@ func TestKVv1Push(t *testing.T) {
 			if err := set(context.Background(), "OTHER", "unmanaged"); err != nil {
 				t.Fatal(err)
 			}
-			kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "app", Layout: layout, Owner: "e2e"})
+			kv, err := vaultkv.New(context.Background(), connThrough(t, p, srv.Token, 0, 0), &vaultkv.Options{Mount: mount, Path: "app", Layout: layout, Owner: "e2e"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -382,7 +382,7 @@ func TestKVv1ChangeBeforeWriteIsConflict(t *testing.T) {
 			mount := v1Mount(t, srv)
 			p := srv.RequestProxy(t)
 			opt := v1Options(mount, layout)
-			kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), opt)
+			kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), &opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -466,7 +466,7 @@ func TestKVv1ChangeBeforeWriteIsConflict(t *testing.T) {
 			// K exists out of band: the secret-key layout must adopt it.
 			if layout == vaultkv.SecretKey {
 				opt.AdoptUnowned = true
-				kv, err = vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), opt)
+				kv, err = vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), &opt)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -513,7 +513,7 @@ func TestKVv1WindowIsAsDocumented(t *testing.T) {
 	mount := v1Mount(t, srv)
 	p := srv.RequestProxy(t)
 	opt := v1Options(mount, vaultkv.SecretKey)
-	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), opt)
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), &opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func BenchmarkAutoSyncLatency(b *testing.B) {
 	for _, layout := range layouts {
 		b.Run(layout.String(), func(b *testing.B) {
 			mount := srv.NewMount(b)
-			kv, err := vaultkv.New(context.Background(), srv.Conn(b), vaultkv.Options{Mount: mount, Path: "app", Layout: layout, PollInterval: time.Hour})
+			kv, err := vaultkv.New(context.Background(), srv.Conn(b), &vaultkv.Options{Mount: mount, Path: "app", Layout: layout, PollInterval: time.Hour})
 			if err != nil {
 				b.Fatal(err)
 			}

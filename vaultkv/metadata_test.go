@@ -53,7 +53,7 @@ func TestOwnershipKeepsOtherMetadata(t *testing.T) {
 		}
 	}
 	p := srv.RequestProxy(t)
-	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey, Owner: "sync-a"})
+	kv, err := vaultkv.New(ctx, connThrough(t, p, srv.Token, 0, 0), &vaultkv.Options{Mount: mount, Path: "team", Layout: vaultkv.SecretKey, Owner: "sync-a"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,8 +39,8 @@ func TestPolicyConformance(t *testing.T) {
 				New: func(t *testing.T) destinationtest.Fixture {
 					mount := v1Mount(t, srv)
 					opt := v1Options(mount, layout)
-					token := srv.NewToken(t, vaulttest.TokenOptions{}, mustPolicy(t, vaultkv.PolicySpec{KV: []vaultkv.KVAccess{{Options: opt, Write: true, Version: 1}}}))
-					kv, err := vaultkv.New(context.Background(), srv.TokenConn(t, token), opt)
+					token := srv.NewToken(t, nil, mustPolicy(t, vaultkv.PolicySpec{KV: []vaultkv.KVAccess{{Options: opt, Write: true, Version: 1}}}))
+					kv, err := vaultkv.New(context.Background(), srv.TokenConn(t, token), &opt)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -57,8 +57,8 @@ func TestPolicyConformance(t *testing.T) {
 						p = "apps/web"
 					}
 					opt := vaultkv.Options{Mount: mount, Path: p, Layout: layout, Owner: "conformance"}
-					token := srv.NewToken(t, vaulttest.TokenOptions{}, mustPolicy(t, vaultkv.PolicySpec{KV: []vaultkv.KVAccess{{Options: opt, Write: true}}}))
-					kv, err := vaultkv.New(context.Background(), srv.TokenConn(t, token), opt)
+					token := srv.NewToken(t, nil, mustPolicy(t, vaultkv.PolicySpec{KV: []vaultkv.KVAccess{{Options: opt, Write: true}}}))
+					kv, err := vaultkv.New(context.Background(), srv.TokenConn(t, token), &opt)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -149,7 +149,7 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 	}
 	spec := pc.spec(mount)
 	for _, side := range spec.KV {
-		kv, err := vaultkv.New(ctx, conn, side.Options)
+		kv, err := vaultkv.New(ctx, conn, &side.Options)
 		if fail("New", err) {
 			continue
 		}
@@ -174,7 +174,7 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 	if len(spec.Stores) == 0 {
 		return errs
 	}
-	store, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: mount})
+	store, err := vaultkv.NewStore(ctx, conn, &vaultkv.StoreOptions{Mount: mount})
 	if fail("NewStore", err) {
 		return errs
 	}
@@ -198,11 +198,11 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 		_, err = store.LoadDocument(ctx, "d")
 		fail("LoadDocument", err)
 	}
-	if again, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: mount}); !fail("NewStore", err) {
+	if again, err := vaultkv.NewStore(ctx, conn, &vaultkv.StoreOptions{Mount: mount}); !fail("NewStore", err) {
 		_, err = again.FingerprintKey(ctx)
 		fail("FingerprintKey (read)", err)
 	}
-	lock, err := store.NewLock(vaultkv.LockOptions{TTL: time.Second})
+	lock, err := store.NewLock(&vaultkv.LockOptions{TTL: time.Second})
 	if fail("NewLock", err) {
 		return errs
 	}
@@ -213,7 +213,7 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 	if errors.Is(err, state.ErrHeld) {
 		// The release (which reports no error) did not happen: take the
 		// lease over once it has expired, which writes it again.
-		other, _ := store.NewLock(vaultkv.LockOptions{TTL: time.Second})
+		other, _ := store.NewLock(&vaultkv.LockOptions{TTL: time.Second})
 		if _, _, err = other.TryAcquire(ctx, "s"); errors.Is(err, state.ErrHeld) {
 			time.Sleep(time.Second)
 			_, release, err = other.TryAcquire(ctx, "s")
@@ -289,7 +289,7 @@ func TestPolicyExact(t *testing.T) {
 			for _, opts := range []vaulttest.TokenOptions{{}, {NoDefaultPolicy: true}} {
 				mount := newMount(t)
 				policy := mustPolicy(t, pc.spec(mount))
-				token := srv.NewToken(t, opts, policy)
+				token := srv.NewToken(t, &opts, policy)
 				if errs := exercise(ctx, t, srv, srv.TokenConn(t, token), mount, pc); len(errs) > 0 {
 					t.Fatalf("with exactly the policy (%+v):\n%s\nerrors: %v", opts, policy, errs)
 				}
@@ -307,7 +307,7 @@ func TestPolicyExact(t *testing.T) {
 					if len(rules(t, lacking)) != len(pairs)-1 {
 						t.Fatalf("removing %v left:\n%s", r, lacking)
 					}
-					errs := exercise(ctx, t, srv, srv.TokenConn(t, srv.NewToken(t, vaulttest.TokenOptions{}, lacking)), mount, pc)
+					errs := exercise(ctx, t, srv, srv.TokenConn(t, srv.NewToken(t, nil, lacking)), mount, pc)
 					for _, err := range errs {
 						if names(err, r[0], r[1]) {
 							return

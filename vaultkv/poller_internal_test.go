@@ -43,7 +43,7 @@ func TestNotifySharesOnePoller(t *testing.T) {
 	const n = 200
 	kvs := make([]*KV, n)
 	for i := range kvs {
-		kv, err := New(context.Background(), conn, Options{Mount: mount, Path: "app", PollInterval: time.Hour})
+		kv, err := New(context.Background(), conn, &Options{Mount: mount, Path: "app", PollInterval: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}

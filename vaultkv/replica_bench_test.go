@@ -64,14 +64,14 @@ func replicaShare(b *testing.B, srv *vaulttest.Server, n int, ttl time.Duration)
 		links[r] = srv.RequestProxy(b)
 		conn := connThrough(b, links[r], srv.Token, 1, 5*time.Second)
 		store := newStore(b, srv, conn, mount)
-		lock, err := store.NewLock(vaultkv.LockOptions{TTL: ttl, Holder: fmt.Sprint("replica-", r)})
+		lock, err := store.NewLock(&vaultkv.LockOptions{TTL: ttl, Holder: fmt.Sprint("replica-", r)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		stops[r] = cancel
 		for i := range n {
-			kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: fmt.Sprintf("app/%d", i), PollInterval: 10 * time.Second})
+			kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: fmt.Sprintf("app/%d", i), PollInterval: 10 * time.Second})
 			if err != nil {
 				b.Fatal(err)
 			}

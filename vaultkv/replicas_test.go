@@ -90,11 +90,11 @@ func TestThreeReplicas(t *testing.T) {
 		l := srv.RequestProxy(t)
 		conn := linkConn(t, srv, l)
 		store := newStore(t, srv, conn, mount)
-		lock, err := store.NewLock(vaultkv.LockOptions{TTL: ttl, Holder: fmt.Sprint("replica-", i)})
+		lock, err := store.NewLock(&vaultkv.LockOptions{TTL: ttl, Holder: fmt.Sprint("replica-", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		kv, err := vaultkv.New(context.Background(), conn, vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey,
+		kv, err := vaultkv.New(context.Background(), conn, &vaultkv.Options{Mount: mount, Path: "app", Layout: vaultkv.SecretKey,
 			Owner: "shared", PollInterval: 300 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

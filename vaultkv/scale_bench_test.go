@@ -201,7 +201,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	var watching gosync.WaitGroup
 	start := time.Now()
 	for i := range n {
-		kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: fmt.Sprintf("app/%d", i), PollInterval: poll})
+		kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: fmt.Sprintf("app/%d", i), PollInterval: poll})
 		if err != nil {
 			b.Fatal(err)
 		}

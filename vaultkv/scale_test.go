@@ -40,9 +40,9 @@ func TestMountCheckedOncePerConnection(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			if i%2 == 0 {
-				_, errs[i] = vaultkv.New(context.Background(), conn, vaultkv.Options{Mount: mount, Path: "app"})
+				_, errs[i] = vaultkv.New(context.Background(), conn, &vaultkv.Options{Mount: mount, Path: "app"})
 			} else {
-				_, errs[i] = vaultkv.NewStore(context.Background(), conn, vaultkv.StoreOptions{Mount: mount})
+				_, errs[i] = vaultkv.NewStore(context.Background(), conn, &vaultkv.StoreOptions{Mount: mount})
 			}
 		})
 	}
@@ -53,7 +53,7 @@ func TestMountCheckedOncePerConnection(t *testing.T) {
 	if n := p.Count(at); n != 1 {
 		t.Errorf("20 KVs and stores on one connection read %s %d times, want 1", at, n)
 	}
-	if _, err := vaultkv.New(context.Background(), proxiedConn(t, srv, p), vaultkv.Options{Mount: mount, Path: "app"}); err != nil {
+	if _, err := vaultkv.New(context.Background(), proxiedConn(t, srv, p), &vaultkv.Options{Mount: mount, Path: "app"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := p.Count(at); n != 2 {
@@ -62,7 +62,7 @@ func TestMountCheckedOncePerConnection(t *testing.T) {
 
 	absent := mount + "-absent"
 	for range 2 {
-		if _, err := vaultkv.New(context.Background(), conn, vaultkv.Options{Mount: absent, Path: "app"}); err == nil {
+		if _, err := vaultkv.New(context.Background(), conn, &vaultkv.Options{Mount: absent, Path: "app"}); err == nil {
 			t.Fatal("New on a mount that does not exist succeeded")
 		}
 	}
@@ -83,7 +83,7 @@ func TestNotifyAnnouncesChangeBeforeFirstPoll(t *testing.T) {
 	if _, err := c.KVv2(mount).Put(ctx, "app", map[string]any{"A": "1"}); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app", PollInterval: 50 * time.Millisecond})
+	kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: "app", PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestMountCheckedAgainAfterSecretVanished(t *testing.T) {
 	if _, err := c.KVv2(mount).Put(ctx, "app", map[string]any{"A": "1"}); err != nil {
 		t.Fatal(err)
 	}
-	kv, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app"})
+	kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestMountCheckedAgainAfterSecretVanished(t *testing.T) {
 	if got, err := kv.List(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("List after the mount was disabled = %v, %v; want nothing", got, err)
 	}
-	if _, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: "app"}); err == nil {
+	if _, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: "app"}); err == nil {
 		t.Fatal("New after the mount was disabled and read empty succeeded")
 	}
 }

@@ -51,12 +51,17 @@ type Store struct {
 
 var _ state.Store = (*Store)(nil)
 
-// NewStore checks that opt.Mount is a KV v2 mount (sharing the check with
+// NewStore checks that options.Mount is a KV v2 mount (sharing the check with
 // the KVs and stores of the connection, as New does) and returns the store.
 // Every save is check-and-set, which KV version 1 cannot do: a KV v1 mount
 // (or a mount that is not KV) is refused with a *MountError matching
 // ErrNotKVv2.
-func NewStore(ctx context.Context, conn *connection.Conn, opt StoreOptions) (*Store, error) {
+// A nil options means the zero StoreOptions.
+func NewStore(ctx context.Context, conn *connection.Conn, options *StoreOptions) (*Store, error) {
+	var opt StoreOptions
+	if options != nil {
+		opt = *options
+	}
 	opt, err := opt.normalize()
 	if err != nil {
 		return nil, err
@@ -245,7 +250,12 @@ type observation struct {
 var _ state.Lock = (*Lock)(nil)
 
 // NewLock returns a Lock kept with the store.
-func (s *Store) NewLock(opt LockOptions) (*Lock, error) {
+// A nil options means the zero LockOptions.
+func (s *Store) NewLock(options *LockOptions) (*Lock, error) {
+	var opt LockOptions
+	if options != nil {
+		opt = *options
+	}
 	if opt.TTL == 0 {
 		opt.TTL = 15 * time.Second
 	}

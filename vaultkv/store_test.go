@@ -30,7 +30,7 @@ func cut(p *vaulttest.RequestProxy) {
 
 func newStore(t testing.TB, srv *vaulttest.Server, conn *connection.Conn, mount string) *vaultkv.Store {
 	t.Helper()
-	s, err := vaultkv.NewStore(context.Background(), conn, vaultkv.StoreOptions{Mount: mount})
+	s, err := vaultkv.NewStore(context.Background(), conn, &vaultkv.StoreOptions{Mount: mount})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +98,16 @@ func TestStore(t *testing.T) {
 	if _, err := a.Load(ctx, "future"); !errors.Is(err, state.ErrCorrupt) {
 		t.Fatalf("Load of an unknown format = %v, want ErrCorrupt", err)
 	}
-	if _, err := vaultkv.NewStore(ctx, srv.Conn(t), vaultkv.StoreOptions{}); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+	if _, err := vaultkv.NewStore(ctx, srv.Conn(t), nil); !errors.Is(err, vaultkv.ErrInvalidOptions) {
 		t.Fatalf("NewStore without a mount = %v", err)
+	}
+	// nil options are the zero Options: refused for want of a mount, never
+	// a panic.
+	if _, err := vaultkv.New(ctx, srv.Conn(t), nil); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+		t.Fatalf("New(nil) = %v, want ErrInvalidOptions", err)
+	}
+	if _, err := vaultkv.NewTransit(srv.Conn(t), nil); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+		t.Fatalf("NewTransit(nil) = %v, want ErrInvalidOptions", err)
 	}
 }
 
@@ -109,11 +117,11 @@ func TestLock(t *testing.T) {
 	ctx := context.Background()
 	const ttl = 2 * time.Second
 	la, lb := srv.RequestProxy(t), srv.RequestProxy(t)
-	a, err := newStore(t, srv, linkConn(t, srv, la), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "a"})
+	a, err := newStore(t, srv, linkConn(t, srv, la), mount).NewLock(&vaultkv.LockOptions{TTL: ttl, Holder: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newStore(t, srv, linkConn(t, srv, lb), mount).NewLock(vaultkv.LockOptions{TTL: ttl, Holder: "b"})
+	b, err := newStore(t, srv, linkConn(t, srv, lb), mount).NewLock(&vaultkv.LockOptions{TTL: ttl, Holder: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +199,7 @@ func TestPollCost(t *testing.T) {
 		t.Run(layout.String(), func(t *testing.T) {
 			mount := srv.NewMount(t)
 			l := srv.RequestProxy(t)
-			kv, err := vaultkv.New(ctx, linkConn(t, srv, l), vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
+			kv, err := vaultkv.New(ctx, linkConn(t, srv, l), &vaultkv.Options{Mount: mount, Path: "app", Layout: layout})
 			if err != nil {
 				t.Fatal(err)
 			}

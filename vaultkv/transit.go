@@ -101,7 +101,12 @@ var (
 // key or a missing capability shows on first use. It returns an error
 // wrapping ErrInvalidOptions for an empty Key or a name with an empty, "."
 // or ".." path segment (and a Key with a '/').
-func NewTransit(conn *connection.Conn, opt TransitOptions) (*Transit, error) {
+// A nil options means the zero TransitOptions.
+func NewTransit(conn *connection.Conn, options *TransitOptions) (*Transit, error) {
+	var opt TransitOptions
+	if options != nil {
+		opt = *options
+	}
 	if conn == nil {
 		return nil, fmt.Errorf("vaultkv: %w: NewTransit: nil connection", ErrInvalidOptions)
 	}

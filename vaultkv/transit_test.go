@@ -89,7 +89,7 @@ func tokenConn(t *testing.T, srv *vaulttest.Server, addr, policy string) *connec
 
 func newTransit(t *testing.T, conn *connection.Conn, mount, key string) *vaultkv.Transit {
 	t.Helper()
-	tr, err := vaultkv.NewTransit(conn, vaultkv.TransitOptions{Mount: mount, Key: key})
+	tr, err := vaultkv.NewTransit(conn, &vaultkv.TransitOptions{Mount: mount, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,11 +389,11 @@ func TestNewTransitOptions(t *testing.T) {
 	for _, o := range []vaultkv.TransitOptions{
 		{}, {Key: "a/b"}, {Key: ".."}, {Key: "k", Mount: "a//b"}, {Key: "k", Mount: "../sys"},
 	} {
-		if _, err := vaultkv.NewTransit(conn, o); !errors.Is(err, vaultkv.ErrInvalidOptions) {
+		if _, err := vaultkv.NewTransit(conn, &o); !errors.Is(err, vaultkv.ErrInvalidOptions) {
 			t.Errorf("NewTransit(%+v) = %v, want ErrInvalidOptions", o, err)
 		}
 	}
-	tr, err := vaultkv.NewTransit(conn, vaultkv.TransitOptions{Key: "k"})
+	tr, err := vaultkv.NewTransit(conn, &vaultkv.TransitOptions{Key: "k"})
 	if err != nil || tr.Kind() != vaultkv.TransitKind || !strings.Contains(tr.String(), `"transit"`) {
 		t.Fatalf("NewTransit with the default mount = %v, %v", tr, err)
 	}

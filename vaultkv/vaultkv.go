@@ -145,14 +145,19 @@ var (
 	_ destination.Describer   = (*KV)(nil)
 )
 
-// New checks that opt.Mount is a KV mount, detects its version, and
+// New checks that options.Mount is a KV mount, detects its version, and
 // returns the store. The check reads sys/internal/ui/mounts/<mount>, which
 // any token with a capability under the mount may read, once per
 // connection: the KVs and stores made on one connection share one read,
 // and a KV mount's answer serves those made within the next minute. A
 // mount that is not KV gives a *MountError (matching ErrNotKV); options that cannot be
 // used give ErrInvalidOptions.
-func New(ctx context.Context, conn *connection.Conn, opt Options) (*KV, error) {
+// A nil options means the zero Options.
+func New(ctx context.Context, conn *connection.Conn, options *Options) (*KV, error) {
+	var opt Options
+	if options != nil {
+		opt = *options
+	}
 	opt, err := opt.normalize()
 	if err != nil {
 		return nil, err

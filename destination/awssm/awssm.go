@@ -127,10 +127,15 @@ var (
 	_ destination.KeyNormalizer = (*Destination)(nil)
 )
 
-// New returns a Destination over the AWS Secrets Manager of opts. It
-// checks opts (ErrInvalidOptions) and, without an access key, loads the
+// New returns a Destination over the AWS Secrets Manager of options. It
+// checks options (ErrInvalidOptions) and, without an access key, loads the
 // AWS default configuration; it sends no request.
-func New(ctx context.Context, opts Options) (*Destination, error) {
+// A nil options means the zero Options.
+func New(ctx context.Context, options *Options) (*Destination, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if err := opts.check(); err != nil {
 		return nil, err
 	}

@@ -26,7 +26,12 @@ type DriverOptions struct {
 // access key (or, without one, the AWS default configuration), region,
 // recovery window or force delete, and custom tags, owned by the
 // Target's Owner.
-func Driver(o DriverOptions) registry.Driver {
+// A nil options means the zero DriverOptions.
+func Driver(options *DriverOptions) registry.Driver {
+	var o DriverOptions
+	if options != nil {
+		o = *options
+	}
 	return func(ctx context.Context, t registry.Target) (destination.Destination, error) {
 		c, ok := t.Config.(registry.AWSSecretsManager)
 		if !ok {
@@ -37,7 +42,7 @@ func Driver(o DriverOptions) registry.Driver {
 		if !ok {
 			return nil, fmt.Errorf("awssm: driver got a %T config, want registry.AWSSecretsManager", t.Config)
 		}
-		return New(ctx, Options{
+		return New(ctx, &Options{
 			Region:             c.Region,
 			AccessKeyID:        c.AccessKeyID.Reveal(),
 			SecretAccessKey:    c.SecretAccessKey.Reveal(),

@@ -15,11 +15,11 @@ import (
 // default configuration).
 func Example() {
 	ctx := context.Background()
-	srv := awssmtest.NewServer(awssmtest.Options{})
+	srv := awssmtest.NewServer(nil)
 	defer srv.Close()
 	id, key := srv.AccessKey()
 
-	d, err := awssm.New(ctx, awssm.Options{
+	d, err := awssm.New(ctx, &awssm.Options{
 		Region:          srv.Region(),
 		AccessKeyID:     id,
 		SecretAccessKey: key,

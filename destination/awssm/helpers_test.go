@@ -26,7 +26,7 @@ func fastRetries(o *secretsmanager.Options) {
 // newServer starts a local Secrets Manager for the test.
 func newServer(t testing.TB, opts awssmtest.Options) *awssmtest.Server {
 	t.Helper()
-	srv := awssmtest.NewServer(opts)
+	srv := awssmtest.NewServer(&opts)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -47,7 +47,7 @@ func options(srv *awssmtest.Server, owner string) awssm.Options {
 
 func open(t testing.TB, opts awssm.Options) *awssm.Destination {
 	t.Helper()
-	d, err := awssm.New(context.Background(), opts)
+	d, err := awssm.New(context.Background(), &opts)
 	if err != nil {
 		t.Fatal(err)
 	}

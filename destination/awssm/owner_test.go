@@ -18,7 +18,7 @@ import (
 func TestSyncNameAsOwner(t *testing.T) {
 	srv := newServer(t, awssmtest.Options{})
 	id, key := srv.AccessKey()
-	driver := awssm.Driver(awssm.DriverOptions{Endpoint: srv.URL, HTTPClient: srv.HTTPClient(), ClientOptions: []func(*secretsmanager.Options){fastRetries}})
+	driver := awssm.Driver(&awssm.DriverOptions{Endpoint: srv.URL, HTTPClient: srv.HTTPClient(), ClientOptions: []func(*secretsmanager.Options){fastRetries}})
 	cfg := registry.AWSSecretsManager{AccessKeyID: registry.Credential(id), SecretAccessKey: registry.Credential(key), Region: srv.Region()}
 	owned := func(owner string) int {
 		n := 0

@@ -236,10 +236,10 @@ func TestDeletionModes(t *testing.T) {
 			mustApply(t, d, del("gone", "whatever"))
 		})
 	}
-	if _, err := awssm.New(context.Background(), awssm.Options{Region: "us-east-1", RecoveryWindowDays: 7, ForceDelete: true}); !errors.Is(err, awssm.ErrInvalidOptions) {
+	if _, err := awssm.New(context.Background(), &awssm.Options{Region: "us-east-1", RecoveryWindowDays: 7, ForceDelete: true}); !errors.Is(err, awssm.ErrInvalidOptions) {
 		t.Fatalf("a window and force together: %v", err)
 	}
-	if _, err := awssm.New(context.Background(), awssm.Options{Region: "us-east-1", RecoveryWindowDays: 31}); !errors.Is(err, awssm.ErrInvalidOptions) {
+	if _, err := awssm.New(context.Background(), &awssm.Options{Region: "us-east-1", RecoveryWindowDays: 31}); !errors.Is(err, awssm.ErrInvalidOptions) {
 		t.Fatalf("a 31-day window: %v", err)
 	}
 }
@@ -385,7 +385,7 @@ func TestCustomTags(t *testing.T) {
 		{"aws:x": "v"}, {awssm.TagOwner: "v"}, {"k": strings.Repeat("v", 257)}, {"bad\x00key": "v"},
 	} {
 		o.Tags = bad
-		if _, err := awssm.New(context.Background(), o); !errors.Is(err, awssm.ErrInvalidOptions) {
+		if _, err := awssm.New(context.Background(), &o); !errors.Is(err, awssm.ErrInvalidOptions) {
 			t.Errorf("Tags %q: %v, want ErrInvalidOptions", bad, err)
 		}
 	}
@@ -475,7 +475,7 @@ func TestOptions(t *testing.T) {
 		{AccessKeyID: "AKIA", SecretAccessKey: "s"},
 		{Region: "us-east-1", Owner: "bad\nowner"},
 	} {
-		if _, err := awssm.New(ctx, o); !errors.Is(err, awssm.ErrInvalidOptions) {
+		if _, err := awssm.New(ctx, &o); !errors.Is(err, awssm.ErrInvalidOptions) {
 			t.Errorf("New(%+v) = %v, want ErrInvalidOptions", o.Owner, err)
 		} else if strings.Contains(err.Error(), "AKIA") {
 			t.Errorf("the error names the key: %v", err)

@@ -35,8 +35,8 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	srv := newServer(t, awssmtest.Options{})
 	srv.Put("unrelated", "not ours", nil)
 	id, key := srv.AccessKey()
-	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeAWSSecretsManager: awssm.Driver(awssm.DriverOptions{
+	reg := registry.New(&registry.Options{
+		Drivers: map[string]registry.Driver{registry.TypeAWSSecretsManager: awssm.Driver(&awssm.DriverOptions{
 			Endpoint: srv.URL, HTTPClient: srv.HTTPClient(), ClientOptions: []func(*secretsmanager.Options){fastRetries},
 		})},
 		Source: kv.SecretSource(conn),
@@ -49,7 +49,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	}
 	ref := registry.SecretRef{Mount: mount, Name: "app/prod"}
 	srv.ResetCounts()
-	a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, registry.AssociationOptions{})
+	a, err := reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, nil)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created == 0 {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
@@ -113,7 +113,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.ResetCounts()
-	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || a.Totals.Updated != 1 {
+	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, nil); err != nil || a.Status != registry.StatusSynced || a.Totals.Updated != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	holds("db-2", "k-1")
@@ -122,13 +122,13 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	}
 	t.Logf("Set (update): %s", fmtCounts(srv.Counts()))
 	srv.ResetCounts()
-	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, registry.AssociationOptions{}); err != nil || a.Totals.Changed() != 0 {
+	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws", ref, nil); err != nil || a.Totals.Changed() != 0 {
 		t.Fatalf("idle Set = %+v, %v", a, err)
 	}
 	if c := srv.Counts(); len(c) != 2 || c["ListSecrets"] != 1 || c["BatchGetSecretValue"] != 1 {
 		t.Fatalf("idle Set: %v, want one ListSecrets and one BatchGetSecretValue", c)
 	}
-	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
+	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", nil); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete while associated = %v", err)
 	}
 
@@ -150,7 +150,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if s, ok := srv.Get("unrelated"); !ok || s.Deleted || s.Value != "not ours" {
 		t.Fatal("the unrelated secret was touched")
 	}
-	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", registry.DeleteOptions{}); err != nil {
+	if err := reg.Delete(ctx, registry.TypeAWSSecretsManager, "aws", nil); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 
@@ -166,7 +166,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref = registry.SecretRef{Mount: mount, Name: "app/keys"}
-	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws-keys", ref, registry.AssociationOptions{}); err != nil || a.Totals.Created != 2 {
+	if a, err = reg.Set(ctx, registry.TypeAWSSecretsManager, "aws-keys", ref, nil); err != nil || a.Totals.Created != 2 {
 		t.Fatalf("Set with secret-key granularity = %+v, %v", a, err)
 	}
 	if s, _ := srv.Get("app/keys/API_KEY"); s.Value != "a-1" || s.Tags[awssm.TagOwner] != a.SyncName {

@@ -153,11 +153,16 @@ var (
 	_ io.Closer                 = (*Destination)(nil)
 )
 
-// New opens the vault of opts. It checks opts and builds the SDK's client
+// New opens the vault of options. It checks options and builds the SDK's client
 // and credential; it sends no request (the first List or Apply
 // authenticates). It returns an error wrapping ErrInvalidOptions for
-// unusable opts.
-func New(ctx context.Context, opts Options) (*Destination, error) {
+// unusable options.
+// A nil options means the zero Options.
+func New(ctx context.Context, options *Options) (*Destination, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func open(t testing.TB, srv *azurekvtest.Server, owner string, mod ...func(*azur
 	for _, m := range mod {
 		m(&opts)
 	}
-	d, err := azurekv.New(context.Background(), opts)
+	d, err := azurekv.New(context.Background(), &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestConformance(t *testing.T) {
 		Capabilities:  destination.Capabilities{NoCheckAndSet: true},
 		MaxValueBytes: azurekv.MaxValueBytes,
 		New: func(t *testing.T) destinationtest.Fixture {
-			srv := azurekvtest.New(t, azurekvtest.Options{})
+			srv := azurekvtest.New(t, nil)
 			const owner = "conformance"
 			set := func(_ context.Context, key, value string, tags map[string]string) error {
 				if srv.State(key) == azurekvtest.StateDeleted {

@@ -15,13 +15,13 @@ import (
 // local one of package azurekvtest, reached over its HTTPClient.
 func Example() {
 	ctx := context.Background()
-	vault, err := azurekvtest.Start(azurekvtest.Options{})
+	vault, err := azurekvtest.Start(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer vault.Close()
 
-	d, err := azurekv.New(ctx, azurekv.Options{
+	d, err := azurekv.New(ctx, &azurekv.Options{
 		VaultURL:     vault.VaultURL(), // https://fakevault.vault.azure.net
 		TenantID:     vault.TenantID(),
 		ClientID:     vault.ClientID(),

@@ -15,8 +15,8 @@ import (
 // and the entry stays the association's: an idle Set leaves it, and
 // Remove deletes it.
 func TestSyncNameAsOwner(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{DeleteDelay: time.Millisecond, RecoverDelay: time.Millisecond, PurgeDelay: time.Millisecond})
-	driver := azurekv.Driver(azurekv.DriverOptions{HTTPClient: srv.HTTPClient(), Retry: fastRetry, PollInterval: time.Millisecond, WaitTimeout: 10 * time.Second})
+	srv := azurekvtest.New(t, &azurekvtest.Options{DeleteDelay: time.Millisecond, RecoverDelay: time.Millisecond, PurgeDelay: time.Millisecond})
+	driver := azurekv.Driver(&azurekv.DriverOptions{HTTPClient: srv.HTTPClient(), Retry: fastRetry, PollInterval: time.Millisecond, WaitTimeout: 10 * time.Second})
 	cfg := registry.AzureKeyVault{KeyVaultURI: srv.VaultURL(), TenantID: srv.TenantID(), ClientID: srv.ClientID(), ClientSecret: registry.Credential(srv.ClientSecret())}
 	owned := func(owner string) int {
 		n := 0

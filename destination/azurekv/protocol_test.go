@@ -58,7 +58,7 @@ func list(t *testing.T, d destination.Destination) map[string]destination.Secret
 // Key Vault's challenge; the SDK then gets one token from Entra (after
 // MSAL's discovery) and sends it with every later request.
 func TestBearerChallenge(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	mustApply(t, d, put("a", "1", ""), put("b", "2", ""), put("c", "3", ""))
 	m := list(t, d)
@@ -100,7 +100,7 @@ func TestBearerChallenge(t *testing.T) {
 // otherwise), waits until the recovery completes, then writes a new
 // version over it.
 func TestNameReuseAfterSoftDelete(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{DeleteDelay: 30 * time.Millisecond, RecoverDelay: 50 * time.Millisecond})
+	srv := azurekvtest.New(t, &azurekvtest.Options{DeleteDelay: 30 * time.Millisecond, RecoverDelay: 50 * time.Millisecond})
 	d := open(t, srv, "owner")
 	mustApply(t, d, put("db", "first", ""))
 	v := list(t, d)["db"]
@@ -157,7 +157,7 @@ func TestNameReuseAfterSoftDelete(t *testing.T) {
 // and purges; creating the name again is then a fresh create (after
 // waiting for the purge), with no recovery.
 func TestPurge(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{DeleteDelay: 30 * time.Millisecond, PurgeDelay: 30 * time.Millisecond})
+	srv := azurekvtest.New(t, &azurekvtest.Options{DeleteDelay: 30 * time.Millisecond, PurgeDelay: 30 * time.Millisecond})
 	d := open(t, srv, "owner", func(o *azurekv.Options) { o.Purge = true })
 	mustApply(t, d, put("db", "first", ""))
 	v := list(t, d)["db"]
@@ -187,7 +187,7 @@ func TestPurge(t *testing.T) {
 	}
 
 	// Purge protection: the delete happened, the purge is refused.
-	protected := azurekvtest.New(t, azurekvtest.Options{PurgeProtection: true})
+	protected := azurekvtest.New(t, &azurekvtest.Options{PurgeProtection: true})
 	dp := open(t, protected, "owner", func(o *azurekv.Options) { o.Purge = true })
 	mustApply(t, dp, put("db", "x", ""))
 	err := apply(t, dp, del("db", list(t, dp)["db"].Version))[0]
@@ -202,7 +202,7 @@ func TestPurge(t *testing.T) {
 // TestPaging: List follows nextLink across pages of 25, and the
 // after-write check reads every page of a secret's versions.
 func TestPaging(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	var changes []destination.Change
 	for i := range 60 {
@@ -248,7 +248,7 @@ func TestPaging(t *testing.T) {
 // TestValueLimits: a value over 25 KiB, or not valid UTF-8, is refused
 // with ErrInvalidValue before any request; 25 KiB exactly is written.
 func TestValueLimits(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	list(t, d) // authenticate first
 	before := srv.VaultRequests()
@@ -281,7 +281,7 @@ func TestValueLimits(t *testing.T) {
 // the read and the write is found by the version check after the write:
 // ErrConflict, naming that version.
 func TestRaceBetweenReadAndWrite(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	mustApply(t, d, put("k", "v1", ""))
 	v1 := list(t, d)["k"]
@@ -340,7 +340,7 @@ func TestRaceBetweenReadAndWrite(t *testing.T) {
 // the delete is deleted with the secret; the delete is undone (the secret
 // recovered) and reported as a conflict.
 func TestRaceBetweenReadAndDelete(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{RecoverDelay: 20 * time.Millisecond})
+	srv := azurekvtest.New(t, &azurekvtest.Options{RecoverDelay: 20 * time.Millisecond})
 	d := open(t, srv, "owner", func(o *azurekv.Options) { o.Purge = true })
 	mustApply(t, d, put("k", "v1", ""))
 	v1 := list(t, d)["k"]
@@ -366,7 +366,7 @@ func TestRaceBetweenReadAndDelete(t *testing.T) {
 // TestUnavailable: 5xx and 429 after the SDK's retries, a closed server
 // and refused credentials match ErrUnavailable; Apply stops at the first.
 func TestUnavailable(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	mustApply(t, d, put("a", "1", ""))
 
@@ -402,7 +402,7 @@ func TestUnavailable(t *testing.T) {
 		t.Fatal("the destination prints its credentials")
 	}
 
-	down := azurekvtest.New(t, azurekvtest.Options{})
+	down := azurekvtest.New(t, nil)
 	dd := open(t, down, "owner")
 	down.Close()
 	if _, err := dd.Apply(bg, []destination.Change{put("a", "1", "")}); !errors.Is(err, destination.ErrUnavailable) {
@@ -413,7 +413,7 @@ func TestUnavailable(t *testing.T) {
 // TestForbidden: a missing permission is an error of the change (not of
 // the vault), naming what the credentials need.
 func TestForbidden(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	srv.SetPermissions(azurekvtest.PermGet, azurekvtest.PermList)
 	d := open(t, srv, "owner")
 	errs, err := d.Apply(bg, []destination.Change{put("a", "1", ""), put("b", "2", "")})
@@ -433,7 +433,7 @@ func TestForbidden(t *testing.T) {
 func TestPermissions(t *testing.T) {
 	all := []string{azurekvtest.PermGet, azurekvtest.PermList, azurekvtest.PermSet, azurekvtest.PermDelete, azurekvtest.PermRecover, azurekvtest.PermPurge}
 	run := func(perms []string) error {
-		srv := azurekvtest.New(t, azurekvtest.Options{})
+		srv := azurekvtest.New(t, nil)
 		srv.SetPermissions(perms...)
 		for i, purge := range []bool{false, true} {
 			d := open(t, srv, "owner", func(o *azurekv.Options) { o.Purge = purge })
@@ -492,7 +492,7 @@ func first(errs []error, err error) error {
 // TestTags: every version carries the marker and the custom tags; tags
 // that others set on a secret are kept by an update.
 func TestTags(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "assoc-1", func(o *azurekv.Options) { o.Tags = map[string]string{"env": "prod"} })
 	mustApply(t, d, put("k", "1", ""))
 	s, _ := srv.Get("k")
@@ -516,12 +516,12 @@ func TestTags(t *testing.T) {
 		"empty name":  {"": "x"},
 		"long value":  {"k": strings.Repeat("v", 257)},
 	} {
-		_, err := azurekv.New(bg, azurekv.Options{VaultURL: srv.VaultURL(), TenantID: "t", ClientID: "c", ClientSecret: "s", Owner: "o", Tags: tags})
+		_, err := azurekv.New(bg, &azurekv.Options{VaultURL: srv.VaultURL(), TenantID: "t", ClientID: "c", ClientSecret: "s", Owner: "o", Tags: tags})
 		if !errors.Is(err, azurekv.ErrInvalidOptions) {
 			t.Errorf("%s: New = %v, want ErrInvalidOptions", name, err)
 		}
 	}
-	if _, err := azurekv.New(bg, azurekv.Options{VaultURL: srv.VaultURL(), TenantID: "t", ClientID: "c", ClientSecret: "s", Owner: "o", Tags: manyTags(13)}); err != nil {
+	if _, err := azurekv.New(bg, &azurekv.Options{VaultURL: srv.VaultURL(), TenantID: "t", ClientID: "c", ClientSecret: "s", Owner: "o", Tags: manyTags(13)}); err != nil {
 		t.Errorf("13 custom tags and the marker: %v", err)
 	}
 }
@@ -538,7 +538,7 @@ func manyTags(n int) map[string]string {
 // a name that differs from an existing one only in case is a conflict,
 // never a second secret.
 func TestCaseInsensitiveNames(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	mustApply(t, d, put("Db-Url", "1", ""))
 	if err := apply(t, d, put("db-url", "2", ""))[0]; !errors.Is(err, destination.ErrConflict) {
@@ -552,7 +552,7 @@ func TestCaseInsensitiveNames(t *testing.T) {
 // TestClouds: the credentials go to the authority of the configured
 // cloud, and the challenge names that cloud's vault resource.
 func TestClouds(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	for _, c := range []string{"AzureChina", "AzureUSGovernment", "azurechinacloud", ""} {
 		d := open(t, srv, "owner", func(o *azurekv.Options) { o.Cloud, o.VaultURL = c, srv.VaultURLIn(c) })
 		mustApply(t, d, put("in-cloud", c, list(t, d)["in-cloud"].Version))
@@ -568,14 +568,14 @@ func TestClouds(t *testing.T) {
 			t.Errorf("no token request to %s (got %v)", h, hosts)
 		}
 	}
-	if _, err := azurekv.New(bg, azurekv.Options{VaultURL: srv.VaultURL(), TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "Mars"}); !errors.Is(err, azurekv.ErrInvalidOptions) {
+	if _, err := azurekv.New(bg, &azurekv.Options{VaultURL: srv.VaultURL(), TenantID: "t", ClientID: "c", ClientSecret: "s", Cloud: "Mars"}); !errors.Is(err, azurekv.ErrInvalidOptions) {
 		t.Fatalf("unknown cloud: %v", err)
 	}
 }
 
 func TestNewOptions(t *testing.T) {
 	ok := azurekv.Options{VaultURL: "https://v.vault.azure.net", TenantID: "t", ClientID: "c", ClientSecret: "s"}
-	if _, err := azurekv.New(bg, ok); err != nil {
+	if _, err := azurekv.New(bg, &ok); err != nil {
 		t.Fatal(err)
 	}
 	for name, mod := range map[string]func(*azurekv.Options){
@@ -588,7 +588,7 @@ func TestNewOptions(t *testing.T) {
 	} {
 		o := ok
 		mod(&o)
-		if _, err := azurekv.New(bg, o); !errors.Is(err, azurekv.ErrInvalidOptions) {
+		if _, err := azurekv.New(bg, &o); !errors.Is(err, azurekv.ErrInvalidOptions) {
 			t.Errorf("%s: New = %v, want ErrInvalidOptions", name, err)
 		}
 	}
@@ -598,7 +598,7 @@ func TestNewOptions(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -664,7 +664,7 @@ func FuzzNormalizeKey(f *testing.F) {
 // TestDisabledSecret: a disabled secret is not listed (Key Vault does not
 // return its value), and a write to it fails for that key alone.
 func TestDisabledSecret(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	d := open(t, srv, "owner")
 	mustApply(t, d, put("k", "1", ""), put("other", "x", ""))
 	if err := srv.SetEnabled("k", false); err != nil {
@@ -683,7 +683,7 @@ func TestDisabledSecret(t *testing.T) {
 // client secret.
 func TestCanary(t *testing.T) {
 	const canary = "canary-7f3a9c"
-	srv := azurekvtest.New(t, azurekvtest.Options{ClientSecret: canary + "-secret"})
+	srv := azurekvtest.New(t, &azurekvtest.Options{ClientSecret: canary + "-secret"})
 	opts := func(o *azurekv.Options) { o.ClientSecret = canary + "-secret" }
 	d := open(t, srv, "owner", opts)
 	var seen []string

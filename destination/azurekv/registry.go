@@ -38,7 +38,12 @@ type DriverOptions struct {
 // (registry.AzureKeyVault): it opens the vault at KeyVaultURI with the
 // config's client credentials in its Cloud, with the Target's Owner as the
 // ownership marker, the config's CustomTags on every version, and Purge.
-func Driver(o DriverOptions) registry.Driver {
+// A nil options means the zero DriverOptions.
+func Driver(options *DriverOptions) registry.Driver {
+	var o DriverOptions
+	if options != nil {
+		o = *options
+	}
 	return func(ctx context.Context, t registry.Target) (destination.Destination, error) {
 		var c registry.AzureKeyVault
 		switch cfg := t.Config.(type) {
@@ -52,7 +57,7 @@ func Driver(o DriverOptions) registry.Driver {
 		default:
 			return nil, fmt.Errorf("%w: the azure-kv driver got a %T config", ErrInvalidOptions, t.Config)
 		}
-		return New(ctx, Options{
+		return New(ctx, &Options{
 			VaultURL:                             cmp.Or(o.VaultURL, c.KeyVaultURI),
 			TenantID:                             c.TenantID,
 			ClientID:                             c.ClientID,

@@ -37,12 +37,12 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if _, err := c.KVv2(mount).Put(ctx, "app/prod", map[string]any{"DB_URL": "postgres://db-1", "API_KEY": "k-1"}); err != nil {
 		t.Fatal(err)
 	}
-	kv := azurekvtest.New(t, azurekvtest.Options{DeleteDelay: 20 * time.Millisecond, RecoverDelay: 20 * time.Millisecond, PurgeDelay: 20 * time.Millisecond})
+	kv := azurekvtest.New(t, &azurekvtest.Options{DeleteDelay: 20 * time.Millisecond, RecoverDelay: 20 * time.Millisecond, PurgeDelay: 20 * time.Millisecond})
 	if _, err := kv.Set("someone-elses", "keep me", nil); err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeAzureKeyVault: azurekv.Driver(azurekv.DriverOptions{
+	reg := registry.New(&registry.Options{
+		Drivers: map[string]registry.Driver{registry.TypeAzureKeyVault: azurekv.Driver(&azurekv.DriverOptions{
 			HTTPClient: kv.HTTPClient(), Retry: fastRetry, PollInterval: 5 * time.Millisecond, WaitTimeout: 10 * time.Second,
 		})},
 		Source: regkv.SecretSource(conn),
@@ -73,7 +73,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		return m, s
 	}
 
-	a, err := reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, registry.AssociationOptions{})
+	a, err := reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, nil)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 1 {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
@@ -89,7 +89,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if _, err := c.KVv2(mount).Patch(ctx, "app/prod", map[string]any{"DB_URL": "postgres://db-2"}); err != nil {
 		t.Fatal(err)
 	}
-	if a, err = reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, registry.AssociationOptions{}); err != nil || a.Totals.Updated != 1 {
+	if a, err = reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, nil); err != nil || a.Totals.Updated != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	if m, _ := entry(); m["DB_URL"] != "postgres://db-2" {
@@ -111,7 +111,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	}
 	// An idle refresh writes nothing.
 	versions := len(kv.Versions(name))
-	if a, err = reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, registry.AssociationOptions{}); err != nil || a.Totals.Changed() != 0 {
+	if a, err = reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, nil); err != nil || a.Totals.Changed() != 0 {
 		t.Fatalf("idle refresh = %+v, %v", a, err)
 	}
 	if len(kv.Versions(name)) != versions {
@@ -131,7 +131,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 
 	// Set again: the name is soft-deleted by this association, so it is
 	// recovered, then written.
-	if a, err = reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, registry.AssociationOptions{}); err != nil || a.Totals.Created != 1 {
+	if a, err = reg.Set(ctx, registry.TypeAzureKeyVault, "vault-1", ref, nil); err != nil || a.Totals.Created != 1 {
 		t.Fatalf("Set after Remove = %+v, %v", a, err)
 	}
 	if m, _ := entry(); m["API_KEY"] != "k-2" || kv.Count(azurekvtest.OpRecoverSecret) != 1 {
@@ -156,7 +156,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 // round.
 func TestRequestsPerKey(t *testing.T) {
 	ctx := context.Background()
-	kv := azurekvtest.New(t, azurekvtest.Options{})
+	kv := azurekvtest.New(t, nil)
 	d := open(t, kv, "requests")
 	const n = 20
 	src := memory.New(nil)

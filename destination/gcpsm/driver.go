@@ -36,7 +36,12 @@ type DriverOptions struct {
 // Labels; the Target's Owner is the Owner. Granularity and the name
 // template are the registry's business: it names the secrets and passes
 // each name through NormalizeKey.
-func Driver(o DriverOptions) registry.Driver {
+// A nil options means the zero DriverOptions.
+func Driver(options *DriverOptions) registry.Driver {
+	var o DriverOptions
+	if options != nil {
+		o = *options
+	}
 	return func(ctx context.Context, t registry.Target) (destination.Destination, error) {
 		var cfg registry.GCPSecretManager
 		switch c := t.Config.(type) {
@@ -62,7 +67,7 @@ func Driver(o DriverOptions) registry.Driver {
 			}
 			creds = b
 		}
-		d, err := New(ctx, Options{
+		d, err := New(ctx, &Options{
 			Credentials:   creds,
 			ProjectID:     cfg.ProjectID,
 			Owner:         t.Owner,

@@ -15,14 +15,14 @@ import (
 // (gcpsmtest). Against Google Cloud, leave out HTTPClient and
 // ClientOptions and give the JSON key of a service account.
 func Example() {
-	srv, err := gcpsmtest.NewServer(gcpsmtest.Options{ProjectID: "my-project"})
+	srv, err := gcpsmtest.NewServer(&gcpsmtest.Options{ProjectID: "my-project"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
 
 	ctx := context.Background()
-	d, err := gcpsm.New(ctx, gcpsm.Options{
+	d, err := gcpsm.New(ctx, &gcpsm.Options{
 		Credentials:   srv.ServiceAccountKey("secretsync"), // a service account's JSON key
 		Owner:         "assoc-example",
 		Labels:        map[string]string{"team": "platform"},
@@ -56,16 +56,16 @@ func Example() {
 // ExampleDriver registers the gcp-sm driver with a registry and opens a
 // destination from its typed configuration.
 func ExampleDriver() {
-	srv, err := gcpsmtest.NewServer(gcpsmtest.Options{})
+	srv, err := gcpsmtest.NewServer(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
 
 	ctx := context.Background()
-	reg := registry.New(registry.Options{
+	reg := registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{
-			registry.TypeGCPSecretManager: gcpsm.Driver(gcpsm.DriverOptions{
+			registry.TypeGCPSecretManager: gcpsm.Driver(&gcpsm.DriverOptions{
 				HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions(), // for the local server only
 			}),
 		},

@@ -111,9 +111,14 @@ type keyFile struct {
 	ProjectID string `json:"project_id"`
 }
 
-// New opens Secret Manager with opts. It connects lazily: the first
+// New opens Secret Manager with options. It connects lazily: the first
 // request obtains a token and opens the gRPC connection.
-func New(ctx context.Context, opts Options) (*Destination, error) {
+// A nil options means the zero Options.
+func New(ctx context.Context, options *Options) (*Destination, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if len(opts.Credentials) == 0 {
 		return nil, errors.New("gcpsm: Options.Credentials is required (a service account's JSON key)")
 	}

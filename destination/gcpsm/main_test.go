@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { os.Exit(vaulttest.Main(m)) }
 // newServer starts a gcpsmtest server for the test.
 func newServer(t testing.TB, opts gcpsmtest.Options) *gcpsmtest.Server {
 	t.Helper()
-	srv, err := gcpsmtest.NewServer(opts)
+	srv, err := gcpsmtest.NewServer(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func open(t testing.TB, srv *gcpsmtest.Server, opts gcpsm.Options) *gcpsm.Destin
 	}
 	opts.HTTPClient = srv.HTTPClient()
 	opts.ClientOptions = append(srv.ClientOptions(), opts.ClientOptions...)
-	d, err := gcpsm.New(context.Background(), opts)
+	d, err := gcpsm.New(context.Background(), &opts)
 	if err != nil {
 		t.Fatal(err)
 	}

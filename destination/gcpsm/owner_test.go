@@ -21,7 +21,7 @@ func TestSyncNameAsOwner(t *testing.T) {
 	if err := os.WriteFile(keyFile, srv.ServiceAccountKey("secretsync"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	driver := gcpsm.Driver(gcpsm.DriverOptions{HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions()})
+	driver := gcpsm.Driver(&gcpsm.DriverOptions{HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions()})
 	cfg := registry.GCPSecretManager{Credentials: registry.Credential("@" + keyFile)}
 	owned := func(owner string) int {
 		n := 0

@@ -416,7 +416,7 @@ func TestLabels(t *testing.T) {
 		{"Team": "x"}, {"team": "X"}, {"1team": "x"}, {"team": strings.Repeat("x", 64)},
 		{"managed-by": "me"}, {"secretsync-owner": "x"}, {"a.b": "x"},
 	} {
-		_, err := gcpsm.New(context.Background(), gcpsm.Options{Credentials: srv.ServiceAccountKey("sync"), Labels: bad})
+		_, err := gcpsm.New(context.Background(), &gcpsm.Options{Credentials: srv.ServiceAccountKey("sync"), Labels: bad})
 		if err == nil {
 			t.Errorf("labels %v were accepted", bad)
 		}
@@ -425,7 +425,7 @@ func TestLabels(t *testing.T) {
 	for i := range 63 {
 		many[fmt.Sprint("l", i)] = "x"
 	}
-	if _, err := gcpsm.New(context.Background(), gcpsm.Options{Credentials: srv.ServiceAccountKey("sync"), Labels: many}); err == nil {
+	if _, err := gcpsm.New(context.Background(), &gcpsm.Options{Credentials: srv.ServiceAccountKey("sync"), Labels: many}); err == nil {
 		t.Error("63 custom labels were accepted (64 with the markers is the limit)")
 	}
 }
@@ -470,10 +470,10 @@ func TestProjectFromConfig(t *testing.T) {
 	if err == nil || errors.Is(err, destination.ErrUnavailable) || !strings.Contains(err.Error(), "PermissionDenied") {
 		t.Fatalf("List in another project = %v", err)
 	}
-	if _, err := gcpsm.New(context.Background(), gcpsm.Options{Credentials: []byte(`{"type":"authorized_user"}`)}); err == nil {
+	if _, err := gcpsm.New(context.Background(), &gcpsm.Options{Credentials: []byte(`{"type":"authorized_user"}`)}); err == nil {
 		t.Fatal("a key that is not a service account's was accepted")
 	}
-	if _, err := gcpsm.New(context.Background(), gcpsm.Options{}); err == nil {
+	if _, err := gcpsm.New(context.Background(), nil); err == nil {
 		t.Fatal("no credentials were accepted")
 	}
 }
@@ -611,7 +611,7 @@ func TestNoKeyInOutput(t *testing.T) {
 		}
 	}
 	broken := bytes.Replace(key, []byte(canary), []byte(strings.Repeat("A", len(canary))), 1)
-	d, err := gcpsm.New(context.Background(), gcpsm.Options{Credentials: broken, HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions()})
+	d, err := gcpsm.New(context.Background(), &gcpsm.Options{Credentials: broken, HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions()})
 	if err == nil {
 		_, err = d.List(context.Background())
 		_ = d.Close()

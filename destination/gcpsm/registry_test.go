@@ -39,8 +39,8 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if err := os.WriteFile(keyFile, srv.ServiceAccountKey("secretsync"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeGCPSecretManager: gcpsm.Driver(gcpsm.DriverOptions{
+	reg := registry.New(&registry.Options{
+		Drivers: map[string]registry.Driver{registry.TypeGCPSecretManager: gcpsm.Driver(&gcpsm.DriverOptions{
 			HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions(),
 		})},
 		Source: kv.SecretSource(conn),
@@ -53,7 +53,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := registry.SecretRef{Mount: mount, Name: "app/prod"}
-	a, err := reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, registry.AssociationOptions{})
+	a, err := reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, nil)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 1 {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
@@ -97,7 +97,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	if _, err := c.KVv2(mount).Patch(ctx, "app/prod", map[string]any{"DB": "db-2"}); err != nil {
 		t.Fatal(err)
 	}
-	if a, err = reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, registry.AssociationOptions{}); err != nil || a.Status != registry.StatusSynced || a.Totals.Updated != 1 {
+	if a, err = reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, nil); err != nil || a.Status != registry.StatusSynced || a.Totals.Updated != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	if got := value(); got["DB"] != "db-2" || got["KEY"] != "k-1" {
@@ -109,7 +109,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 
 	// An idle round (nothing changed in Vault) reads and writes nothing.
 	srv.ResetCounts()
-	if a, err = reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, registry.AssociationOptions{}); err != nil || a.Totals.Unchanged != 1 {
+	if a, err = reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, nil); err != nil || a.Totals.Unchanged != 1 {
 		t.Fatalf("idle Set = %+v, %v", a, err)
 	}
 	if got := srv.Counts(); srv.Total() != 2 || got["ListSecrets"] != 1 || got["AccessSecretVersion"] != 1 {
@@ -148,8 +148,8 @@ func TestRequestsPerKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := newServer(t, gcpsmtest.Options{})
-	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeGCPSecretManager: gcpsm.Driver(gcpsm.DriverOptions{
+	reg := registry.New(&registry.Options{
+		Drivers: map[string]registry.Driver{registry.TypeGCPSecretManager: gcpsm.Driver(&gcpsm.DriverOptions{
 			HTTPClient: srv.HTTPClient(), ClientOptions: srv.ClientOptions(),
 		})},
 		Source: kv.SecretSource(conn),
@@ -165,7 +165,7 @@ func TestRequestsPerKey(t *testing.T) {
 	round := func(what string, want func(registry.Association) bool, wantRPCs map[string]int) {
 		t.Helper()
 		srv.ResetCounts()
-		a, err := reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, registry.AssociationOptions{})
+		a, err := reg.Set(ctx, registry.TypeGCPSecretManager, "gcp", ref, nil)
 		if err != nil || !want(a) {
 			t.Fatalf("%s: %+v, %v", what, a, err)
 		}

@@ -35,7 +35,7 @@ func fixture(t *testing.T, srv *ghactionstest.Server, loc ghactions.Location) (*
 		opts.Owner, opts.Repository = "acme", fmt.Sprintf("repo-%d", n)
 		sc = srv.AddRepository(opts.Owner, opts.Repository).Secrets()
 	}
-	d, err := ghactions.New(context.Background(), opts)
+	d, err := ghactions.New(context.Background(), &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestConformance(t *testing.T) {
 			// Every write gets an updated_at of its own, as writes more
 			// than a second apart do on GitHub (see the package
 			// documentation for what the one-second resolution leaves).
-			srv := ghactionstest.NewServer(ghactionstest.Options{Clock: ghactionstest.TickingClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+			srv := ghactionstest.NewServer(&ghactionstest.Options{Clock: ghactionstest.TickingClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
 			t.Cleanup(srv.Close)
 			destinationtest.Run(t, destinationtest.Harness{
 				Keys:          keys,

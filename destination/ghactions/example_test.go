@@ -16,11 +16,11 @@ import (
 // and update times only.
 func Example() {
 	ctx := context.Background()
-	gh := ghactionstest.NewServer(ghactionstest.Options{})
+	gh := ghactionstest.NewServer(nil)
 	defer gh.Close()
 	repo := gh.AddRepository("acme", "api")
 
-	d, err := ghactions.New(ctx, ghactions.Options{
+	d, err := ghactions.New(ctx, &ghactions.Options{
 		Token: gh.Token, // a token with the "Secrets: Read and write" permission
 		Owner: "acme", Repository: "api",
 		BaseURL: gh.URL, // empty for api.github.com
@@ -49,10 +49,10 @@ func Example() {
 // so the engine detects changes at GitHub by their update times.
 func Example_sync() {
 	ctx := context.Background()
-	gh := ghactionstest.NewServer(ghactionstest.Options{})
+	gh := ghactionstest.NewServer(nil)
 	defer gh.Close()
 	repo := gh.AddRepository("acme", "api")
-	d, err := ghactions.New(ctx, ghactions.Options{Token: gh.Token, Owner: "acme", Repository: "api", BaseURL: gh.URL})
+	d, err := ghactions.New(ctx, &ghactions.Options{Token: gh.Token, Owner: "acme", Repository: "api", BaseURL: gh.URL})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -197,11 +197,16 @@ type sealKey struct {
 	key [32]byte
 }
 
-// New returns a Destination for the secrets that opts name. It sends no
+// New returns a Destination for the secrets that options name. It sends no
 // request: the first List or Apply finds out whether the place exists and
 // the token may use it. It returns an error matching ErrInvalidOptions
 // for unusable options.
-func New(ctx context.Context, opts Options) (*Destination, error) {
+// A nil options means the zero Options.
+func New(ctx context.Context, options *Options) (*Destination, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

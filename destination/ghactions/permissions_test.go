@@ -93,7 +93,7 @@ func permCycle(t *testing.T, srv *ghactionstest.Server, loc ghactions.Location, 
 	srv.AddToken(token, g)
 	opts, sc := place(srv, loc)
 	opts.Token = token
-	d, err := ghactions.New(ctx, opts)
+	d, err := ghactions.New(ctx, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func firstWriteFails(t *testing.T, srv *ghactionstest.Server, loc ghactions.Loca
 	srv.AddToken(token, g)
 	opts, sc := place(srv, loc)
 	opts.Token = token
-	d, err := ghactions.New(ctx, opts)
+	d, err := ghactions.New(ctx, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestMissingScopeIsNotGone(t *testing.T) {
 	srv.AddToken(token, ghactionstest.Grant{Kind: ghactionstest.Classic, Scopes: []string{"repo"}})
 	opts, sc := place(srv, ghactions.RepositorySecrets)
 	opts.Token = token
-	d, err := ghactions.New(ctx, opts)
+	d, err := ghactions.New(ctx, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}

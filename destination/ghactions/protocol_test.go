@@ -23,7 +23,7 @@ func newServer(t *testing.T, opts ghactionstest.Options) *ghactionstest.Server {
 	if opts.Clock == nil {
 		opts.Clock = ghactionstest.TickingClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	}
-	srv := ghactionstest.NewServer(opts)
+	srv := ghactionstest.NewServer(&opts)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -304,7 +304,7 @@ func TestOrganizationSecrets(t *testing.T) {
 	srv := newServer(t, ghactionstest.Options{})
 	org := srv.AddOrganization("acme")
 	ids := []int64{srv.AddRepository("acme", "api").ID, srv.AddRepository("acme", "web").ID}
-	d, err := ghactions.New(context.Background(), ghactions.Options{
+	d, err := ghactions.New(context.Background(), &ghactions.Options{
 		Token: srv.Token, BaseURL: srv.URL, Location: ghactions.OrganizationSecrets, Organization: "acme",
 		Visibility: ghactions.VisibilitySelected, SelectedRepositoryIDs: ids,
 	})
@@ -327,7 +327,7 @@ func TestOrganizationSecrets(t *testing.T) {
 	openAll(t, org.Received()[1:], org.PublicKey(), org.PrivateKey(), map[string]string{"SHARED": "s2"})
 
 	// The default visibility is private, with no ids.
-	d2, err := ghactions.New(context.Background(), ghactions.Options{Token: srv.Token, BaseURL: srv.URL, Location: ghactions.OrganizationSecrets, Organization: "acme"})
+	d2, err := ghactions.New(context.Background(), &ghactions.Options{Token: srv.Token, BaseURL: srv.URL, Location: ghactions.OrganizationSecrets, Organization: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +560,7 @@ func TestErrors(t *testing.T) {
 	}
 
 	// A bad token: 401 in GitHub's shape, Apply stops at the first change.
-	bad, err := ghactions.New(ctx, ghactions.Options{Token: "ghp_wrong", BaseURL: srv.URL, Owner: "acme", Repository: "repo-x"})
+	bad, err := ghactions.New(ctx, &ghactions.Options{Token: "ghp_wrong", BaseURL: srv.URL, Owner: "acme", Repository: "repo-x"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,7 +575,7 @@ func TestErrors(t *testing.T) {
 	}
 	// A repository that does not exist (or that the token cannot see):
 	// List and deletes fail, they do not report an empty place.
-	gone, err := ghactions.New(ctx, ghactions.Options{Token: srv.Token, BaseURL: srv.URL, Owner: "acme", Repository: "no-such-repo"})
+	gone, err := ghactions.New(ctx, &ghactions.Options{Token: srv.Token, BaseURL: srv.URL, Owner: "acme", Repository: "no-such-repo"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,7 +622,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	const canary = "canary-5ecret-value"
 	const token = "ghp_canaryToken0000000000"
 	srv := newServer(t, ghactionstest.Options{Token: token})
-	d, err := ghactions.New(context.Background(), ghactions.Options{Token: token, BaseURL: srv.URL, Owner: "acme", Repository: "leak"})
+	d, err := ghactions.New(context.Background(), &ghactions.Options{Token: token, BaseURL: srv.URL, Owner: "acme", Repository: "leak"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -675,12 +675,12 @@ func TestCloseAndOptions(t *testing.T) {
 		{Token: "t", Location: "enterprise", Organization: "o"},
 		{Token: "t", Owner: "o", Repository: "r", BaseURL: "ftp://x"},
 	} {
-		if _, err := ghactions.New(ctx, o); !errors.Is(err, ghactions.ErrInvalidOptions) {
+		if _, err := ghactions.New(ctx, &o); !errors.Is(err, ghactions.ErrInvalidOptions) {
 			t.Errorf("New(%v) = %v, want ErrInvalidOptions", o, err)
 		}
 	}
 	// GitHub Enterprise Server's /api/v3/ prefix.
-	d2, err := ghactions.New(ctx, ghactions.Options{Token: srv.Token, BaseURL: srv.URL + "api/v3", Owner: "acme", Repository: "ghes"})
+	d2, err := ghactions.New(ctx, &ghactions.Options{Token: srv.Token, BaseURL: srv.URL + "api/v3", Owner: "acme", Repository: "ghes"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -692,7 +692,7 @@ func TestCloseAndOptions(t *testing.T) {
 	// A cancelled context is returned as it is.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := ghactions.New(cctx, ghactions.Options{Token: "t", Owner: "o", Repository: "r"}); !errors.Is(err, context.Canceled) {
+	if _, err := ghactions.New(cctx, &ghactions.Options{Token: "t", Owner: "o", Repository: "r"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("New with a cancelled context = %v", err)
 	}
 }
@@ -703,7 +703,7 @@ func TestEnvironmentNames(t *testing.T) {
 	repo := srv.AddRepository("acme", "envs")
 	for _, env := range []string{"eu/prod", "a b?c#d", "staging%2F", "Prod"} {
 		sc := repo.AddEnvironment(env)
-		d, err := ghactions.New(context.Background(), ghactions.Options{Token: srv.Token, BaseURL: srv.URL, Location: ghactions.EnvironmentSecrets, Owner: "acme", Repository: "envs", Environment: env})
+		d, err := ghactions.New(context.Background(), &ghactions.Options{Token: srv.Token, BaseURL: srv.URL, Location: ghactions.EnvironmentSecrets, Owner: "acme", Repository: "envs", Environment: env})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,7 +26,12 @@ type DriverOptions struct {
 // environment's, or an organization's with its visibility and selected
 // repository ids. The Target's Owner is not used: GitHub keeps no marker
 // on a secret (see the package documentation).
-func Driver(o DriverOptions) registry.Driver {
+// A nil options means the zero DriverOptions.
+func Driver(options *DriverOptions) registry.Driver {
+	var o DriverOptions
+	if options != nil {
+		o = *options
+	}
 	return func(ctx context.Context, t registry.Target) (destination.Destination, error) {
 		c, ok := t.Config.(registry.GitHubRepository)
 		if !ok {
@@ -42,7 +47,7 @@ func Driver(o DriverOptions) registry.Driver {
 			return nil, err
 		}
 		opts.BaseURL, opts.HTTPClient = o.BaseURL, o.HTTPClient
-		return New(ctx, opts)
+		return New(ctx, &opts)
 	}
 }
 

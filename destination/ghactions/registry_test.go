@@ -59,8 +59,8 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			reg := registry.New(registry.Options{
-				Drivers: map[string]registry.Driver{registry.TypeGitHubRepository: ghactions.Driver(ghactions.DriverOptions{BaseURL: gh.URL, HTTPClient: gh.Client()})},
+			reg := registry.New(&registry.Options{
+				Drivers: map[string]registry.Driver{registry.TypeGitHubRepository: ghactions.Driver(&ghactions.DriverOptions{BaseURL: gh.URL, HTTPClient: gh.Client()})},
 				Source:  kv.SecretSource(conn),
 			})
 			t.Cleanup(func() { reg.Close() })
@@ -84,7 +84,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 
 			ref := registry.SecretRef{Mount: mount, Name: "app/prod"}
 			gh.ResetCounts()
-			a, err := reg.Set(ctx, registry.TypeGitHubRepository, "repo", ref, registry.AssociationOptions{})
+			a, err := reg.Set(ctx, registry.TypeGitHubRepository, "repo", ref, nil)
 			if err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 2 {
 				t.Fatalf("Set = %+v, %v", a, err)
 			}
@@ -101,7 +101,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 				t.Fatal(err)
 			}
 			gh.ResetCounts()
-			a, err = reg.Set(ctx, registry.TypeGitHubRepository, "repo", ref, registry.AssociationOptions{})
+			a, err = reg.Set(ctx, registry.TypeGitHubRepository, "repo", ref, nil)
 			if err != nil || a.Status != registry.StatusSynced || a.Totals.Updated != 1 || a.Totals.Unchanged != 1 {
 				t.Fatalf("refresh = %+v, %v", a, err)
 			}

@@ -98,11 +98,16 @@ func (d *Destination) notifyLocked() {
 
 // New returns a Destination holding a copy of initial (which may be nil).
 func New(initial map[string]string) *Destination {
-	return NewWithOptions(initial, Options{})
+	return NewWithOptions(initial, nil)
 }
 
 // NewWithOptions is like New, with hooks for tests.
-func NewWithOptions(initial map[string]string, opts Options) *Destination {
+// A nil options means the zero Options.
+func NewWithOptions(initial map[string]string, options *Options) *Destination {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	d := &Destination{opts: opts, data: make(map[string]entry, len(initial))}
 	for k, v := range initial {
 		d.next++

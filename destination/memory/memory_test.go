@@ -29,7 +29,7 @@ func TestConformanceWriteOnly(t *testing.T) {
 	destinationtest.Run(t, destinationtest.Harness{
 		Capabilities: destination.Capabilities{WriteOnly: true},
 		New: func(t *testing.T) destinationtest.Fixture {
-			d := memory.NewWithOptions(nil, memory.Options{WriteOnly: true})
+			d := memory.NewWithOptions(nil, &memory.Options{WriteOnly: true})
 			return destinationtest.Fixture{
 				Destination: d,
 				Set:         func(_ context.Context, k, v string) error { d.Set(k, v); return nil },
@@ -46,7 +46,7 @@ func TestConformanceWriteOnly(t *testing.T) {
 func TestStatsAndHooks(t *testing.T) {
 	ctx := context.Background()
 	var hooked []string
-	d := memory.NewWithOptions(map[string]string{"A": "1"}, memory.Options{
+	d := memory.NewWithOptions(map[string]string{"A": "1"}, &memory.Options{
 		BeforeApply: func(_ context.Context, c destination.Change) error {
 			hooked = append(hooked, c.Key)
 			if c.Key == "FAIL" {

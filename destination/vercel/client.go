@@ -95,7 +95,12 @@ type Client struct {
 
 // NewClient returns a Client, or an error when Token is empty or BaseURL
 // is not an absolute http(s) URL.
-func NewClient(opts ClientOptions) (*Client, error) {
+// A nil options means the zero ClientOptions.
+func NewClient(options *ClientOptions) (*Client, error) {
+	var opts ClientOptions
+	if options != nil {
+		opts = *options
+	}
 	if opts.Token == "" {
 		return nil, errors.New("vercel: ClientOptions.Token is empty")
 	}
@@ -303,7 +308,12 @@ type ListOptions struct {
 // ListEnv returns every environment variable of the project (its id or
 // name), following the answer's pagination (pagination.next, passed back
 // as until) to the end.
-func (c *Client) ListEnv(ctx context.Context, project string, opts ListOptions) ([]EnvVar, error) {
+// A nil options means the zero ListOptions.
+func (c *Client) ListEnv(ctx context.Context, project string, options *ListOptions) ([]EnvVar, error) {
+	var opts ListOptions
+	if options != nil {
+		opts = *options
+	}
 	var all []EnvVar
 	var until *int64
 	for pages := 0; ; pages++ {
@@ -361,8 +371,13 @@ type CreateOptions struct {
 // CreateEnv creates the variable v in the project and returns it as the
 // API answers it (its value encrypted, or absent). A variable with the
 // same key whose targets overlap v's makes it fail with an *APIError for
-// which Conflict is true (unless opts.Upsert applies).
-func (c *Client) CreateEnv(ctx context.Context, project string, v NewEnvVar, opts CreateOptions) (EnvVar, error) {
+// which Conflict is true (unless options.Upsert applies).
+// A nil options means the zero CreateOptions.
+func (c *Client) CreateEnv(ctx context.Context, project string, v NewEnvVar, options *CreateOptions) (EnvVar, error) {
+	var opts CreateOptions
+	if options != nil {
+		opts = *options
+	}
 	q := url.Values{}
 	if opts.Upsert {
 		q.Set("upsert", "true")

@@ -22,7 +22,7 @@ func newClient(t *testing.T, base string, mod func(*vercel.ClientOptions)) *verc
 	if mod != nil {
 		mod(&o)
 	}
-	c, err := vercel.NewClient(o)
+	c, err := vercel.NewClient(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,15 +32,15 @@ func newClient(t *testing.T, base string, mod func(*vercel.ClientOptions)) *verc
 // ListEnv follows the answer's pagination to the end.
 func TestClientPagination(t *testing.T) {
 	ctx := context.Background()
-	srv := verceltest.New(t, verceltest.Options{PageSize: 2, TeamID: "team_p"})
+	srv := verceltest.New(t, &verceltest.Options{PageSize: 2, TeamID: "team_p"})
 	c := newClient(t, srv.URL, func(o *vercel.ClientOptions) { o.TeamID = "team_p" })
 	for i := range 5 {
-		if _, err := c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: fmt.Sprintf("K%d", i), Value: "v", Type: vercel.TypeEncrypted, Target: []string{vercel.Production}}, vercel.CreateOptions{}); err != nil {
+		if _, err := c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: fmt.Sprintf("K%d", i), Value: "v", Type: vercel.TypeEncrypted, Target: []string{vercel.Production}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	srv.ResetCounts()
-	all, err := c.ListEnv(ctx, srv.ProjectID(), vercel.ListOptions{Decrypt: true})
+	all, err := c.ListEnv(ctx, srv.ProjectID(), &vercel.ListOptions{Decrypt: true})
 	if err != nil || len(all) != 5 {
 		t.Fatalf("ListEnv = %d variables, %v", len(all), err)
 	}
@@ -55,7 +55,7 @@ func TestClientPagination(t *testing.T) {
 		t.Fatalf("%d pages, want 3", got)
 	}
 	// By project name too.
-	if all, err := c.ListEnv(ctx, "test-project", vercel.ListOptions{}); err != nil || len(all) != 5 || all[0].Decrypted {
+	if all, err := c.ListEnv(ctx, "test-project", nil); err != nil || len(all) != 5 || all[0].Decrypted {
 		t.Fatalf("ListEnv by name = %v, %v", all, err)
 	}
 }
@@ -95,7 +95,7 @@ func TestClientNeverPrintsSecrets(t *testing.T) {
 	}))
 	defer hs.Close()
 	c := newClient(t, hs.URL, func(o *vercel.ClientOptions) { o.Token = token })
-	_, err := c.CreateEnv(context.Background(), "p", vercel.NewEnvVar{Key: "K", Value: value, Type: vercel.TypeEncrypted, Target: []string{vercel.Production}}, vercel.CreateOptions{})
+	_, err := c.CreateEnv(context.Background(), "p", vercel.NewEnvVar{Key: "K", Value: value, Type: vercel.TypeEncrypted, Target: []string{vercel.Production}}, nil)
 	var ae *vercel.APIError
 	if !errors.As(err, &ae) || ae.Code != "bad_request" {
 		t.Fatalf("err = %v", err)
@@ -115,7 +115,7 @@ func TestClientNeverPrintsSecrets(t *testing.T) {
 	}
 	// Connection errors do not print the token either.
 	hs.Close()
-	if _, err := c.ListEnv(context.Background(), "p", vercel.ListOptions{}); err == nil || strings.Contains(err.Error(), token) {
+	if _, err := c.ListEnv(context.Background(), "p", nil); err == nil || strings.Contains(err.Error(), token) {
 		t.Fatalf("ListEnv against a closed server = %v", err)
 	}
 }
@@ -137,14 +137,14 @@ func TestClientRetryAfter(t *testing.T) {
 	defer hs.Close()
 	c := newClient(t, hs.URL, nil)
 	start := time.Now()
-	if _, err := c.ListEnv(context.Background(), "p", vercel.ListOptions{}); err != nil || n != 2 || time.Since(start) < time.Second {
+	if _, err := c.ListEnv(context.Background(), "p", nil); err != nil || n != 2 || time.Since(start) < time.Second {
 		t.Fatalf("ListEnv = %v after %d requests and %v", err, n, time.Since(start))
 	}
 	n = 0
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	if _, err := c.ListEnv(ctx, "p", vercel.ListOptions{}); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 900*time.Millisecond {
+	if _, err := c.ListEnv(ctx, "p", nil); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 900*time.Millisecond {
 		t.Fatalf("ListEnv with a short context = %v after %v", err, time.Since(start))
 	}
 }
@@ -155,7 +155,7 @@ func TestNewClientRefuses(t *testing.T) {
 		{Token: "t", BaseURL: "ftp://x"},
 		{Token: "t", BaseURL: "not a url"},
 	} {
-		if _, err := vercel.NewClient(o); err == nil {
+		if _, err := vercel.NewClient(&o); err == nil {
 			t.Errorf("NewClient(%+v) succeeded", o)
 		}
 	}
@@ -217,7 +217,7 @@ func FuzzNormalizeKey(f *testing.F) {
 
 // Values Vercel cannot hold exactly are refused before any request.
 func TestValuesRefused(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{})
+	srv := verceltest.New(t, nil)
 	d := open(t, srv, nil)
 	edge := open(t, srv, func(o *vercel.Options) { o.MaxValueBytes = vercel.EdgeMaxValueBytes; o.Owner = "edge" })
 	for _, tc := range []struct {
@@ -262,11 +262,11 @@ func TestNewRefusesOptions(t *testing.T) {
 	} {
 		o := base
 		mod(&o)
-		if _, err := vercel.New(context.Background(), o); !errors.Is(err, vercel.ErrInvalidOptions) {
+		if _, err := vercel.New(context.Background(), &o); !errors.Is(err, vercel.ErrInvalidOptions) {
 			t.Errorf("%s: New = %v, want ErrInvalidOptions", name, err)
 		}
 	}
-	if _, err := vercel.New(context.Background(), base); err != nil {
+	if _, err := vercel.New(context.Background(), &base); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -19,10 +19,10 @@ var conformanceKeys = []string{"DB_URL", "API_KEY_V2", "nested_path_KEY"}
 // helpers.
 func fixture(t *testing.T, so verceltest.Options, typ string) (destinationtest.Fixture, *verceltest.Server, *vercel.Destination) {
 	t.Helper()
-	srv := verceltest.New(t, so)
+	srv := verceltest.New(t, &so)
 	targets := []string{vercel.Preview, vercel.Production}
 	const owner = "conformance"
-	d, err := vercel.New(context.Background(), vercel.Options{
+	d, err := vercel.New(context.Background(), &vercel.Options{
 		Token: "test-token", ProjectID: srv.ProjectID(), TeamID: srv.TeamID(), Targets: targets,
 		Type: typ, Owner: owner, BaseURL: srv.URL, MinBackoff: time.Millisecond,
 	})

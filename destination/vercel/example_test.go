@@ -14,10 +14,10 @@ import (
 // of a team's project, against the local fake of Vercel's API.
 func Example() {
 	ctx := context.Background()
-	srv := verceltest.NewServer(verceltest.Options{Token: "token-1", TeamID: "team_1", ProjectID: "prj_1"})
+	srv := verceltest.NewServer(&verceltest.Options{Token: "token-1", TeamID: "team_1", ProjectID: "prj_1"})
 	defer srv.Close()
 
-	d, err := vercel.New(ctx, vercel.Options{
+	d, err := vercel.New(ctx, &vercel.Options{
 		Token:     "token-1",
 		ProjectID: "prj_1",
 		TeamID:    "team_1",

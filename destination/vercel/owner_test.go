@@ -15,8 +15,8 @@ import (
 // and the entry stays the association's: an idle Set leaves it, and
 // Remove deletes it.
 func TestSyncNameAsOwner(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{})
-	driver := vercel.Driver(vercel.DriverOptions{BaseURL: srv.URL, MinBackoff: time.Millisecond})
+	srv := verceltest.New(t, nil)
+	driver := vercel.Driver(&vercel.DriverOptions{BaseURL: srv.URL, MinBackoff: time.Millisecond})
 	cfg := registry.VercelProject{AccessToken: "test-token", ProjectID: srv.ProjectID(), DeploymentEnvironments: []string{vercel.Production}}
 	owned := func(owner string) int {
 		n := 0

@@ -30,7 +30,7 @@ func open(t *testing.T, srv *verceltest.Server, mod func(*vercel.Options)) *verc
 	if mod != nil {
 		mod(&o)
 	}
-	d, err := vercel.New(context.Background(), o)
+	d, err := vercel.New(context.Background(), &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func list(t *testing.T, d destination.Destination) map[string]destination.Secret
 // variable, and the client's upsert does the same for a create.
 func TestUpsertUpdatesInPlace(t *testing.T) {
 	ctx := context.Background()
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_a"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_a"})
 	d := open(t, srv, nil)
 
 	mustApply(t, d, destination.Change{Key: "API_KEY", Value: "v1"})
@@ -97,12 +97,12 @@ func TestUpsertUpdatesInPlace(t *testing.T) {
 	// The client: a create over the same key and targets fails without
 	// upsert and updates in place with it.
 	c := d.Client()
-	_, err := c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: "API_KEY", Value: "v3", Type: vercel.TypeEncrypted, Target: bothTargets, Comment: vercel.Marker("owner-1")}, vercel.CreateOptions{})
+	_, err := c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: "API_KEY", Value: "v3", Type: vercel.TypeEncrypted, Target: bothTargets, Comment: vercel.Marker("owner-1")}, nil)
 	var ae *vercel.APIError
 	if !errors.As(err, &ae) || !ae.Conflict() || ae.Status != http.StatusBadRequest || ae.EnvVarID != first.ID {
 		t.Fatalf("create over an existing key = %v, want 400 ENV_CONFLICT naming %s", err, first.ID)
 	}
-	got, err := c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: "API_KEY", Value: "v3", Type: vercel.TypeEncrypted, Target: []string{vercel.Preview, vercel.Production}, Comment: vercel.Marker("owner-1")}, vercel.CreateOptions{Upsert: true})
+	got, err := c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: "API_KEY", Value: "v3", Type: vercel.TypeEncrypted, Target: []string{vercel.Preview, vercel.Production}, Comment: vercel.Marker("owner-1")}, &vercel.CreateOptions{Upsert: true})
 	if err != nil || got.ID != first.ID || got.Decrypted || got.Value == "v3" {
 		t.Fatalf("upsert = %v, %v; want the same id, its value encrypted", got, err)
 	}
@@ -114,7 +114,7 @@ func TestUpsertUpdatesInPlace(t *testing.T) {
 	}
 	// An upsert whose targets only overlap is refused: Vercel updates
 	// only a variable with exactly the same targets.
-	_, err = c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: "API_KEY", Value: "v4", Type: vercel.TypeEncrypted, Target: []string{vercel.Production}}, vercel.CreateOptions{Upsert: true})
+	_, err = c.CreateEnv(ctx, srv.ProjectID(), vercel.NewEnvVar{Key: "API_KEY", Value: "v4", Type: vercel.TypeEncrypted, Target: []string{vercel.Production}}, &vercel.CreateOptions{Upsert: true})
 	if !errors.As(err, &ae) || !ae.Conflict() {
 		t.Fatalf("upsert with overlapping targets = %v, want ENV_CONFLICT", err)
 	}
@@ -133,7 +133,7 @@ func TestUpsertUpdatesInPlace(t *testing.T) {
 // does when it has not.
 func TestTeamIDOnEveryRequest(t *testing.T) {
 	for _, team := range []string{"team_abc", ""} {
-		srv := verceltest.New(t, verceltest.Options{TeamID: team})
+		srv := verceltest.New(t, &verceltest.Options{TeamID: team})
 		d := open(t, srv, nil)
 		mustApply(t, d, destination.Change{Key: "A", Value: "1"}, destination.Change{Key: "B", Value: "2"})
 		m := list(t, d)
@@ -156,7 +156,7 @@ func TestTeamIDOnEveryRequest(t *testing.T) {
 	}
 	// Without its team, the team's project is not found: a whole-store
 	// error that stops Apply.
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_abc"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_abc"})
 	d := open(t, srv, func(o *vercel.Options) { o.TeamID = "" })
 	if _, err := d.List(context.Background()); err == nil {
 		t.Fatal("List without the team succeeded")
@@ -175,7 +175,7 @@ func TestTeamIDOnEveryRequest(t *testing.T) {
 // Vercel still shows, by its marker, and a sync reports it as drift.
 func TestSensitiveWriteOnlyDriftByMarker(t *testing.T) {
 	ctx := context.Background()
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_s"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_s"})
 	d := open(t, srv, func(o *vercel.Options) { o.Type = vercel.TypeSensitive })
 	if !d.Capabilities().WriteOnly || !d.Capabilities().NoCheckAndSet {
 		t.Fatalf("capabilities %+v", d.Capabilities())
@@ -191,7 +191,7 @@ func TestSensitiveWriteOnlyDriftByMarker(t *testing.T) {
 		t.Fatalf("listed %v", listed)
 	}
 	c := d.Client()
-	all, err := c.ListEnv(ctx, srv.ProjectID(), vercel.ListOptions{Decrypt: true})
+	all, err := c.ListEnv(ctx, srv.ProjectID(), &vercel.ListOptions{Decrypt: true})
 	if err != nil || len(all) != 1 || all[0].Value != "" || all[0].Decrypted {
 		t.Fatalf("ListEnv(decrypt) = %v, %v", all, err)
 	}
@@ -202,7 +202,7 @@ func TestSensitiveWriteOnlyDriftByMarker(t *testing.T) {
 
 	// A sync over it: created, then idle, then drift.
 	src := memory.New(map[string]string{"TOKEN": canary})
-	srv2 := verceltest.New(t, verceltest.Options{})
+	srv2 := verceltest.New(t, nil)
 	d2 := open(t, srv2, func(o *vercel.Options) { o.Type = vercel.TypeSensitive })
 	s, err := sync.New(sync.Config{Name: "wo", Source: src, Destination: d2, Store: state.NewMemory()})
 	if err != nil {
@@ -237,7 +237,7 @@ func TestSensitiveWriteOnlyDriftByMarker(t *testing.T) {
 // A 429 is retried after the time its X-RateLimit-Reset names; after the
 // client's retries it is destination.ErrUnavailable.
 func TestRateLimitHonoursReset(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_r"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_r"})
 	d := open(t, srv, func(o *vercel.Options) { o.MaxRetries = 2 })
 	mustApply(t, d, destination.Change{Key: "A", Value: "1"})
 
@@ -293,7 +293,7 @@ func TestRateLimitHonoursReset(t *testing.T) {
 // 5xx answers are retried for idempotent calls; a plain create is not
 // retried (it may have been applied), and is unavailable.
 func TestServerErrorsRetried(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{})
+	srv := verceltest.New(t, nil)
 	d := open(t, srv, nil)
 	mustApply(t, d, destination.Change{Key: "A", Value: "1"})
 	m := list(t, d)
@@ -327,7 +327,7 @@ func TestServerErrorsRetried(t *testing.T) {
 // never overwritten nor deleted; one with other targets does not stand in
 // the way.
 func TestSomeoneElsesVariableRefused(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_o"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_o"})
 	d := open(t, srv, nil)
 	theirs, err := srv.Create(verceltest.Var{Key: "DB_URL", Value: "theirs", Type: vercel.TypeEncrypted, Target: []string{vercel.Production}, Comment: "set by hand"})
 	if err != nil {
@@ -382,7 +382,7 @@ func TestSomeoneElsesVariableRefused(t *testing.T) {
 
 // A wrong token stops Apply at once: every change gets the error.
 func TestForbiddenStopsApply(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{})
+	srv := verceltest.New(t, nil)
 	d := open(t, srv, func(o *vercel.Options) { o.Token = "wrong" })
 	errs, err := d.Apply(context.Background(), []destination.Change{{Key: "A", Value: "1"}, {Key: "B", Value: "2"}})
 	var ae *vercel.APIError

@@ -33,13 +33,13 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_reg"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_reg"})
 	bystander, err := srv.Create(verceltest.Var{Key: "APP_PROD_OTHER", Value: "not ours", Type: vercel.TypeEncrypted, Target: []string{vercel.Production}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(registry.Options{
-		Drivers: map[string]registry.Driver{registry.TypeVercelProject: vercel.Driver(vercel.DriverOptions{BaseURL: srv.URL, MinBackoff: time.Millisecond})},
+	reg := registry.New(&registry.Options{
+		Drivers: map[string]registry.Driver{registry.TypeVercelProject: vercel.Driver(&vercel.DriverOptions{BaseURL: srv.URL, MinBackoff: time.Millisecond})},
 		Source:  kv.SecretSource(conn),
 	})
 	defer reg.Close()
@@ -58,7 +58,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	}
 	ref := registry.SecretRef{Mount: mount, Name: "app/prod"}
 
-	a, err := reg.Set(ctx, registry.TypeVercelProject, "web", ref, registry.AssociationOptions{})
+	a, err := reg.Set(ctx, registry.TypeVercelProject, "web", ref, nil)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 2 {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
@@ -73,7 +73,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	db := want("APP_PROD_DB", "db-1")
 	want("APP_PROD_KEY", "k-1")
 
-	s, err := reg.Set(ctx, registry.TypeVercelProject, "web-sensitive", ref, registry.AssociationOptions{})
+	s, err := reg.Set(ctx, registry.TypeVercelProject, "web-sensitive", ref, nil)
 	if err != nil || s.Status != registry.StatusSynced || s.Totals.Created != 2 {
 		t.Fatalf("Set (sensitive) = %+v, %v", s, err)
 	}
@@ -106,14 +106,14 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.ResetCounts()
-	if a, err = reg.Set(ctx, registry.TypeVercelProject, "web", ref, registry.AssociationOptions{}); err != nil || a.Totals.Updated != 1 || a.Totals.Unchanged != 1 {
+	if a, err = reg.Set(ctx, registry.TypeVercelProject, "web", ref, nil); err != nil || a.Totals.Updated != 1 || a.Totals.Unchanged != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	t.Logf("refresh of 2 keys, 1 changed: %v", srv.Counts())
 	if got := want("APP_PROD_DB", "db-2"); got.ID != db.ID {
 		t.Fatalf("the update made a new variable: %v, was %v", got, db)
 	}
-	if s, err = reg.Set(ctx, registry.TypeVercelProject, "web-sensitive", ref, registry.AssociationOptions{}); err != nil || s.Totals.Updated != 1 || s.Totals.Unchanged != 1 {
+	if s, err = reg.Set(ctx, registry.TypeVercelProject, "web-sensitive", ref, nil); err != nil || s.Totals.Updated != 1 || s.Totals.Unchanged != 1 {
 		t.Fatalf("refresh (sensitive) = %+v, %v", s, err)
 	}
 	if v := sensitive()[sdb]; v.Value != "db-2" {
@@ -121,7 +121,7 @@ func TestRegistryAssociationFromVault(t *testing.T) {
 	}
 	// An idle refresh writes nothing.
 	srv.ResetCounts()
-	if a, err = reg.Set(ctx, registry.TypeVercelProject, "web", ref, registry.AssociationOptions{}); err != nil || a.Totals.Changed() != 0 {
+	if a, err = reg.Set(ctx, registry.TypeVercelProject, "web", ref, nil); err != nil || a.Totals.Changed() != 0 {
 		t.Fatalf("idle refresh = %+v, %v", a, err)
 	}
 	if c := srv.Counts(); c[verceltest.OpCreate]+c[verceltest.OpEdit]+c[verceltest.OpDelete] != 0 {

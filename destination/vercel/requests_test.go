@@ -33,7 +33,7 @@ func TestRequestsPerKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			srv := verceltest.New(t, tc.so)
+			srv := verceltest.New(t, &tc.so)
 			d := open(t, srv, func(o *vercel.Options) { o.Type = tc.typ })
 			data := map[string]string{}
 			for i := range n {

@@ -130,10 +130,15 @@ var (
 	_ destination.KeyNormalizer = (*Destination)(nil)
 )
 
-// New returns a Destination for opts. It sends no request; a wrong token
+// New returns a Destination for options. It sends no request; a wrong token
 // or project shows on the first List or Apply. Options it cannot use are
 // refused with an error matching ErrInvalidOptions.
-func New(ctx context.Context, opts Options) (*Destination, error) {
+// A nil options means the zero Options.
+func New(ctx context.Context, options *Options) (*Destination, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -175,7 +180,7 @@ func New(ctx context.Context, opts Options) (*Destination, error) {
 	if len(marker) > MaxCommentBytes || !utf8.ValidString(opts.Owner) || strings.IndexFunc(opts.Owner, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return nil, bad("Owner must be printable text, its marker at most %d bytes", MaxCommentBytes)
 	}
-	c, err := NewClient(ClientOptions{
+	c, err := NewClient(&ClientOptions{
 		Token: opts.Token, TeamID: opts.TeamID, BaseURL: opts.BaseURL, HTTPClient: opts.HTTPClient,
 		MaxRetries: opts.MaxRetries, MinBackoff: opts.MinBackoff, MaxWait: opts.MaxWait,
 	})
@@ -324,7 +329,7 @@ func (d *Destination) List(ctx context.Context) (map[string]destination.Secret, 
 		return nil, err
 	}
 	writeOnly := d.typ == TypeSensitive
-	vars, err := d.c.ListEnv(ctx, d.project, ListOptions{Decrypt: !writeOnly})
+	vars, err := d.c.ListEnv(ctx, d.project, &ListOptions{Decrypt: !writeOnly})
 	if err != nil {
 		return nil, d.wrap(ctx, err)
 	}
@@ -460,7 +465,7 @@ func (d *Destination) apply(ctx context.Context, c destination.Change) error {
 func (d *Destination) create(ctx context.Context, c destination.Change) error {
 	_, err := d.c.CreateEnv(ctx, d.project, NewEnvVar{
 		Key: c.Key, Value: c.Value, Type: d.typ, Target: d.targets, Comment: d.marker,
-	}, CreateOptions{})
+	}, nil)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Conflict() {
 		if err := d.present(ctx, c.Key); err != nil {
@@ -477,7 +482,7 @@ func (d *Destination) create(ctx context.Context, c destination.Change) error {
 // the destination's own variable is there, destination.ErrNotOwned when
 // another one is.
 func (d *Destination) present(ctx context.Context, key string) error {
-	vars, err := d.c.ListEnv(ctx, d.project, ListOptions{})
+	vars, err := d.c.ListEnv(ctx, d.project, nil)
 	if err != nil {
 		return d.wrap(ctx, err)
 	}
@@ -589,7 +594,12 @@ type DriverOptions struct {
 // opens a Destination from a registry.VercelProject (access token,
 // project, team, deployment environments, variable type) with the
 // association's owner.
-func Driver(o DriverOptions) registry.Driver {
+// A nil options means the zero DriverOptions.
+func Driver(options *DriverOptions) registry.Driver {
+	var o DriverOptions
+	if options != nil {
+		o = *options
+	}
 	return func(ctx context.Context, t registry.Target) (destination.Destination, error) {
 		var cfg registry.VercelProject
 		switch c := t.Config.(type) {
@@ -603,7 +613,7 @@ func Driver(o DriverOptions) registry.Driver {
 		default:
 			return nil, fmt.Errorf("%w: config of type %T, want registry.VercelProject", ErrInvalidOptions, t.Config)
 		}
-		return New(ctx, Options{
+		return New(ctx, &Options{
 			Token: cfg.AccessToken, ProjectID: cfg.ProjectID, TeamID: cfg.TeamID,
 			Targets: cfg.DeploymentEnvironments, Type: cfg.VariableType, Owner: t.Owner,
 			MaxValueBytes: o.MaxValueBytes, BaseURL: o.BaseURL, HTTPClient: o.HTTPClient,

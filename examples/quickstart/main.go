@@ -87,7 +87,7 @@ func runTo(ctx context.Context, out io.Writer) error {
 	defer conn.Close(context.Background())
 	fmt.Fprintf(out, "== connection: %v\n", conn)
 
-	vault, err := vaultkv.New(ctx, conn, kvOpts)
+	vault, err := vaultkv.New(ctx, conn, &kvOpts)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func apiHandler(d *daemon, a *APIConfig) (http.Handler, error) {
 		opts.RegistrySyncs = true
 		opts.Accessor = accessors(d.reg.conn)
 	}
-	return httpapi.New(reg, opts)
+	return httpapi.New(reg, &opts)
 }
 
 // startAPI serves the API of cfg's api block; it returns nil, nil without

@@ -105,7 +105,7 @@ func checkConfig(ctx context.Context, path string) (*Config, error) {
 		// tells which.
 		var unsealed *registry.Registry
 		if st := cfg.State; st != nil && st.File == "" && rc.Transit == nil {
-			unsealed = registry.New(registry.Options{Catalog: state.NewMemory()})
+			unsealed = registry.New(&registry.Options{Catalog: state.NewMemory()})
 		}
 		for _, d := range rc.Destinations {
 			dc, err := declaredConfig(rc, d)

@@ -194,7 +194,7 @@ func decodeAny(t *testing.T, s string) any {
 // TestTriggerFailedRound: a manual round in which a key failed exits 1 and
 // prints the report and the daemon's one-line error.
 func TestTriggerFailedRound(t *testing.T) {
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		return &destination.KeyError{Op: "put", Key: c.Key, Err: destination.ErrInvalidValue}
 	}})
 	g := oneSync(t, memory.New(map[string]string{"A": "1"}), dst)

@@ -177,7 +177,7 @@ func (g *generation) openState(ctx context.Context, sc *StateConfig) error {
 	case sc.File != "":
 		var opts *state.FileOptions
 		if tr := sc.Transit; tr != nil {
-			sealer, err := vaultkv.NewTransit(g.conns[tr.Connection], vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key})
+			sealer, err := vaultkv.NewTransit(g.conns[tr.Connection], &vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key})
 			if err != nil {
 				return fmt.Errorf("state: transit: %w", err)
 			}
@@ -198,12 +198,12 @@ func (g *generation) openState(ctx context.Context, sc *StateConfig) error {
 		}
 		g.store, g.closeSt = f, func() { _ = f.Close() }
 	default:
-		st, err := vaultkv.NewStore(ctx, g.conns[sc.Connection], vaultkv.StoreOptions{Mount: sc.Mount, Path: sc.Path})
+		st, err := vaultkv.NewStore(ctx, g.conns[sc.Connection], &vaultkv.StoreOptions{Mount: sc.Mount, Path: sc.Path})
 		if err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 		ttl, _ := time.ParseDuration(sc.LockTTL)
-		lock, err := st.NewLock(vaultkv.LockOptions{TTL: ttl})
+		lock, err := st.NewLock(&vaultkv.LockOptions{TTL: ttl})
 		if err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
@@ -225,7 +225,7 @@ func (g *generation) side(ctx context.Context, syncName string, s SideConfig, la
 		return dotenv.Open(d.Path, &dotenv.Options{CreateIfMissing: true})
 	}
 	v := s.Vault
-	return vaultkv.New(ctx, g.conns[v.Connection], vaultkv.Options{
+	return vaultkv.New(ctx, g.conns[v.Connection], &vaultkv.Options{
 		Mount: v.Mount, Path: v.Path, Layout: layout, Field: v.Field,
 		Owner: "syncd-" + syncName, AdoptUnowned: v.AdoptUnowned, PollInterval: poll,
 	})

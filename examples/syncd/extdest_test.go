@@ -135,14 +135,14 @@ registry {
 // the association reaches SYNCED and the secret arrives at GitHub; a
 // change in Vault arrives by polling.
 func TestRegistryGitHubDestination(t *testing.T) {
-	gh := ghactionstest.NewServer(ghactionstest.Options{Clock: ghactionstest.TickingClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
+	gh := ghactionstest.NewServer(&ghactionstest.Options{Clock: ghactionstest.TickingClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))})
 	t.Cleanup(gh.Close)
 	repo := gh.AddRepository("acme", "api")
 	orig := newExternalDrivers
 	t.Cleanup(func() { newExternalDrivers = orig })
 	newExternalDrivers = func() map[string]registry.Driver {
 		m := orig()
-		m[registry.TypeGitHubRepository] = ghactions.Driver(ghactions.DriverOptions{BaseURL: gh.URL, HTTPClient: gh.Client()})
+		m[registry.TypeGitHubRepository] = ghactions.Driver(&ghactions.DriverOptions{BaseURL: gh.URL, HTTPClient: gh.Client()})
 		return m
 	}
 

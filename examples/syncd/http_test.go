@@ -33,7 +33,7 @@ func TestManualTriggerTellsFailedKeys(t *testing.T) {
 		}, "2 errors: "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error { return tt.refuse(c.Key) }})
+			dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error { return tt.refuse(c.Key) }})
 			g := oneSync(t, memory.New(map[string]string{"A": "1", "B": "2"}), dst)
 			srv, _ := testAPI(t, testDaemon(g, nil))
 

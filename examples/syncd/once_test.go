@@ -28,7 +28,7 @@ func oneSync(t *testing.T, src destination.Reader, dst destination.Destination) 
 // also when the round itself returned no error (as the engine did for a
 // key whose write hit the client's own timeout).
 func TestOnceFailsWhenAKeyFailed(t *testing.T) {
-	dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+	dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 		if c.Key == "B" {
 			return fmt.Errorf("vault: write secret/B: %w", context.DeadlineExceeded)
 		}

@@ -141,7 +141,7 @@ func TestReadyzFollowsTheRounds(t *testing.T) {
 		t.Run(fmt.Sprint("grace ", grace), func(t *testing.T) {
 			var refuse atomic.Bool
 			refuse.Store(true)
-			dst := memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+			dst := memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 				if refuse.Load() {
 					return errors.New("memory: write refused")
 				}

@@ -22,7 +22,7 @@ import (
 func regAPI(t *testing.T) (string, string) {
 	t.Helper()
 	ctx := context.Background()
-	reg := registry.New(registry.Options{
+	reg := registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{registry.TypeGitHubRepository: func(context.Context, registry.Target) (destination.Destination, error) {
 			return memory.New(nil), nil
 		}},
@@ -34,11 +34,11 @@ func regAPI(t *testing.T) (string, string) {
 	if _, err := reg.Put(ctx, "repo", registry.GitHubRepository{AccessToken: "ghp-canary-0b9", RepositoryOwner: "acme", RepositoryName: "api"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Set(ctx, registry.TypeGitHubRepository, "repo", registry.SecretRef{Mount: "kv", Name: "app"}, registry.AssociationOptions{}); err != nil {
+	if _, err := reg.Set(ctx, registry.TypeGitHubRepository, "repo", registry.SecretRef{Mount: "kv", Name: "app"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	const token = "cli-token-44d0"
-	h, err := httpapi.New(reg, httpapi.Options{Token: token})
+	h, err := httpapi.New(reg, &httpapi.Options{Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

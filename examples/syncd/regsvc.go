@@ -71,19 +71,19 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 		catalog, _ = g.store.(state.Documents)
 		sealer = registry.KeyFileSealer(st.File + ".catalog-key")
 	default:
-		vs, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: st.Mount, Path: st.Path})
+		vs, err := vaultkv.NewStore(ctx, conn, &vaultkv.StoreOptions{Mount: st.Mount, Path: st.Path})
 		if err != nil {
 			return nil, fmt.Errorf("registry: state: %w", err)
 		}
 		ttl, _ := time.ParseDuration(st.LockTTL)
-		vl, err := vs.NewLock(vaultkv.LockOptions{TTL: ttl})
+		vl, err := vs.NewLock(&vaultkv.LockOptions{TTL: ttl})
 		if err != nil {
 			return nil, fmt.Errorf("registry: state: %w", err)
 		}
 		store, catalog, lock = vs, vs, vl
 	}
 	if tr := rc.Transit; tr != nil && catalog != nil {
-		t, err := vaultkv.NewTransit(conn, vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key})
+		t, err := vaultkv.NewTransit(conn, &vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key})
 		if err != nil {
 			return nil, fmt.Errorf("registry: transit: %w", err)
 		}
@@ -91,7 +91,7 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 	}
 	drivers := newExternalDrivers()
 	drivers[registry.TypeVaultKV] = kv.Driver(map[string]*connection.Conn{rc.Connection: conn}, "")
-	s.reg, err = registry.Open(ctx, registry.Options{
+	s.reg, err = registry.Open(ctx, &registry.Options{
 		Drivers:      drivers,
 		Source:       kv.SecretSource(conn),
 		Store:        store,
@@ -118,7 +118,7 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 	}
 	for _, a := range rc.Associations {
 		ref := registry.SecretRef{Mount: a.Mount, Name: a.SecretName}
-		as, err := s.reg.Set(ctx, a.Type, a.Destination, ref, registry.AssociationOptions{KeySchema: a.KeySchema, DisableDeletion: a.DisableDeletion})
+		as, err := s.reg.Set(ctx, a.Type, a.Destination, ref, &registry.AssociationOptions{KeySchema: a.KeySchema, DisableDeletion: a.DisableDeletion})
 		switch {
 		case err != nil && as.SyncName == "":
 			return nil, fmt.Errorf("registry: association of %s with %s/%s: %w", ref, a.Type, a.Destination, err)
@@ -166,7 +166,7 @@ func accessors(conn *connection.Conn) func(ctx context.Context, mount string) (s
 		if ok {
 			return acc, nil
 		}
-		m, err := vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Layout: vaultkv.SecretKey})
+		m, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Layout: vaultkv.SecretKey})
 		if err != nil {
 			return "", err
 		}
@@ -219,11 +219,11 @@ func registryForCompare(rc *RegistryConfig) any {
 // API). Tests replace it to reach local servers.
 var newExternalDrivers = func() map[string]registry.Driver {
 	return map[string]registry.Driver{
-		registry.TypeAWSSecretsManager: awssm.Driver(awssm.DriverOptions{}),
-		registry.TypeAzureKeyVault:     azurekv.Driver(azurekv.DriverOptions{}),
-		registry.TypeGCPSecretManager:  gcpsm.Driver(gcpsm.DriverOptions{}),
-		registry.TypeGitHubRepository:  ghactions.Driver(ghactions.DriverOptions{}),
-		registry.TypeVercelProject:     vercel.Driver(vercel.DriverOptions{}),
+		registry.TypeAWSSecretsManager: awssm.Driver(nil),
+		registry.TypeAzureKeyVault:     azurekv.Driver(nil),
+		registry.TypeGCPSecretManager:  gcpsm.Driver(nil),
+		registry.TypeGitHubRepository:  ghactions.Driver(nil),
+		registry.TypeVercelProject:     vercel.Driver(nil),
 	}
 }
 

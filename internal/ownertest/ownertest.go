@@ -23,7 +23,7 @@ func SyncNameAsOwner(t *testing.T, driver registry.Driver, cfg registry.Config, 
 	ctx := context.Background()
 	typ := cfg.Type()
 	secret := memory.New(map[string]string{"DB": "db-1", "KEY": "k-1"})
-	reg := registry.New(registry.Options{
+	reg := registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{typ: driver},
 		Source:  func(context.Context, string, string) (destination.Reader, error) { return secret, nil },
 	})
@@ -32,7 +32,7 @@ func SyncNameAsOwner(t *testing.T, driver registry.Driver, cfg registry.Config, 
 		t.Fatal(err)
 	}
 	ref := registry.SecretRef{Mount: "kv", Name: "team-platform/applications/payments-gateway/production/eu-west"}
-	a, err := reg.Set(ctx, typ, "dest", ref, registry.AssociationOptions{})
+	a, err := reg.Set(ctx, typ, "dest", ref, nil)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created == 0 {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
@@ -43,7 +43,7 @@ func SyncNameAsOwner(t *testing.T, driver registry.Driver, cfg registry.Config, 
 		t.Fatalf("%d entries marked for %s, want %d", n, a.SyncName, a.Totals.Created)
 	}
 	created := a.Totals.Created
-	if a, err = reg.Set(ctx, typ, "dest", ref, registry.AssociationOptions{}); err != nil || a.Totals.Changed() != 0 || a.Totals.Unchanged != created {
+	if a, err = reg.Set(ctx, typ, "dest", ref, nil); err != nil || a.Totals.Changed() != 0 || a.Totals.Unchanged != created {
 		t.Fatalf("idle Set = %+v, %v", a, err)
 	}
 	if a, err = reg.Remove(ctx, typ, "dest", ref); err != nil || a.Status != registry.StatusUnsynced || a.Totals.Deleted != created {

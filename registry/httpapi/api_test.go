@@ -293,7 +293,7 @@ func TestAssociationsRefused(t *testing.T) {
 // exists, its status says what failed, and warnings why.
 func TestSetSyncFails(t *testing.T) {
 	f := newFixture(t, httpapi.Options{})
-	f.dests["gh/r"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	f.dests["gh/r"] = memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		return errors.New("store unavailable")
 	}})
 	f.put("r", registry.GitHubRepository{AccessToken: "t", RepositoryOwner: "o", RepositoryName: "r"})
@@ -341,7 +341,7 @@ func TestOwnTypes(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	reg := registry.New(registry.Options{})
+	reg := registry.New(nil)
 	for _, c := range []struct {
 		name string
 		opts httpapi.Options
@@ -355,11 +355,11 @@ func TestNewRefuses(t *testing.T) {
 		{"bad origin", httpapi.Options{Token: "a", Origins: []string{"example.com"}}, "Origins"},
 		{"nil decoder", httpapi.Options{Token: "a", Types: map[string]httpapi.ConfigDecoder{"x": nil}}, "Types"},
 	} {
-		if _, err := httpapi.New(reg, c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := httpapi.New(reg, &c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error holding %q", c.name, err, c.want)
 		}
 	}
-	if _, err := httpapi.New(nil, httpapi.Options{NoAuth: true}); err == nil {
+	if _, err := httpapi.New(nil, &httpapi.Options{NoAuth: true}); err == nil {
 		t.Error("nil registry accepted")
 	}
 }
@@ -399,7 +399,7 @@ func TestVaultStatuses(t *testing.T) {
 	vault := map[any]bool{"SYNCED": true, "UNSYNCED": true, "PENDING": true,
 		"INTERNAL_VAULT_ERROR": true, "CLIENT_SIDE_ERROR": true, "EXTERNAL_SERVICE_ERROR": true}
 	f := newFixture(t, httpapi.Options{})
-	f.dests["gh/bad"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	f.dests["gh/bad"] = memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		return errors.New("store unavailable")
 	}})
 	for _, name := range []string{"r", "bad"} {
@@ -426,7 +426,7 @@ func TestVaultStatuses(t *testing.T) {
 func TestDeletePurgeFails(t *testing.T) {
 	f := newFixture(t, httpapi.Options{})
 	var down atomic.Bool
-	f.dests["gh/r"] = memory.NewWithOptions(nil, memory.Options{BeforeApply: func(context.Context, destination.Change) error {
+	f.dests["gh/r"] = memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(context.Context, destination.Change) error {
 		if down.Load() {
 			return errors.New("store unavailable")
 		}

@@ -79,7 +79,7 @@ func TestTokenFile(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := httpapi.New(newFixture(t, httpapi.Options{}).reg, httpapi.Options{TokenFile: path}); err == nil || !strings.Contains(err.Error(), "empty") {
+	if _, err := httpapi.New(newFixture(t, httpapi.Options{}).reg, &httpapi.Options{TokenFile: path}); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty token file: %v", err)
 	}
 	write("first-token-value")

@@ -26,7 +26,7 @@ func Example() {
 	ctx := context.Background()
 	secret := memory.New(map[string]string{"DB_URL": "postgres://db/app"})
 	repo := memory.New(nil)
-	reg := registry.New(registry.Options{
+	reg := registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{
 			registry.TypeGitHubRepository: func(context.Context, registry.Target) (destination.Destination, error) {
 				return repo, nil
@@ -35,7 +35,7 @@ func Example() {
 		Source: func(context.Context, string, string) (destination.Reader, error) { return secret, nil },
 	})
 	events := audit.NewRecorder()
-	h, err := httpapi.New(reg, httpapi.Options{
+	h, err := httpapi.New(reg, &httpapi.Options{
 		Token:         "s.example-token",
 		TokenIdentity: "ops",
 		Auditor:       events,
@@ -103,8 +103,8 @@ func Example() {
 
 // Serving the handler: plain HTTP on loopback only; beyond it, TLS.
 func ExampleListen() {
-	reg := registry.New(registry.Options{})
-	h, err := httpapi.New(reg, httpapi.Options{TokenFile: "/run/secrets/secretsync-api-token"})
+	reg := registry.New(nil)
+	h, err := httpapi.New(reg, &httpapi.Options{TokenFile: "/run/secrets/secretsync-api-token"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func Example_syncs() {
 		panic(err)
 	}
 	events := audit.NewRecorder()
-	h, err := httpapi.New(nil, httpapi.Options{ // no registry: the sync resources alone
+	h, err := httpapi.New(nil, &httpapi.Options{ // no registry: the sync resources alone
 		Token:         "s.example-token",
 		TokenIdentity: "ops",
 		Auditor:       events,

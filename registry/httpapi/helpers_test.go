@@ -48,7 +48,7 @@ func newFixture(t *testing.T, opts httpapi.Options) *fixture {
 			return f.dest(tg.Config.Type(), tg.Name), nil
 		}
 	}
-	f.reg = registry.New(registry.Options{
+	f.reg = registry.New(&registry.Options{
 		Drivers: drivers,
 		Source: func(_ context.Context, mount, name string) (destination.Reader, error) {
 			return f.secret(mount, name), nil
@@ -60,7 +60,7 @@ func newFixture(t *testing.T, opts httpapi.Options) *fixture {
 	if opts.Auditor == nil {
 		opts.Auditor = f.rec
 	}
-	h, err := httpapi.New(f.reg, opts)
+	h, err := httpapi.New(f.reg, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func (f *fixture) put(name string, cfg registry.Config) {
 // set associates a secret in the registry directly.
 func (f *fixture) set(typ, name, mount, secret string) {
 	f.t.Helper()
-	if _, err := f.reg.Set(context.Background(), typ, name, registry.SecretRef{Mount: mount, Name: secret}, registry.AssociationOptions{}); err != nil {
+	if _, err := f.reg.Set(context.Background(), typ, name, registry.SecretRef{Mount: mount, Name: secret}, nil); err != nil {
 		f.t.Fatal(err)
 	}
 }

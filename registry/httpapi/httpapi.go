@@ -104,7 +104,12 @@ type handler struct {
 // authentication (unless NoAuth), more than one, an empty Token, a
 // TokenFile it cannot read or that is empty, or a malformed Host or
 // Origin.
-func New(reg *registry.Registry, opts Options) (http.Handler, error) {
+// A nil options means the zero Options.
+func New(reg *registry.Registry, options *Options) (http.Handler, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	switch {
 	case reg == nil && opts.Syncs == nil:
 		return nil, errors.New("httpapi: nil registry (and no Options.Syncs)")

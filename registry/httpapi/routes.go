@@ -200,7 +200,7 @@ func (h *handler) delete(q *request, typ, name string) {
 		}
 	}
 	e.Attrs["purge"] = strconv.FormatBool(purge)
-	if err := h.reg.Delete(q.r.Context(), typ, name, registry.DeleteOptions{Purge: purge}); err != nil {
+	if err := h.reg.Delete(q.r.Context(), typ, name, &registry.DeleteOptions{Purge: purge}); err != nil {
 		status, msg := errStatus(err, nil)
 		h.fail(q, e, status, msg)
 		return
@@ -242,7 +242,7 @@ func (h *handler) link(q *request, typ, name string, set bool) {
 	var a registry.Association
 	var err error
 	if set {
-		a, err = h.reg.Set(ctx, typ, name, ref, registry.AssociationOptions{})
+		a, err = h.reg.Set(ctx, typ, name, ref, nil)
 	} else {
 		a, err = h.reg.Remove(ctx, typ, name, ref)
 	}

@@ -60,7 +60,7 @@ func newSyncFixture(t *testing.T, opts httpapi.Options) *syncFixture {
 	if opts.Syncs == nil {
 		opts.Syncs = httpapi.SyncMap{"app": f.app, "auto": f.auto}
 	}
-	f.h, err = httpapi.New(nil, opts)
+	f.h, err = httpapi.New(nil, &opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func TestSyncNothingLeaks(t *testing.T) {
 	do("POST", syncs+"/app/trigger?wait="+canary, "")
 	// A side that fails a write.
 	failing, err := sync.New(sync.Config{Name: "failing", Source: memory.New(map[string]string{"K": canary + "-k"}),
-		Destination: memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+		Destination: memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 			return fmt.Errorf("refused the write of %s", c.Key)
 		}}), Store: state.NewMemory(), AutoSync: sync.AutoSync{Disabled: true}})
 	if err != nil {
@@ -556,10 +556,10 @@ func TestRegistrySyncs(t *testing.T) {
 	if a := f.do("POST", syncs+"/"+name+"/trigger?wait=true", ""); a.status != 200 {
 		t.Errorf("trigger: %d %s", a.status, a.raw)
 	}
-	if _, err := httpapi.New(nil, httpapi.Options{Token: "t", RegistrySyncs: true, Syncs: httpapi.SyncMap{}}); err == nil {
+	if _, err := httpapi.New(nil, &httpapi.Options{Token: "t", RegistrySyncs: true, Syncs: httpapi.SyncMap{}}); err == nil {
 		t.Error("RegistrySyncs without a registry: no error")
 	}
-	if _, err := httpapi.New(nil, httpapi.Options{Token: "t"}); err == nil {
+	if _, err := httpapi.New(nil, &httpapi.Options{Token: "t"}); err == nil {
 		t.Error("no registry and no Syncs: no error")
 	}
 }
@@ -568,7 +568,7 @@ func TestRegistrySyncs(t *testing.T) {
 // fails the round: 502 with the report, not a cancelled request.
 func TestSyncTriggerKeyTimeout(t *testing.T) {
 	s, err := sync.New(sync.Config{Name: "slow", Source: memory.New(map[string]string{"A": "1", "B": "2"}),
-		Destination: memory.NewWithOptions(nil, memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
+		Destination: memory.NewWithOptions(nil, &memory.Options{BeforeApply: func(_ context.Context, c destination.Change) error {
 			if c.Key == "B" {
 				return fmt.Errorf("write %s: %w", c.Key, context.DeadlineExceeded)
 			}

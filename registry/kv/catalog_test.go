@@ -43,20 +43,20 @@ func TestCatalogReplicasAgainstVault(t *testing.T) {
 
 	replica := func(poll time.Duration) *registry.Registry {
 		conn := srv.Conn(t)
-		store, err := vaultkv.NewStore(ctx, conn, vaultkv.StoreOptions{Mount: stateMount})
+		store, err := vaultkv.NewStore(ctx, conn, &vaultkv.StoreOptions{Mount: stateMount})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sealer, err := vaultkv.NewTransit(conn, vaultkv.TransitOptions{Mount: tk.Mount, Key: tk.Name})
+		sealer, err := vaultkv.NewTransit(conn, &vaultkv.TransitOptions{Mount: tk.Mount, Key: tk.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
-		lock, err := store.NewLock(vaultkv.LockOptions{})
+		lock, err := store.NewLock(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		vaultDriver := kv.Driver(map[string]*connection.Conn{"main": conn}, "catalog-test")
-		r, err := registry.Open(ctx, registry.Options{
+		r, err := registry.Open(ctx, &registry.Options{
 			Drivers: map[string]registry.Driver{
 				"token-kv": func(ctx context.Context, tg registry.Target) (destination.Destination, error) {
 					cfg := tg.Config.(tokenKV)
@@ -87,7 +87,7 @@ func TestCatalogReplicasAgainstVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := registry.SecretRef{Mount: srcMount, Name: "app"}
-	if a, err := admin.Set(ctx, "token-kv", "replica", ref, registry.AssociationOptions{KeySchema: "app/{{secretKey}}"}); err != nil || a.Status != registry.StatusSynced {
+	if a, err := admin.Set(ctx, "token-kv", "replica", ref, &registry.AssociationOptions{KeySchema: "app/{{secretKey}}"}); err != nil || a.Status != registry.StatusSynced {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
 

@@ -54,7 +54,7 @@ func Driver(conns map[string]*connection.Conn, owner string) registry.Driver {
 				return nil, err
 			}
 		}
-		return vaultkv.New(ctx, conn, vaultkv.Options{Mount: c.Mount, Path: c.Path, Layout: layout, Owner: owner})
+		return vaultkv.New(ctx, conn, &vaultkv.Options{Mount: c.Mount, Path: c.Path, Layout: layout, Owner: owner})
 	}
 }
 
@@ -64,6 +64,6 @@ func Driver(conns map[string]*connection.Conn, owner string) registry.Driver {
 // accessor (registry.MountAccessor).
 func SecretSource(conn *connection.Conn) registry.SourceFunc {
 	return func(ctx context.Context, mount, secret string) (destination.Reader, error) {
-		return vaultkv.New(ctx, conn, vaultkv.Options{Mount: mount, Path: secret, Layout: vaultkv.SecretPath})
+		return vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: secret, Layout: vaultkv.SecretPath})
 	}
 }

@@ -31,7 +31,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if _, err := c.KVv2(dstMount).Put(ctx, "mirror/OTHER", map[string]any{"value": "not ours"}); err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(registry.Options{
+	reg := registry.New(&registry.Options{
 		Drivers: map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
 		Source:  kv.SecretSource(conn),
 	})
@@ -40,7 +40,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	}
 	ref := registry.SecretRef{Mount: srcMount, Name: "app/prod"}
 	opts := registry.AssociationOptions{KeySchema: "prod/{{secretKey}}"}
-	a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, opts)
+	a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, &opts)
 	if err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 2 {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
@@ -69,13 +69,13 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if _, err := c.KVv2(srcMount).Patch(ctx, "app/prod", map[string]any{"DB": "db-2"}); err != nil {
 		t.Fatal(err)
 	}
-	if a, err = reg.Set(ctx, registry.TypeVaultKV, "replica", ref, opts); err != nil || a.Totals.Updated != 1 || a.Totals.Unchanged != 1 {
+	if a, err = reg.Set(ctx, registry.TypeVaultKV, "replica", ref, &opts); err != nil || a.Totals.Updated != 1 || a.Totals.Unchanged != 1 {
 		t.Fatalf("refresh = %+v, %v", a, err)
 	}
 	if v, _ := read("mirror/prod/DB"); v != "db-2" {
 		t.Fatalf("after the refresh mirror/prod/DB = %q", v)
 	}
-	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{}); !errors.Is(err, registry.ErrInUse) {
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", nil); !errors.Is(err, registry.ErrInUse) {
 		t.Fatalf("Delete while associated = %v", err)
 	}
 
@@ -90,7 +90,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if v, ok := read("mirror/OTHER"); !ok || v != "not ours" {
 		t.Errorf("the unmanaged secret was touched: %q, %v", v, ok)
 	}
-	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{}); err != nil {
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", nil); err != nil {
 		t.Fatalf("Delete after Remove = %v", err)
 	}
 
@@ -98,7 +98,7 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if _, err := reg.Put(ctx, "broken", registry.VaultKV{Connection: "nope", Mount: dstMount}); err != nil {
 		t.Fatal(err)
 	}
-	a, err = reg.Set(ctx, registry.TypeVaultKV, "broken", ref, opts)
+	a, err = reg.Set(ctx, registry.TypeVaultKV, "broken", ref, &opts)
 	if !errors.Is(err, vaultkv.ErrInvalidOptions) || a.Status != registry.StatusClientSideError {
 		t.Fatalf("Set on a destination with an unknown connection = %+v, %v", a, err)
 	}
@@ -107,14 +107,14 @@ func TestRegistryVaultToVault(t *testing.T) {
 	if _, err := reg.Put(ctx, "replica", registry.VaultKV{Connection: "main", Mount: dstMount, Path: "mirror", Layout: "secret-key"}); err != nil {
 		t.Fatal(err)
 	}
-	a, err = reg.Set(ctx, registry.TypeVaultKV, "replica", registry.SecretRef{Mount: "no-such-mount", Name: "app"}, opts)
+	a, err = reg.Set(ctx, registry.TypeVaultKV, "replica", registry.SecretRef{Mount: "no-such-mount", Name: "app"}, &opts)
 	if err == nil || a.Status != registry.StatusInternalVaultError {
 		t.Fatalf("Set of a secret on no mount = %+v, %v", a, err)
 	}
 	// An unsync works from the sync's state, without the secret: Purge
 	// unlinks the association (which never wrote anything) and deletes the
 	// destination.
-	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", registry.DeleteOptions{Purge: true}); err != nil {
+	if err := reg.Delete(ctx, registry.TypeVaultKV, "replica", &registry.DeleteOptions{Purge: true}); err != nil {
 		t.Fatalf("Delete with Purge of an association whose mount is gone = %v", err)
 	}
 	if _, err := reg.Associations(ctx, registry.TypeVaultKV, "replica"); !errors.Is(err, registry.ErrNotFound) {

@@ -58,7 +58,7 @@ func testRemoveWithoutSource(t *testing.T, how, mode string) {
 	conn := srv.TokenConn(t, tok.Auth.ClientToken)
 	store := state.NewMemory()
 	newRegistry := func(conn *connection.Conn) *registry.Registry {
-		reg := registry.New(registry.Options{
+		reg := registry.New(&registry.Options{
 			Drivers: map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
 			Source:  kv.SecretSource(conn),
 			Store:   store,
@@ -72,7 +72,7 @@ func testRemoveWithoutSource(t *testing.T, how, mode string) {
 	defer reg.Close()
 	ref := registry.SecretRef{Mount: srcMount, Name: "app"}
 	opts := registry.AssociationOptions{KeySchema: "app/{{secretKey}}"}
-	if a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, opts); err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 2 {
+	if a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, &opts); err != nil || a.Status != registry.StatusSynced || a.Totals.Created != 2 {
 		t.Fatalf("Set = %+v, %v", a, err)
 	}
 	entries := func() []string {
@@ -118,7 +118,7 @@ func testRemoveWithoutSource(t *testing.T, how, mode string) {
 		// one connection share its mount checks for a while).
 		reg = newRegistry(srv.TokenConn(t, tok.Auth.ClientToken))
 		defer reg.Close()
-		a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, opts)
+		a, err := reg.Set(ctx, registry.TypeVaultKV, "replica", ref, &opts)
 		if err == nil || a.Status != registry.StatusInternalVaultError {
 			t.Fatalf("Set after a restart = %+v, %v", a, err)
 		}

@@ -131,7 +131,7 @@ func startWatched(t *testing.T) *watched {
 	if _, err := w.c.KVv2(w.srcMount).Put(ctx, "app", map[string]any{"DB": "db-1"}); err != nil {
 		t.Fatal(err)
 	}
-	w.reg = registry.New(registry.Options{
+	w.reg = registry.New(&registry.Options{
 		Drivers:      map[string]registry.Driver{registry.TypeVaultKV: kv.Driver(map[string]*connection.Conn{"main": conn}, "registry-test")},
 		Source:       kv.SecretSource(conn),
 		PollInterval: 50 * time.Millisecond,
@@ -141,7 +141,7 @@ func startWatched(t *testing.T) *watched {
 	}
 	ref := registry.SecretRef{Mount: w.srcMount, Name: "app"}
 	var err error
-	w.set, err = w.reg.Set(ctx, registry.TypeVaultKV, "replica", ref, registry.AssociationOptions{KeySchema: "app/{{secretKey}}"})
+	w.set, err = w.reg.Set(ctx, registry.TypeVaultKV, "replica", ref, &registry.AssociationOptions{KeySchema: "app/{{secretKey}}"})
 	if err != nil || w.set.Status != registry.StatusSynced {
 		t.Fatalf("Set = %+v, %v", w.set, err)
 	}

@@ -185,7 +185,7 @@ func TestRateLimit(t *testing.T) {
 	mount := srv.NewMount(t)
 	c := srv.Client(t)
 	c.SetMaxRetries(0)
-	q := srv.RateLimit(t, mount+"/", vaulttest.RateLimitOptions{Rate: 1, Interval: time.Hour})
+	q := srv.RateLimit(t, mount+"/", &vaulttest.RateLimitOptions{Rate: 1, Interval: time.Hour})
 	q.Exhaust(t)
 	_, err := c.KVv2(mount).Put(context.Background(), "app", map[string]any{"v": "1"})
 	var re *api.ResponseError
@@ -226,7 +226,7 @@ func TestRevokeToken(t *testing.T) {
 func TestRoleRevokeTokens(t *testing.T) {
 	srv := vaulttest.Get(t)
 	ctx := context.Background()
-	role := srv.AppRole(t, vaulttest.RoleOptions{Policies: []string{"default"}})
+	role := srv.AppRole(t, &vaulttest.RoleOptions{Policies: []string{"default"}})
 	conn, err := connection.New(ctx, role.Config(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,12 @@ type Quota struct {
 // 429 Too Many Requests, whatever their token: fixtures that read the
 // same path with the root token count too. Vault allows one quota per
 // path.
-func (s *Server) RateLimit(t testing.TB, path string, opts RateLimitOptions) *Quota {
+// A nil options means the zero RateLimitOptions.
+func (s *Server) RateLimit(t testing.TB, path string, options *RateLimitOptions) *Quota {
+	var opts RateLimitOptions
+	if options != nil {
+		opts = *options
+	}
 	t.Helper()
 	if opts.Rate == 0 {
 		opts.Rate = 1

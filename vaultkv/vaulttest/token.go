@@ -18,8 +18,13 @@ type TokenOptions struct {
 
 // NewToken writes each HCL policy under a fresh name and returns a new token
 // (a child of the root token) that holds exactly those policies, plus
-// Vault's default policy as tokens normally do unless opts say otherwise.
-func (s *Server) NewToken(t testing.TB, opts TokenOptions, hcl ...string) string {
+// Vault's default policy as tokens normally do unless options say otherwise.
+// A nil options means the zero TokenOptions.
+func (s *Server) NewToken(t testing.TB, options *TokenOptions, hcl ...string) string {
+	var opts TokenOptions
+	if options != nil {
+		opts = *options
+	}
 	t.Helper()
 	names := make([]string, 0, len(hcl))
 	for _, h := range hcl {

@@ -334,7 +334,12 @@ type RoleOptions struct {
 
 // AppRole creates an AppRole role (enabling the auth method on first use)
 // and returns its role_id and a new secret_id.
-func (s *Server) AppRole(t testing.TB, opts RoleOptions) (role *Role) {
+// A nil options means the zero RoleOptions.
+func (s *Server) AppRole(t testing.TB, options *RoleOptions) (role *Role) {
+	var opts RoleOptions
+	if options != nil {
+		opts = *options
+	}
 	t.Helper()
 	c := s.Client(t)
 	ctx := context.Background()

@@ -201,7 +201,12 @@ type version struct {
 }
 
 // NewServer starts a Server on a loopback port. Close it when done.
-func NewServer(opts Options) *Server {
+// A nil options means the zero Options.
+func NewServer(options *Options) *Server {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if opts.Region == "" {
 		opts.Region = DefaultRegion
 	}

@@ -36,7 +36,7 @@ func fastRetries(o *secretsmanager.Options) {
 
 func start(t *testing.T, opts awssmtest.Options) (*awssmtest.Server, *secretsmanager.Client) {
 	t.Helper()
-	srv := awssmtest.NewServer(opts)
+	srv := awssmtest.NewServer(&opts)
 	t.Cleanup(srv.Close)
 	return srv, srv.Client(fastRetries)
 }

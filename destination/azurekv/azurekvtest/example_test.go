@@ -16,7 +16,7 @@ import (
 // Example points the official SDK at the local vault: its HTTPClient is
 // the transport of both the credential and the secrets client.
 func Example() {
-	srv, err := azurekvtest.Start(azurekvtest.Options{})
+	srv, err := azurekvtest.Start(nil)
 	if err != nil {
 		log.Fatal(err)
 	}

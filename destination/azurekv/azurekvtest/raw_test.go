@@ -88,7 +88,7 @@ func errorOf(m map[string]any) (code, inner, msg string) {
 const api = "?api-version=2025-07-01"
 
 func TestRawChallenge(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	c := newRaw(t, srv)
 	status, h, body := c.do("GET", "/secrets"+api, "", false)
 	want := fmt.Sprintf(`Bearer authorization="https://login.windows.net/%s", resource="https://vault.azure.net"`, srv.TenantID())
@@ -112,7 +112,7 @@ func TestRawChallenge(t *testing.T) {
 }
 
 func TestRawErrors(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	c := newRaw(t, srv)
 	for _, tc := range []struct {
 		method, path, body string
@@ -175,7 +175,7 @@ func manyTagsJSON(n int) string {
 }
 
 func TestRawPaging(t *testing.T) {
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	c := newRaw(t, srv)
 	for i := range 7 {
 		if _, err := srv.Set(fmt.Sprint("s", i), "v", map[string]string{"i": fmt.Sprint(i)}); err != nil {
@@ -218,7 +218,7 @@ func TestRawPaging(t *testing.T) {
 // name answers as Key Vault's does in between.
 func TestRawAsyncStates(t *testing.T) {
 	const d = 80 * time.Millisecond
-	srv := azurekvtest.New(t, azurekvtest.Options{DeleteDelay: d, RecoverDelay: d, PurgeDelay: d})
+	srv := azurekvtest.New(t, &azurekvtest.Options{DeleteDelay: d, RecoverDelay: d, PurgeDelay: d})
 	c := newRaw(t, srv)
 	if _, err := srv.Set("s", "v", nil); err != nil {
 		t.Fatal(err)

@@ -53,7 +53,7 @@ func respErr(t *testing.T, err error) *azcore.ResponseError {
 // TestSDKRoundTrip drives every operation through the official client.
 func TestSDKRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	c := publicClient(t, srv)
 
 	set, err := c.SetSecret(ctx, "db-url", azsecrets.SetSecretParameters{Value: ptr("v1"), Tags: map[string]*string{"team": ptr("a")}}, nil)
@@ -151,7 +151,7 @@ func TestSDKRoundTrip(t *testing.T) {
 // configuration, one token, and every request with the token.
 func TestSDKChallengeAndToken(t *testing.T) {
 	ctx := context.Background()
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	c := publicClient(t, srv)
 	for i := range 5 {
 		if _, err := c.SetSecret(ctx, fmt.Sprint("s", i), azsecrets.SetSecretParameters{Value: ptr("v")}, nil); err != nil {
@@ -177,7 +177,7 @@ func TestSDKChallengeAndToken(t *testing.T) {
 // authority, with the SDK's challenge resource verification on.
 func TestSDKClouds(t *testing.T) {
 	ctx := context.Background()
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	for name, c := range map[string]cloud.Configuration{"AzureChina": cloud.AzureChina, "AzureUSGovernment": cloud.AzureGovernment, "": cloud.AzurePublic} {
 		client := sdkClient(t, srv, c, srv.VaultURLIn(name), srv.TenantID(), srv.ClientID(), srv.ClientSecret())
 		if _, err := client.SetSecret(ctx, "in-"+strings.ToLower(name+"x"), azsecrets.SetSecretParameters{Value: ptr("v")}, nil); err != nil {
@@ -197,7 +197,7 @@ func TestSDKClouds(t *testing.T) {
 // azidentity.AuthenticationFailedError, and nothing is written.
 func TestSDKBadCredentials(t *testing.T) {
 	ctx := context.Background()
-	srv := azurekvtest.New(t, azurekvtest.Options{})
+	srv := azurekvtest.New(t, nil)
 	for _, tc := range []struct{ tenant, client, secret, want string }{
 		{srv.TenantID(), srv.ClientID(), "wrong", "AADSTS7000215"},
 		{srv.TenantID(), "00000000-0000-0000-0000-000000000001", srv.ClientSecret(), "AADSTS700016"},

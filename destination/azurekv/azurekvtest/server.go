@@ -232,7 +232,12 @@ type token struct {
 }
 
 // Start starts a Server; Close stops it.
-func Start(opts Options) (*Server, error) {
+// A nil options means the zero Options.
+func Start(options *Options) (*Server, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	opts.VaultName = cmp.Or(opts.VaultName, DefaultVaultName)
 	opts.TenantID = cmp.Or(opts.TenantID, DefaultTenantID)
 	opts.ClientID = cmp.Or(opts.ClientID, DefaultClientID)
@@ -276,9 +281,14 @@ func Start(opts Options) (*Server, error) {
 }
 
 // New starts a Server that is closed when the test ends.
-func New(t testing.TB, opts Options) *Server {
+// A nil options means the zero Options.
+func New(t testing.TB, options *Options) *Server {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	t.Helper()
-	s, err := Start(opts)
+	s, err := Start(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // ExampleServer points the official SDK's gRPC client at a local Secret
 // Manager, authenticated with a service-account key of the server.
 func ExampleServer() {
-	srv, err := gcpsmtest.NewServer(gcpsmtest.Options{ProjectID: "my-project"})
+	srv, err := gcpsmtest.NewServer(&gcpsmtest.Options{ProjectID: "my-project"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -127,7 +127,12 @@ type fault struct {
 }
 
 // NewServer starts a Server on a loopback port.
-func NewServer(opts Options) (*Server, error) {
+// A nil options means the zero Options.
+func NewServer(options *Options) (*Server, error) {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if opts.ProjectID == "" {
 		opts.ProjectID = "test-project"
 	}

@@ -22,7 +22,7 @@ import (
 
 func newServer(t *testing.T, opts Options) *Server {
 	t.Helper()
-	s, err := NewServer(opts)
+	s, err := NewServer(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}

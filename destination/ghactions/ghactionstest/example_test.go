@@ -16,7 +16,7 @@ import (
 // the client at the server, then look at what GitHub would hold.
 func ExampleServer() {
 	ctx := context.Background()
-	srv := ghactionstest.NewServer(ghactionstest.Options{})
+	srv := ghactionstest.NewServer(nil)
 	defer srv.Close()
 	secrets := srv.AddRepository("octo-org", "octo-repo").Secrets()
 

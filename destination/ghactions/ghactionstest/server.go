@@ -219,7 +219,12 @@ type Server struct {
 
 // NewServer starts a Server on a loopback port. Close it when done (for
 // example with t.Cleanup(srv.Close)).
-func NewServer(opts Options) *Server {
+// A nil options means the zero Options.
+func NewServer(options *Options) *Server {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if opts.Token == "" {
 		opts.Token = DefaultToken
 	}

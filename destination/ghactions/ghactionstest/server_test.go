@@ -25,7 +25,7 @@ import (
 
 func newServer(t *testing.T, opts ghactionstest.Options) *ghactionstest.Server {
 	t.Helper()
-	srv := ghactionstest.NewServer(opts)
+	srv := ghactionstest.NewServer(&opts)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -213,15 +213,25 @@ type fault struct {
 }
 
 // New starts a Server closed at the end of the test.
-func New(t testing.TB, opts Options) *Server {
+// A nil options means the zero Options.
+func New(t testing.TB, options *Options) *Server {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	t.Helper()
-	s := NewServer(opts)
+	s := NewServer(&opts)
 	t.Cleanup(s.Close)
 	return s
 }
 
 // NewServer starts a Server that the caller closes.
-func NewServer(opts Options) *Server {
+// A nil options means the zero Options.
+func NewServer(options *Options) *Server {
+	var opts Options
+	if options != nil {
+		opts = *options
+	}
 	if opts.Token == "" {
 		opts.Token = "test-token"
 	}

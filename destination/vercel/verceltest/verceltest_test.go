@@ -57,7 +57,7 @@ func errCode(t *testing.T, body map[string]any) string {
 const tok = "test-token"
 
 func TestShapes(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_1"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_1"})
 	q := "?teamId=team_1"
 	base := "/v10/projects/prj_test/env"
 
@@ -158,7 +158,7 @@ func TestShapes(t *testing.T) {
 }
 
 func TestAuthAndTeam(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{TeamID: "team_1"})
+	srv := verceltest.New(t, &verceltest.Options{TeamID: "team_1"})
 	base := "/v10/projects/prj_test/env"
 	for _, tc := range []struct {
 		path, token string
@@ -185,7 +185,7 @@ func TestAuthAndTeam(t *testing.T) {
 }
 
 func TestRules(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{})
+	srv := verceltest.New(t, nil)
 	base := "/v10/projects/prj_test/env"
 	for _, tc := range []struct{ body, code string }{
 		{`{"key":"1X","value":"v","type":"encrypted","target":["production"]}`, "bad_request"},
@@ -223,7 +223,7 @@ func TestRules(t *testing.T) {
 
 // Sensitive values never leave the server.
 func TestSensitiveNeverReturned(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{})
+	srv := verceltest.New(t, nil)
 	const secret = "s3cr3t-value"
 	status, body, _ := call(t, srv, "POST", "/v10/projects/prj_test/env", tok, `{"key":"S","value":"`+secret+`","type":"sensitive","target":["production"]}`)
 	if status != http.StatusCreated {
@@ -247,7 +247,7 @@ func TestSensitiveNeverReturned(t *testing.T) {
 }
 
 func TestUpsert(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{})
+	srv := verceltest.New(t, nil)
 	base := "/v10/projects/prj_test/env"
 	_, b, _ := call(t, srv, "POST", base, tok, `{"key":"K","value":"1","type":"encrypted","target":["production","preview"]}`)
 	id := b["created"].(map[string]any)["id"]
@@ -266,7 +266,7 @@ func TestUpsert(t *testing.T) {
 }
 
 func TestFaultsAndPagination(t *testing.T) {
-	srv := verceltest.New(t, verceltest.Options{PageSize: 2})
+	srv := verceltest.New(t, &verceltest.Options{PageSize: 2})
 	for _, k := range []string{"A", "B", "C"} {
 		if _, err := srv.Create(verceltest.Var{Key: k, Value: k, Target: []string{"production"}}); err != nil {
 			t.Fatal(err)
