@@ -202,7 +202,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 			r.startWatch(d, a)
 		}
 		a.a.KeySchema, a.a.DisableDeletion = schema, opts.DisableDeletion
-		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Now()
+		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgSyncing, r.opts.Clock.Now()
 		if a.removing { // set again while its removal waits
 			a.removing = false
 			r.startWatch(d, a)
@@ -246,7 +246,7 @@ func (r *Registry) Set(ctx context.Context, typ, name string, ref SecretRef, opt
 func (r *Registry) note(a *assoc, st SyncStatus, msg string) Association {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a.a.Status, a.a.Message, a.a.UpdatedAt = st, msg, r.opts.Now()
+	a.a.Status, a.a.Message, a.a.UpdatedAt = st, msg, r.opts.Clock.Now()
 	return a.a
 }
 
@@ -311,7 +311,7 @@ func (r *Registry) build(ctx context.Context, a *assoc, cfg Config, want Associa
 		Auditor:         r.opts.Auditor,
 		AutoSync:        sync.AutoSync{Interval: r.pollInterval()},
 		OnRound:         func(rep *sync.Report, err error) { r.onRound(a, rep, err) },
-		Now:             r.opts.Now,
+		Clock:           r.opts.Clock,
 	}
 	if c, ok := cfg.(SyncConfig); ok {
 		sc.Source, sc.KeyNamer, err = entryNaming(c, want, src, dst)
@@ -415,7 +415,7 @@ func (r *Registry) record(a *assoc, op string, rep *sync.Report, err error) Asso
 	st, msg := statusOf(op, rep, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a.a.UpdatedAt = r.opts.Now()
+	a.a.UpdatedAt = r.opts.Clock.Now()
 	if rep != nil {
 		a.a.Totals = rep.Totals
 	}
@@ -475,7 +475,7 @@ func (r *Registry) Remove(ctx context.Context, typ, name string, ref SecretRef) 
 	r.mu.Unlock()
 	if a == nil {
 		return Association{Type: typ, Destination: name, Secret: ref, SyncName: syncName(typ, name, ref),
-			Status: StatusUnsynced, Message: msgNever, UpdatedAt: r.opts.Now()}, nil
+			Status: StatusUnsynced, Message: msgNever, UpdatedAt: r.opts.Clock.Now()}, nil
 	}
 	return r.remove(ctx, d, a)
 }
@@ -496,12 +496,12 @@ func (r *Registry) remove(ctx context.Context, d *dest, a *assoc) (Association, 
 		r.mu.Unlock()
 		return out, nil
 	}
-	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgUnsyncing, r.opts.Now()
+	a.a.Status, a.a.Message, a.a.UpdatedAt = StatusPending, msgUnsyncing, r.opts.Clock.Now()
 	out := a.a
 	r.mu.Unlock()
 	if out.DisableDeletion {
 		r.mu.Lock()
-		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusUnsynced, msgKept, r.opts.Now()
+		a.a.Status, a.a.Message, a.a.UpdatedAt = StatusUnsynced, msgKept, r.opts.Clock.Now()
 		out = a.a
 		r.mu.Unlock()
 	} else {

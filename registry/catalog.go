@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/secretsync/secretsync/state"
+	"github.com/secretsync/secretsync/sync"
 )
 
 // DefaultCatalogName is the name of the registry's document in
@@ -279,7 +280,7 @@ func (r *Registry) apply(want []loadedDest) {
 			}
 			if a == nil {
 				a = &assoc{a: Association{Type: ld.key.typ, Destination: ld.key.name, Secret: sa.Secret, SyncName: sa.SyncName,
-					Status: StatusPending, Message: msgLoaded, UpdatedAt: r.opts.Now()}, gone: make(chan struct{}, 1), removing: sa.Removing}
+					Status: StatusPending, Message: msgLoaded, UpdatedAt: r.opts.Clock.Now()}, gone: make(chan struct{}, 1), removing: sa.Removing}
 				d.assocs[sa.Secret] = a
 				r.startWatch(d, a)
 			}
@@ -420,8 +421,9 @@ func (r *Registry) change(ctx context.Context, mutate func() error) error {
 			break
 		}
 		// Another replica saved in between: wait a little (random, and
-		// longer each time), so that busy replicas take turns.
-		if !sleep(ctx, time.Duration(1+rand.IntN(5*(attempt+1)))*time.Millisecond) {
+		// longer each time), so that busy replicas take turns. A wait
+		// for the store, not a schedule: on the real clock.
+		if !sleep(ctx, sync.WallClock{}, time.Duration(1+rand.IntN(5*(attempt+1)))*time.Millisecond) {
 			return context.Cause(ctx)
 		}
 	}

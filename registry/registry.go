@@ -215,8 +215,11 @@ type Options struct {
 	Store state.Store
 	// Auditor receives the events of every association's sync.
 	Auditor audit.Auditor
-	// Now returns the current time; nil means time.Now.
-	Now func() time.Time
+	// Clock gives the time of associations' status and of their syncs'
+	// records, and schedules Watch (its syncs' rounds, its catalog polls
+	// and its backoff); nil means the real clock (sync.WallClock). See
+	// sync.Clock.
+	Clock sync.Clock
 	// PollInterval is how often Watch runs a round of each association
 	// (a reconcile that reads the secret and the destination) besides
 	// the rounds that follow a change announced by a source that is a
@@ -321,8 +324,8 @@ func New(options *Options) *Registry {
 	if options != nil {
 		opts = *options
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = sync.WallClock{}
 	}
 	st := opts.Store
 	if st == nil {

@@ -61,7 +61,7 @@ func (r *Registry) Watch(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for sleep(ctx, r.pollInterval()) {
+			for sleep(ctx, r.opts.Clock, r.pollInterval()) {
 				_ = r.Reload(ctx) // a failed read is tried again next time
 				// Removals recorded by a replica that could not run
 				// them, and not done yet (a replica died meanwhile).
@@ -117,7 +117,7 @@ func (r *Registry) watchAssoc(ctx context.Context, d *dest, a *assoc) {
 		for i := 1; i < failures && wait < watchMaxBackoff; i++ {
 			wait *= 2
 		}
-		return sleep(ctx, min(wait, watchMaxBackoff))
+		return sleep(ctx, r.opts.Clock, min(wait, watchMaxBackoff))
 	}
 	for {
 		a.mu.Lock()
@@ -248,13 +248,15 @@ func (r *Registry) confirmGone(ctx context.Context, a *assoc) bool {
 	return err == nil && len(items) == 0
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
+// sleep waits for d on clock; it reports false when ctx ends first.
+func sleep(ctx context.Context, clock sync.Clock, d time.Duration) bool {
+	done := make(chan struct{})
+	stop := clock.AfterFunc(d, func() { close(done) })
+	defer stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-done:
 		return true
 	}
 }

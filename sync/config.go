@@ -212,8 +212,10 @@ type Config struct {
 
 	// Logger receives value-free debug and warning records. Nil discards.
 	Logger *slog.Logger
-	// Now returns the current time; nil means time.Now. For tests.
-	Now func() time.Time
+	// Clock gives the time of reports, status records and audit events,
+	// and schedules Watch's rounds; nil means the real clock (WallClock).
+	// Tests set a fake to drive Watch without waiting (see Clock).
+	Clock Clock
 }
 
 // AutoSync configures Syncer.Watch. The zero value is the default: rounds

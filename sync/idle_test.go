@@ -45,17 +45,16 @@ func (c *countingStore) take() int {
 // hour old.
 func TestIdleRoundSavesNothing(t *testing.T) {
 	ctx := context.Background()
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clock := newFakeClock()
 	store := &countingStore{Store: state.NewMemory()}
 	src, dst := memory.New(map[string]string{"A": "1", "B": "1"}), memory.New(nil)
-	s, err := sync.New(sync.Config{Name: "idle", Source: src, Destination: dst, Store: store, Now: clock})
+	s, err := sync.New(sync.Config{Name: "idle", Source: src, Destination: dst, Store: store, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	step := func(what string, wantSaves int) *sync.Report {
 		t.Helper()
-		now = now.Add(time.Minute)
+		clock.Advance(time.Minute)
 		rep := mustRun(t, s)
 		if n := store.take(); n != wantSaves {
 			t.Fatalf("%s: %d saves, want %d (%v)", what, n, wantSaves, rep)
@@ -64,8 +63,8 @@ func TestIdleRoundSavesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Sync == nil || st.Sync.RunID != rep.RunID || !st.Sync.Time.Equal(now) {
-			t.Fatalf("%s: Status shows %+v, want the round %s at %v", what, st.Sync, rep.RunID, now)
+		if st.Sync == nil || st.Sync.RunID != rep.RunID || !st.Sync.Time.Equal(clock.Now()) {
+			t.Fatalf("%s: Status shows %+v, want the round %s at %v", what, st.Sync, rep.RunID, clock.Now())
 		}
 		return rep
 	}
@@ -82,7 +81,7 @@ func TestIdleRoundSavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := other.Status(ctx); st.Sync.Status != state.Succeeded || now.Sub(st.Sync.Time) != 20*time.Minute {
+	if st, _ := other.Status(ctx); st.Sync.Status != state.Succeeded || clock.Now().Sub(st.Sync.Time) != 20*time.Minute {
 		t.Fatalf("stored record %+v, want the first round's", st.Sync)
 	}
 
@@ -102,8 +101,8 @@ func TestIdleRoundSavesNothing(t *testing.T) {
 		step("idle round "+strconv.Itoa(i), 0)
 	}
 	step("idle round an hour after the last save", 1)
-	if st, _ := other.Status(ctx); !st.Sync.Time.Equal(now) {
-		t.Fatalf("stored record %+v, want it refreshed at %v", st.Sync, now)
+	if st, _ := other.Status(ctx); !st.Sync.Time.Equal(clock.Now()) {
+		t.Fatalf("stored record %+v, want it refreshed at %v", st.Sync, clock.Now())
 	}
 	step("idle round after the refresh", 0)
 }

@@ -46,7 +46,7 @@ type Syncer struct {
 	store   state.Store
 	auditor audit.Auditor
 	log     *slog.Logger
-	now     func() time.Time
+	clock   Clock // cfg.Clock, or WallClock
 	frac    float64
 	conc    int
 
@@ -154,7 +154,7 @@ func New(cfg Config) (*Syncer, error) {
 	}
 	s := &Syncer{
 		cfg: cfg, schema: bound, namer: cfg.KeyNamer, wo: wo, src: cfg.Source, srcW: srcW, dst: cfg.Destination,
-		store: cfg.Store, auditor: cfg.Auditor, log: cfg.Logger, now: cfg.Now,
+		store: cfg.Store, auditor: cfg.Auditor, log: cfg.Logger, clock: cfg.Clock,
 		frac: frac, conc: conc, initial: initial, auto: auto,
 		trigger: make(chan struct{}, 1),
 	}
@@ -167,8 +167,8 @@ func New(cfg Config) (*Syncer, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.now == nil {
-		s.now = time.Now
+	if s.clock == nil {
+		s.clock = WallClock{}
 	}
 	return s, nil
 }

@@ -35,7 +35,8 @@ func (s *Syncer) Trigger() {
 // Run. A failed round is retried after a backoff that doubles up to
 // AutoSync.MaxBackoff; a round that left keys to retry (they changed while
 // it ran) is followed by another after AutoSync.MinBackoff. The status
-// records show each round as for Run.
+// records show each round as for Run. Every wait (debounce, interval,
+// backoff, StopGrace) is measured on Config.Clock.
 //
 // With a Config.Lock, Watch first waits for the lock and runs rounds only
 // while it holds it; if the lock is lost, it stops and waits for it again.
@@ -62,7 +63,7 @@ func (s *Syncer) Watch(ctx context.Context) error {
 				return context.Cause(ctx)
 			}
 			s.log.WarnContext(ctx, "secretsync: cannot take the sync's lock", "sync", s.cfg.Name, "error", err)
-			if !sleep(ctx, s.backoff(1)) {
+			if !sleep(ctx, s.clock, s.backoff(1)) {
 				return context.Cause(ctx)
 			}
 			continue
@@ -99,9 +100,11 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 		dstChanges = n.Notify(ctx)
 	}
 
-	timer := time.NewTimer(0) // the first round runs at once
-	defer timer.Stop()
-	next := time.Now()
+	// Every wait is on s.clock (Config.Clock).
+	wake := newAlarm(s.clock)
+	defer wake.halt()
+	wake.ring() // the first round runs at once
+	next := s.clock.Now()
 	failures := 0
 	var retryAt time.Time // no round before this after a failure
 	schedule := func(at time.Time) {
@@ -110,7 +113,7 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 		}
 		if at.Before(next) {
 			next = at
-			timer.Reset(time.Until(next))
+			wake.reset(next.Sub(s.clock.Now()))
 		}
 	}
 	for {
@@ -119,23 +122,27 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 			return
 		case <-srcChanges:
 			s.markPending(ctx, "change announced")
-			schedule(time.Now().Add(s.auto.Debounce))
+			schedule(s.clock.Now().Add(s.auto.Debounce))
 			continue
 		case <-dstChanges:
 			s.markPending(ctx, "change announced")
-			schedule(time.Now().Add(s.auto.Debounce))
+			schedule(s.clock.Now().Add(s.auto.Debounce))
 			continue
 		case <-s.trigger:
 			s.markPending(ctx, "triggered")
-			schedule(time.Now().Add(s.auto.Debounce))
+			schedule(s.clock.Now().Add(s.auto.Debounce))
 			continue
-		case <-timer.C:
+		case <-wake.c:
+			if now := s.clock.Now(); now.Before(next) {
+				wake.reset(next.Sub(now)) // a late firing of a replaced wait
+				continue
+			}
 		}
 		rep, err := s.runGraceful(outer, held)
 		if ctx.Err() != nil {
 			return
 		}
-		now := time.Now()
+		now := s.clock.Now()
 		switch {
 		case err == nil && rep != nil && rep.Totals.Retries > 0:
 			// Keys changed while the round ran: read them again soon,
@@ -152,7 +159,7 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 			failures, retryAt = 0, time.Time{}
 			next = now.Add(s.reconcileIn())
 		}
-		timer.Reset(next.Sub(now))
+		wake.reset(next.Sub(now))
 	}
 }
 
@@ -162,8 +169,8 @@ func (s *Syncer) runGraceful(outer, held context.Context) (*Report, error) {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(outer))
 	defer cancel(nil)
 	stopOuter := context.AfterFunc(outer, func() {
-		t := time.AfterFunc(s.auto.StopGrace, func() { cancel(context.Cause(outer)) })
-		context.AfterFunc(rctx, func() { t.Stop() })
+		stop := s.clock.AfterFunc(s.auto.StopGrace, func() { cancel(context.Cause(outer)) })
+		context.AfterFunc(rctx, func() { stop() })
 	})
 	defer stopOuter()
 	if held != nil {
@@ -216,15 +223,4 @@ func (s *Syncer) markPending(ctx context.Context, why string) {
 		return
 	}
 	s.setUnsaved(OpSync, st.Revision, &state.Record{Status: state.Pending, Message: "round scheduled: " + why, Time: s.now()})
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
