@@ -129,7 +129,12 @@
 // schema, for stores whose names follow their own rules (package
 // registry renders Vault-style name templates with it). The
 // sync then manages exactly the names it renders from the source's keys
-// and from its baseline; two keys given one name both fail.
+// and from its baseline. A name belongs to one key or to none: a key gone
+// from the source whose name a source key now has (a renamed key) leaves
+// it to that key, and otherwise two keys given one name both fail, those
+// of the source as those gone from it (after a change of the namer), so
+// that neither is written or deleted over the other and the entry at the
+// name is left alone, unmanaged.
 //
 // # Removing
 //

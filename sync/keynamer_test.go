@@ -90,3 +90,36 @@ func TestKeyNamerRenamedKeyTakesTheName(t *testing.T) {
 	f.run()
 	wantSnapshot(t, "destination", f.dst, map[string]string{"APP_A_B": "2"})
 }
+
+// TestKeyNamerChangeNamesTwoOldKeysAlike: two keys gone from the source
+// that a changed namer now gives one name both lose it, as two source
+// keys do, whatever the order of the maps: the entry at that name is left
+// alone (unmanaged), neither deleted for one key nor flagged as drift of
+// the other.
+func TestKeyNamerChangeNamesTwoOldKeysAlike(t *testing.T) {
+	for range 32 {
+		var changed bool // the namer before and after a deploy
+		namer := sync.KeyNamerFunc(func(k string) (string, error) {
+			if changed {
+				return upper(k)
+			}
+			return "APP_" + strings.ToUpper(k), nil // keeps '-'
+		})
+		f := newFixture(t, map[string]string{"a-b": "1", "a_b": "2"}, nil, func(c *sync.Config) { c.KeyNamer = namer })
+		f.run()
+		wantSnapshot(t, "destination", f.dst, map[string]string{"APP_A-B": "1", "APP_A_B": "2"})
+		f.src.Delete("a-b")
+		f.src.Delete("a_b")
+		changed = true
+		rep := f.run()
+		if rep.Totals.Changed() != 0 || rep.Totals.Conflicts != 0 || rep.Totals.Failed != 0 {
+			t.Fatalf("round after the namer changed: %v", rep)
+		}
+		for _, kr := range rep.Keys {
+			if kr.Key != "" {
+				t.Fatalf("key %q is managed (%v) after the namer gave it a shared name", kr.Key, kr.Action)
+			}
+		}
+		wantSnapshot(t, "destination", f.dst, map[string]string{"APP_A-B": "1", "APP_A_B": "2"})
+	}
+}

@@ -3,6 +3,7 @@ package sync
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"github.com/secretsync/secretsync/audit"
 	"github.com/secretsync/secretsync/conflict"
@@ -345,15 +346,24 @@ func (p *planner) guard() error {
 // with a KeyNamer: the destination keys it manages are those named from
 // the source's keys and from the baseline's, and, for a Remove, from the
 // keys of its pending writes (a write whose outcome is unknown may have
-// created its key; pending is nil otherwise). Two keys named alike both
-// fail to render, so that neither is written over the other.
+// created its key; pending is nil otherwise).
+//
+// A name belongs to one key, or to none, whatever the order of the maps:
+// a source key's name is its own, and a key gone from the source (of the
+// baseline or of a pending write) that is given the same name fails to
+// render (a renamed key: the name is the new key's). Two source keys named
+// alike both fail, and so do two keys gone from the source named alike
+// that no source key's name is (a changed namer): neither is written or
+// deleted over the other, and the entry at the name is unmanaged.
 func nameKeys(namer KeyNamer, srcMap map[string]destination.Secret, baseline map[string]conflict.Fingerprint, pending map[string]state.PendingWrite) (render func(string) (string, error), match func(string) (string, bool)) {
 	type named struct {
 		dk  string
 		err error
 	}
 	fwd := make(map[string]named, len(srcMap)+len(baseline))
-	rev := make(map[string]string, len(srcMap)+len(baseline))
+	// The keys given each name, from the source and from the state.
+	type claims struct{ src, gone []string }
+	byName := make(map[string]*claims, len(srcMap)+len(baseline))
 	name := func(k string, fromSource bool) {
 		if _, ok := fwd[k]; ok {
 			return
@@ -363,17 +373,16 @@ func nameKeys(namer KeyNamer, srcMap map[string]destination.Secret, baseline map
 		if err != nil {
 			return
 		}
-		if other, ok := rev[dk]; ok && !fromSource {
-			// A key gone from the source whose name a source key now has
-			// (a renamed key): the name is the source key's.
-			fwd[k] = named{err: fmt.Errorf("%w: %q is now the name of %q", destination.ErrInvalidKey, dk, other)}
-			return
-		} else if ok {
-			collide := fmt.Errorf("%w: %q and %q are both named %q at the destination", destination.ErrInvalidKey, min(k, other), max(k, other), dk)
-			fwd[k], fwd[other] = named{err: collide}, named{err: collide}
-			return
+		c := byName[dk]
+		if c == nil {
+			c = &claims{}
+			byName[dk] = c
 		}
-		rev[dk] = k
+		if fromSource {
+			c.src = append(c.src, k)
+		} else {
+			c.gone = append(c.gone, k)
+		}
 	}
 	for k := range srcMap {
 		name(k, true)
@@ -384,6 +393,36 @@ func nameKeys(namer KeyNamer, srcMap map[string]destination.Secret, baseline map
 	for k := range pending {
 		name(k, false)
 	}
+	rev := make(map[string]string, len(byName))
+	collide := func(dk string, keys []string) {
+		slices.Sort(keys)
+		err := fmt.Errorf("%w: %q and %q are both named %q at the destination", destination.ErrInvalidKey, keys[0], keys[1], dk)
+		if len(keys) > 2 {
+			err = fmt.Errorf("%w: %d keys (%q, %q, ...) are all named %q at the destination", destination.ErrInvalidKey, len(keys), keys[0], keys[1], dk)
+		}
+		for _, k := range keys {
+			fwd[k] = named{err: err}
+		}
+	}
+	for dk, c := range byName {
+		switch {
+		case len(c.src) > 1:
+			collide(dk, c.src)
+		case len(c.src) == 1:
+			rev[dk] = c.src[0]
+		case len(c.gone) > 1:
+			collide(dk, c.gone)
+		default:
+			rev[dk] = c.gone[0]
+		}
+		if len(c.src) > 0 {
+			// Renamed keys: the name is the source's.
+			slices.Sort(c.src)
+			for _, k := range c.gone {
+				fwd[k] = named{err: fmt.Errorf("%w: %q is now the name of %q", destination.ErrInvalidKey, dk, c.src[0])}
+			}
+		}
+	}
 	render = func(k string) (string, error) {
 		n, ok := fwd[k]
 		if !ok {
@@ -393,9 +432,6 @@ func nameKeys(namer KeyNamer, srcMap map[string]destination.Secret, baseline map
 	}
 	match = func(dk string) (string, bool) {
 		k, ok := rev[dk]
-		if ok && fwd[k].err != nil {
-			return "", false
-		}
 		return k, ok
 	}
 	return render, match

@@ -461,6 +461,21 @@ func TestNameKeysTable(t *testing.T) {
 			match:  map[string]string{"APP_DB_URL": "db_url"},
 		},
 		{
+			name: "two keys gone from the source named alike (a changed namer)", src: set("token"), base: base("db-url", "db_url", "token"),
+			render: []want{{key: "db-url", err: `"db-url" and "db_url" are both named "APP_DB_URL"`}, {key: "db_url", err: "both named"}, {key: "token", name: "APP_TOKEN"}},
+			match:  map[string]string{"APP_DB_URL": "", "APP_TOKEN": "token"},
+		},
+		{
+			name: "a baseline key and a pending one named alike", src: set(), base: base("db-url"), pending: map[string]state.PendingWrite{"db_url": {Destination: true}},
+			render: []want{{key: "db-url", err: "both named"}, {key: "db_url", err: "both named"}},
+			match:  map[string]string{"APP_DB_URL": ""},
+		},
+		{
+			name: "three source keys named alike", src: set("db-url", "db_url", "DB_URL"),
+			render: []want{{key: "db-url", err: `3 keys ("DB_URL", "db-url", ...) are all named "APP_DB_URL"`}, {key: "db_url", err: "all named"}, {key: "DB_URL", err: "all named"}},
+			match:  map[string]string{"APP_DB_URL": ""},
+		},
+		{
 			name: "a key the namer refuses", src: set("bad-one", "token"),
 			render: []want{{key: "bad-one", err: "invalid"}, {key: "token", name: "APP_TOKEN"}},
 			match:  map[string]string{"APP_BAD_ONE": ""},
