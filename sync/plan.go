@@ -250,9 +250,9 @@ func (p *planner) copyOver(it *item, toSrc bool, why string) {
 		it.setBase, it.newBase = true, fromSide
 		return
 	}
-	it.res.Direction = direction(toSrc)
 	if !fromSide.Exists {
 		if !p.canDelete {
+			// Nothing is written: no direction.
 			it.res.Action = Skipped
 			it.res.Reason = "deletion disabled"
 			if p.op == OpImport {
@@ -271,7 +271,7 @@ func (p *planner) copyOver(it *item, toSrc bool, why string) {
 		}
 		it.addWrite(write{toSrc: toSrc, change: destination.Change{Key: key, Value: from.Value, Expect: to.Version}, action: a})
 	}
-	it.res.Action = it.writes[it.nw-1].action
+	it.res.Action, it.res.Direction = it.writes[it.nw-1].action, direction(toSrc)
 	it.setBase, it.newBase = true, fromSide
 }
 

@@ -216,12 +216,12 @@ func TestPlanTable(t *testing.T) {
 		{name: "pull/both changed", in: pull, base: "a", src: "b", dst: "c", class: bothCh, action: Conflict, reason: "both-changed", flag: true},
 
 		// Deletion control.
-		{name: "no deletion/source deleted keeps the baseline", in: with(bidi, noDelete), base: "a", dst: "a", class: srcCh, action: Skipped, dir: toDst, reason: "deletion disabled", newBase: "a"},
-		{name: "no deletion/destination deleted keeps the baseline", in: with(bidi, noDelete), base: "a", src: "a", class: dstCh, action: Skipped, dir: toSrc, reason: "deletion disabled", newBase: "a"},
-		{name: "no deletion/push source deleted", in: with(push, noDelete), base: "a", dst: "a", class: srcCh, action: Skipped, dir: toDst, reason: "deletion disabled", newBase: "a"},
-		{name: "no deletion/policy's deletion", in: with(bidi, noDelete, policy(conflict.PreferSource)), base: "a", dst: "c", class: srcDel, action: Skipped, dir: toDst, reason: "deletion disabled", newBase: "a"},
+		{name: "no deletion/source deleted keeps the baseline", in: with(bidi, noDelete), base: "a", dst: "a", class: srcCh, action: Skipped, reason: "deletion disabled", newBase: "a"},
+		{name: "no deletion/destination deleted keeps the baseline", in: with(bidi, noDelete), base: "a", src: "a", class: dstCh, action: Skipped, reason: "deletion disabled", newBase: "a"},
+		{name: "no deletion/push source deleted", in: with(push, noDelete), base: "a", dst: "a", class: srcCh, action: Skipped, reason: "deletion disabled", newBase: "a"},
+		{name: "no deletion/policy's deletion", in: with(bidi, noDelete, policy(conflict.PreferSource)), base: "a", dst: "c", class: srcDel, action: Skipped, reason: "deletion disabled", newBase: "a"},
 		{name: "no deletion/puts go on", in: with(bidi, noDelete), base: "a", src: "b", dst: "a", class: srcCh, action: Updated, dir: toDst, writes: []string{"dst put b"}, newBase: "b"},
-		{name: "no deletion/initial overwrite keeps what the source lacks", in: with(push, noDelete, initial(OverwriteDestination)), dst: "c", class: srcCh, action: Skipped, dir: toDst, reason: "deletion disabled", newBase: "c"},
+		{name: "no deletion/initial overwrite keeps what the source lacks", in: with(push, noDelete, initial(OverwriteDestination)), dst: "c", class: srcCh, action: Skipped, reason: "deletion disabled", newBase: "c"},
 
 		// The first round, without baseline.
 		{name: "initial overwrite/destination's own key is deleted", in: with(push, initial(OverwriteDestination)), dst: "c", class: srcCh, action: Deleted, dir: toDst, writes: []string{"dst del"}, newBase: "-"},
@@ -255,7 +255,7 @@ func TestPlanTable(t *testing.T) {
 		// Import writes only the source, and never deletes.
 		{name: "import/destination created", in: imp, dst: "c", class: dstCh, action: Imported, dir: toSrc, writes: []string{"src put c"}, newBase: "c"},
 		{name: "import/destination updated", in: imp, base: "a", src: "a", dst: "c", class: dstCh, action: Imported, dir: toSrc, writes: []string{"src put c"}, newBase: "c"},
-		{name: "import/destination deleted", in: imp, base: "a", src: "a", class: dstCh, action: Skipped, dir: toSrc, reason: "import never deletes", newBase: "a"},
+		{name: "import/destination deleted", in: imp, base: "a", src: "a", class: dstCh, action: Skipped, reason: "import never deletes", newBase: "a"},
 		{name: "import/source changed", in: imp, base: "a", src: "b", dst: "a", class: srcCh, action: Skipped, reason: "changed at the source; import writes only the source"},
 		{name: "import/unchanged", in: imp, base: "a", src: "a", dst: "a", class: unchanged, action: Unchanged, newBase: "a"},
 		{name: "import/both changed", in: imp, base: "a", src: "b", dst: "c", class: bothCh, action: Conflict, reason: "both-changed", flag: true},
@@ -279,7 +279,7 @@ func TestPlanTable(t *testing.T) {
 		{name: "resolve/push drift, keep source", in: with(push, resolving(conflict.KeepSource)), base: "a", src: "a", dst: "c", class: dstCh, action: Updated, dir: toDst, reason: "resolved: keep-source", writes: []string{"dst put a"}, newBase: "a"},
 		{name: "resolve/keep destination, read-only source", in: with(push, resolving(conflict.KeepDestination)), base: "a", src: "a", dst: "c", class: dstCh, action: Conflict, reason: "destination-changed; resolved: keep-destination needs a side this operation does not write", flag: true, err: ErrReadOnlySource},
 		{name: "resolve/use value, read-only source", in: with(push, resolving(conflict.UseValue("v"))), base: "a", src: "a", dst: "c", class: dstCh, action: Conflict, reason: "destination-changed; resolved: use-value needs a side this operation does not write", flag: true, err: ErrReadOnlySource},
-		{name: "resolve/deletion disabled", in: with(bidi, noDelete, resolving(conflict.KeepSource)), base: "a", dst: "c", class: srcDel, action: Skipped, dir: toDst, reason: "deletion disabled", newBase: "a", err: ErrDeletionDisabled},
+		{name: "resolve/deletion disabled", in: with(bidi, noDelete, resolving(conflict.KeepSource)), base: "a", dst: "c", class: srcDel, action: Skipped, reason: "deletion disabled", newBase: "a", err: ErrDeletionDisabled},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
@@ -601,7 +601,8 @@ func FuzzPlan(f *testing.F) {
 // key is not written; a side is written only when the operation may write
 // it, and deleted only when it may delete; and once the writes are
 // applied, the sides agree on the new baseline (unless a deletion was
-// skipped, which keeps the old one).
+// skipped, which keeps the old one); the report shows a direction exactly
+// when a side is written, that of the first write.
 func planInvariants(t *testing.T, op, mode, initialSync, pol, flags, base, src, dst uint8) {
 	values := []string{"", "a", "b", "v"}
 	ops := []string{OpSync, OpImport, OpRemove, OpResolve}
@@ -673,5 +674,8 @@ func planInvariants(t *testing.T, op, mode, initialSync, pol, flags, base, src, 
 	}
 	if it.res.Action == Unchanged && it.nw > 0 {
 		t.Fatalf("%s: unchanged, with writes", what())
+	}
+	if it.nw > 0 && it.res.Direction != direction(it.writes[0].toSrc) || it.nw == 0 && it.res.Direction != "" {
+		t.Fatalf("%s: reported direction %q", what(), it.res.Direction)
 	}
 }

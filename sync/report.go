@@ -73,7 +73,10 @@ type KeyResult struct {
 	// DestinationKey is the key at the destination under the key schema.
 	DestinationKey string
 	Action         Action
-	// Direction is the side written (or that would be written).
+	// Direction is the side written (or that would be written in a
+	// plan), the destination's first when a resolution writes both; empty
+	// when no side is, as for Unchanged, Conflict, Skipped (a deletion
+	// that DisableDeletion forbids included) and Unmanaged keys.
 	Direction audit.Direction
 	// Class is the three-way classification of the key.
 	Class conflict.Class

@@ -274,12 +274,12 @@ readAgain:
 }
 
 // refuseWrites marks every planned write of the round as not done, for a
-// round refused before its writes.
+// round refused before its writes: skipped, with no side written.
 func (r *round) refuseWrites(reason string) {
 	for i := range r.items {
 		it := &r.items[i]
 		if it.nw > 0 {
-			it.res.Action, it.res.Reason = Skipped, reason
+			it.res.Action, it.res.Direction, it.res.Reason = Skipped, "", reason
 		}
 	}
 }

@@ -382,6 +382,26 @@ func TestDisableDeletion(t *testing.T) {
 	if f.rec.Count(audit.SecretDeleted) != 0 {
 		t.Fatal("deletion audited")
 	}
+	// The report shows the skipped deletions as what they are: no side
+	// is written, so there is no direction, in a round as in a plan.
+	plan, err := f.s.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*sync.Report{rep, plan} {
+		var table strings.Builder
+		if err := r.WriteTable(&table); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"A", "X"} {
+			if kr, _ := r.Result(k); kr.Direction != "" {
+				t.Errorf("skipped deletion of %s reported with direction %q", k, kr.Direction)
+			}
+		}
+		if lines := strings.Split(table.String(), "\n"); len(lines) < 2 || strings.Join(strings.Fields(lines[1]), " ") != "A A skipped - deletion disabled" {
+			t.Errorf("table:\n%s", table.String())
+		}
+	}
 	if _, err := f.s.Remove(context.Background()); !errors.Is(err, sync.ErrDeletionDisabled) {
 		t.Fatalf("Remove = %v, want ErrDeletionDisabled", err)
 	}
@@ -408,7 +428,7 @@ func TestMassDeletionGuard(t *testing.T) {
 	if rep == nil || rep.Totals.Deleted != 0 || rep.Totals.Skipped != 6 || rep.Totals.Changed() != 0 {
 		t.Fatalf("report of a refused round: %v", rep)
 	}
-	if r := wantAction(t, rep, "K0", sync.Skipped); !strings.Contains(r.Reason, "guard") {
+	if r := wantAction(t, rep, "K0", sync.Skipped); !strings.Contains(r.Reason, "guard") || r.Direction != "" {
 		t.Fatalf("K0: %+v", r)
 	}
 	if f.dst.Len() != 10 || f.dst.Stats().Deletes != puts.Deletes {
