@@ -10,6 +10,8 @@
 //     push, pull or bidirectional rounds with three-way conflict detection,
 //     initial-sync behaviours, key schemas, deletion control, a guard
 //     against mass deletion, dry-run plans, status records and audit events.
+//     Its time comes from a sync.Clock; sync/clocktest has a manual one
+//     for tests.
 //   - [github.com/secretsync/secretsync/conflict]: the pure three-way
 //     classification and the conflict policies.
 //   - [github.com/secretsync/secretsync/keyschema]: key schema templates

@@ -11,11 +11,12 @@ import (
 // AutoSync.StopGrace) all come from it. Config.Clock nil means the real
 // clock.
 //
-// A fake for tests takes a few lines: Now returns a field, AfterFunc
-// appends (time, f) to a list, and an Advance method of the test's own
-// moves the time and calls the functions whose time has come. Under
+// Package clocktest has one for tests, whose time moves only when the
+// test says; a fake of one's own takes a few lines: Now returns a field,
+// AfterFunc appends (time, f) to a list, and an Advance method moves the
+// time and calls the functions whose time has come. (Under
 // testing/synctest the real clock is a fake already, so a nil Clock
-// serves as well there.
+// serves there too.)
 //
 // A Clock is used from several goroutines at once.
 type Clock interface {

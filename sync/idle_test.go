@@ -13,6 +13,7 @@ import (
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/state"
 	"github.com/secretsync/secretsync/sync"
+	"github.com/secretsync/secretsync/sync/clocktest"
 )
 
 // countingStore counts the saves that reach its store.
@@ -45,7 +46,7 @@ func (c *countingStore) take() int {
 // hour old.
 func TestIdleRoundSavesNothing(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock()
+	clock := clocktest.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	store := &countingStore{Store: state.NewMemory()}
 	src, dst := memory.New(map[string]string{"A": "1", "B": "1"}), memory.New(nil)
 	s, err := sync.New(sync.Config{Name: "idle", Source: src, Destination: dst, Store: store, Clock: clock})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/sync"
+	"github.com/secretsync/secretsync/sync/clocktest"
 )
 
 // clockedWatch is a Syncer watched on a fake clock inside a synctest
@@ -21,7 +22,7 @@ import (
 // Config.Clock.
 type clockedWatch struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *clocktest.Clock
 	s     *sync.Syncer
 	src   *memory.Destination
 	fail  atomic.Bool // the destination's List fails while set
@@ -32,7 +33,7 @@ type clockedWatch struct {
 }
 
 func newClockedWatch(t *testing.T, auto sync.AutoSync) *clockedWatch {
-	w := &clockedWatch{t: t, clock: newFakeClock(), src: memory.New(map[string]string{"A": "1"})}
+	w := &clockedWatch{t: t, clock: clocktest.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)), src: memory.New(map[string]string{"A": "1"})}
 	dst := memory.NewWithOptions(nil, &memory.Options{BeforeList: func(ctx context.Context) error {
 		if w.block != nil {
 			<-ctx.Done()
