@@ -7,11 +7,13 @@ import (
 	gosync "sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/destination/memory"
 	"github.com/secretsync/secretsync/registry"
+	"github.com/secretsync/secretsync/sync/clocktest"
 )
 
 // pollOnly is a secret that does not announce its changes (no
@@ -42,9 +44,12 @@ type watchFixture struct {
 
 const pollEvery = 20 * time.Millisecond
 
-func newWatchFixture(t *testing.T) *watchFixture {
+func newWatchFixture(t *testing.T) *watchFixture { return newWatchFixtureWith(t, nil) }
+
+// newWatchFixtureWith is newWatchFixture with options changed by mod.
+func newWatchFixtureWith(t *testing.T, mod func(*registry.Options)) *watchFixture {
 	f := &watchFixture{dst: memory.New(nil), secrets: map[registry.SecretRef]*pollOnly{}}
-	f.reg = registry.New(&registry.Options{
+	opts := &registry.Options{
 		Drivers: map[string]registry.Driver{"test-kv": func(context.Context, registry.Target) (destination.Destination, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -56,7 +61,11 @@ func newWatchFixture(t *testing.T) *watchFixture {
 			return f.secrets[registry.SecretRef{Mount: mount, Name: name}], nil
 		},
 		PollInterval: pollEvery,
-	})
+	}
+	if mod != nil {
+		mod(opts)
+	}
+	f.reg = registry.New(opts)
 	if _, err := f.reg.Put(context.Background(), "repo", testKV{Token: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +281,47 @@ func TestWatchFollowsReplacedConfig(t *testing.T) {
 	if v := values(t, old)["kv_app_db"]; v != "v1" {
 		t.Errorf("the old destination was written after its Config was replaced: %q", v)
 	}
+}
+
+// TestWatchPollsOnTheConfiguredClock: the associations' rounds are
+// scheduled on Options.Clock (here a manual one, inside a synctest bubble
+// whose own time stands still while the test waits), and their status
+// times come from it.
+func TestWatchPollsOnTheConfiguredClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		clock := clocktest.New(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+		f := newWatchFixtureWith(t, func(o *registry.Options) { o.Clock, o.PollInterval = clock, time.Minute })
+		ref, src := f.secret("app", map[string]string{"db": "v1"})
+		if _, err := f.reg.Set(ctx, "test-kv", "repo", ref, nil); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		var werr error
+		go func() { werr = f.reg.Watch(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		synctest.Wait()
+		if got := values(t, f.dst)["kv_app_db"]; got != "v1" {
+			t.Fatalf("after the first round: %q", got)
+		}
+		src.d.Set("db", "v2")
+		clock.Advance(50 * time.Second) // before the poll, jitter included
+		synctest.Wait()
+		if got := values(t, f.dst)["kv_app_db"]; got != "v1" {
+			t.Fatalf("a round ran before the poll interval: %q", got)
+		}
+		clock.Advance(20 * time.Second)
+		synctest.Wait()
+		if got := values(t, f.dst)["kv_app_db"]; got != "v2" {
+			t.Fatalf("no round after the poll interval: %q", got)
+		}
+		if a := f.assoc(t, ref); a.Status != registry.StatusSynced || !a.UpdatedAt.Equal(clock.Now()) {
+			t.Fatalf("association %s at %v, want synced at %v", a.Status, a.UpdatedAt, clock.Now())
+		}
+		cancel()
+		<-done
+		if !errors.Is(werr, context.Canceled) {
+			t.Fatalf("Watch = %v", werr)
+		}
+	})
 }
