@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,6 +115,12 @@ func (c *requestClock) spread(from time.Time, span, width time.Duration, pollsOn
 // Metrics:
 //   - first-round-s: from the first vaultkv.New until every sync has
 //     finished its first round; create-s, until the last Watch started;
+//   - floor-s: how long Vault takes to serve the first round's requests
+//     (per sync, a read that finds nothing and a check-and-set write that
+//     creates the secret) to a bare HTTP client with the same limit of 64
+//     TCP connections, through a proxy like the syncs'; floor-direct-s,
+//     the same straight to Vault; first-round/floor, how far the engine
+//     is from it (see firstRoundFloor);
 //   - heap-B/sync, goroutines/sync: growth of the live heap (less an
 //     estimate of the proxy's log of requests; heap-raw-B/sync with it)
 //     and of the goroutine count per idle sync, from before the first New
@@ -140,6 +147,12 @@ func BenchmarkWatchScale(b *testing.B) {
 }
 
 func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, changes int) {
+	// The floor: the same requests, with no engine in the way, through a
+	// proxy of their own (the syncs' proxy logs only the syncs' requests)
+	// and straight to Vault.
+	floor := firstRoundFloor(b, srv, srv.RequestProxy(b).URL(), n)
+	floorDirect := firstRoundFloor(b, srv, srv.Addr, n)
+
 	proxy := srv.RequestProxy(b)
 	clock := &requestClock{}
 	proxy.Intercept(clock.intercept)
@@ -198,6 +211,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	runtime.ReadMemStats(&before)
 	goroutinesBefore := runtime.NumGoroutine()
 
+	prof := startScaleProfile(b)
 	var watching gosync.WaitGroup
 	start := time.Now()
 	for i := range n {
@@ -221,6 +235,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	}
 	firstRound := time.Since(start)
 	firstRequests := clock.count(start, firstRound)
+	prof.firstRoundDone(b)
 
 	// Idle: let the first polls and the rounds they cause pass.
 	time.Sleep(poll + poll/2)
@@ -228,6 +243,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	var idle runtime.MemStats
 	runtime.ReadMemStats(&idle)
 	goroutinesIdle := runtime.NumGoroutine()
+	prof.idle(b)
 	// What the proxy's log of requests holds: one vaulttest.Request (two
 	// strings, 32 bytes) and the path it names (about 32 bytes) each.
 	proxyLog := int64(proxy.Total()) * 64
@@ -282,6 +298,9 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	watching.Wait()
 
 	b.ReportMetric(firstRound.Seconds(), "first-round-s")
+	b.ReportMetric(floor.Seconds(), "floor-s")
+	b.ReportMetric(floorDirect.Seconds(), "floor-direct-s")
+	b.ReportMetric(firstRound.Seconds()/floor.Seconds(), "first-round/floor")
 	b.ReportMetric(created.Seconds(), "create-s")
 	b.ReportMetric(float64(firstRequests)/float64(n), "first-round-req/sync")
 	b.ReportMetric(float64(int64(idle.HeapAlloc)-int64(before.HeapAlloc)-proxyLog)/float64(n), "heap-B/sync")
@@ -298,6 +317,66 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 		b.ReportMetric(float64(percentile(lat, 99))/float64(poll), "p99/interval")
 	}
 	b.ReportMetric(float64(missed), "missed")
+}
+
+// scaleProfile writes profiles of a scale run when
+// SECRETSYNC_SCALE_PROFILE names a file prefix: PREFIX.cpu, PREFIX.mutex
+// and PREFIX.block over the first round, PREFIX.heap when idle (sampled
+// every SECRETSYNC_SCALE_MEMPROFILERATE bytes if set, for a finer picture
+// of the heap of each sync).
+type scaleProfile struct {
+	prefix string
+	cpu    *os.File
+}
+
+func startScaleProfile(b *testing.B) *scaleProfile {
+	p := &scaleProfile{prefix: os.Getenv("SECRETSYNC_SCALE_PROFILE")}
+	if p.prefix == "" {
+		return p
+	}
+	if r := os.Getenv("SECRETSYNC_SCALE_MEMPROFILERATE"); r != "" {
+		runtime.MemProfileRate, _ = strconv.Atoi(r) // slows the first round: for the heap alone
+	}
+	runtime.SetMutexProfileFraction(10)
+	runtime.SetBlockProfileRate(int(time.Millisecond))
+	f, err := os.Create(p.prefix + ".cpu")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	p.cpu = f
+	return p
+}
+
+func (p *scaleProfile) firstRoundDone(b *testing.B) {
+	if p.prefix == "" {
+		return
+	}
+	pprof.StopCPUProfile()
+	_ = p.cpu.Close()
+	p.write(b, "mutex")
+	p.write(b, "block")
+	runtime.SetMutexProfileFraction(0)
+	runtime.SetBlockProfileRate(0)
+}
+
+func (p *scaleProfile) idle(b *testing.B) {
+	if p.prefix != "" {
+		p.write(b, "heap")
+	}
+}
+
+func (p *scaleProfile) write(b *testing.B, name string) {
+	f, err := os.Create(p.prefix + "." + name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // percentile returns the p-th percentile of sorted, by nearest rank.
