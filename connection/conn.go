@@ -61,6 +61,12 @@ type Conn struct {
 	login   *api.Client // no token: for logins and unwrapping
 	timeout time.Duration
 	hc      *http.Client // shared by every clone: Close closes its idle connections
+	// slots holds a value for each request of Do in flight: at most
+	// maxInFlight, so that the requests beyond wait here, in order, and
+	// not in the HTTP transport, whose queue of waiting requests keeps
+	// every one that passed through it since its last surge (thousands, at
+	// thousands of syncs) until its next.
+	slots chan struct{}
 
 	mu gosync.Mutex
 	// token is the token in use ("" when there is none) and client a clone
@@ -99,6 +105,12 @@ type flight struct {
 
 // maxConnsPerHost bounds the TCP connections a Conn keeps open to Vault.
 const maxConnsPerHost = 64
+
+// maxInFlight bounds the requests of Do in flight on one Conn: a few per
+// TCP connection, so that a request is being prepared or its answer read
+// while others use the connections, and at most that many wait in the
+// HTTP transport.
+const maxInFlight = 4 * maxConnsPerHost
 
 // New validates cfg and builds the connection's client explicitly (no
 // VAULT_* environment variable is consulted for its settings, and none that
@@ -165,7 +177,8 @@ func New(ctx context.Context, cfg Config, opts *Options) (*Conn, error) {
 	}
 	login.ClearToken()
 
-	c := &Conn{cfg: cfg, name: opts.Name, log: opts.Logger, base: client, login: login, timeout: timeout, hc: hc}
+	c := &Conn{cfg: cfg, name: opts.Name, log: opts.Logger, base: client, login: login, timeout: timeout, hc: hc,
+		slots: make(chan struct{}, maxInFlight)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -324,7 +337,9 @@ func (c *Conn) Client(ctx context.Context) (*api.Client, error) {
 
 // Do runs fn with a client holding a valid token, and classifies its error
 // for op, path and capability (see Classify; a context error is returned as
-// it is only when ctx has ended).
+// it is only when ctx has ended). At most 256 calls of fn run at once on
+// one connection (four for each TCP connection it keeps); the others wait
+// their turn, in order, until ctx ends. fn must not call Do itself.
 //
 // When fn fails with 403, Do asks Vault whether the token fn used still
 // works. If it does, the 403 was the policy's answer: the error wraps
@@ -343,7 +358,7 @@ func (c *Conn) Do(ctx context.Context, op, path, capability string, fn func(*api
 	if err != nil {
 		return c.classify(ctx, err, op, path, capability)
 	}
-	err = fn(cl)
+	err = c.send(ctx, cl, fn)
 	if err == nil {
 		return nil
 	}
@@ -357,11 +372,23 @@ func (c *Conn) Do(ctx context.Context, op, path, capability string, fn func(*api
 	case valid:
 		return c.denied(ctx, cl, op, path, capability)
 	}
-	err = fn(retry)
+	err = c.send(ctx, retry, fn)
 	if Status(err) == http.StatusForbidden && !isContext(err) {
 		return c.denied(ctx, retry, op, path, capability)
 	}
 	return c.classify(ctx, err, op, path, capability)
+}
+
+// send runs fn with cl once fewer than maxConnsPerHost requests of Do are
+// in flight, or returns ctx's error when ctx ends first.
+func (c *Conn) send(ctx context.Context, cl *api.Client, fn func(*api.Client) error) error {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.slots }()
+	return fn(cl)
 }
 
 // current returns the client of a token the connection believes valid and
