@@ -21,8 +21,8 @@ type watcher struct {
 	// watcher has left the schedule.
 	due   time.Time
 	index int
-	// busy is set while a poll is in flight; last and known belong to
-	// that poll.
+	// busy is set while a poll is in flight (from when run takes its
+	// slot); last and known belong to that poll.
 	busy  atomic.Bool
 	last  string
 	known bool
@@ -43,6 +43,8 @@ type poller struct {
 	queue   watchQueue
 	placed  uint64 // watchers placed so far: picks the next phase
 	running bool
+	// starved is set while a due poll waits for a slot.
+	starved atomic.Bool
 }
 
 // pollers holds the poller of each connection that has watchers.
@@ -111,8 +113,13 @@ func (p *poller) remove(w *watcher) {
 	}
 }
 
-// run starts the polls that are due, each on a goroutine of its own, and
-// returns once no watcher is left.
+// run starts the polls that are due, each on a goroutine of its own once
+// one of the connection's maxPollsInFlight slots is free, and returns once
+// no watcher is left. A poll that could not start within a tenth of its
+// interval (at least lateFloor) of its time is skipped: after an outage or
+// a stall, the polls that fell due meanwhile do not all run at once. No
+// goroutine waits for a slot: at thousands of watchers, polls waiting
+// behind a busy connection would otherwise each hold one.
 func (p *poller) run() {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
@@ -126,19 +133,31 @@ func (p *poller) run() {
 			p.mu.Lock()
 		}
 		now := time.Now()
+		starved := false
 		for len(p.queue) > 0 && !p.queue[0].due.After(now) {
 			w := p.queue[0]
-			if w.busy.CompareAndSwap(false, true) {
-				go p.poll(w, w.due)
+			if now.Sub(w.due) <= tolerance(w.interval) && w.ctx.Err() == nil && !w.busy.Load() {
+				if !p.takeSlot() {
+					// Every slot is taken: wait for one (a poll that ends
+					// wakes the poller) or until this poll is too late.
+					starved = true
+					break
+				}
+				w.busy.Store(true)
+				go p.poll(w)
 			}
 			// The next poll keeps its place in the interval, even when
 			// this one is skipped or late.
 			w.due = w.due.Add((now.Sub(w.due)/w.interval + 1) * w.interval)
 			heap.Fix(&p.queue, 0)
 		}
+		p.starved.Store(starved)
 		wait := time.Hour
 		if len(p.queue) > 0 {
 			wait = time.Until(p.queue[0].due)
+			if starved {
+				wait = time.Until(p.queue[0].due.Add(tolerance(p.queue[0].interval))) + time.Millisecond
+			}
 		}
 		p.mu.Unlock()
 		t.Reset(wait)
@@ -154,24 +173,38 @@ func (p *poller) run() {
 // to a busy scheduler.
 const lateFloor = 250 * time.Millisecond
 
-// poll runs the poll of w due at due, once fewer than maxPollsInFlight
-// polls of the connection are in flight. A poll that could not start
-// within a tenth of its interval (at least lateFloor) of its time is
-// skipped: after an outage or a stall, the polls that fell due meanwhile
-// do not all run at once.
-func (p *poller) poll(w *watcher, due time.Time) {
+// tolerance is how late a poll of the interval may start.
+func tolerance(interval time.Duration) time.Duration { return max(interval/10, lateFloor) }
+
+// takeSlot takes a slot for a poll if one is free. When none is, it marks
+// the poller starved first, and tries once more, so that a slot freed
+// meanwhile is taken or wakes the poller.
+func (p *poller) takeSlot() bool {
 	select {
 	case p.slots <- struct{}{}:
-	case <-w.ctx.Done():
-		w.busy.Store(false)
-		return
+		return true
+	default:
 	}
-	defer func() { <-p.slots }()
-	if time.Since(due) > max(w.interval/10, lateFloor) {
-		w.busy.Store(false)
-		return
+	p.starved.Store(true)
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
 	}
+}
+
+// poll runs the poll of w in the slot that run took for it, and wakes the
+// poller if it waits for a slot.
+func (p *poller) poll(w *watcher) {
 	w.poll()
+	<-p.slots
+	if p.starved.Load() {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // stopIfIdle ends the poller when it has no watcher left, and reports
