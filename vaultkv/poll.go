@@ -15,7 +15,9 @@ var _ destination.Notifier = (*KV)(nil)
 // what it sees differs from the previous poll, until ctx ends. The first
 // poll sets the reference and announces nothing, except in the SecretPath
 // layout on KV v2, where a version other than the one this KV last read or
-// wrote is announced at once.
+// wrote is announced at once. In that layout, a poll that finds the version
+// this KV last read or wrote itself announces nothing either: a sync's own
+// write is no change to read again.
 //
 // The polls of every KV that shares a connection run on one scheduler of
 // that connection: a watched KV costs no goroutine of its own between
@@ -50,7 +52,7 @@ func (w *watcher) poll() {
 	if err != nil {
 		return
 	}
-	changed := w.known && sig != w.last
+	changed := w.known && sig != w.last && !w.kv.ownSignature(sig)
 	if !w.known {
 		changed = w.kv.differsFromSeen(sig)
 	}
@@ -81,6 +83,20 @@ func (kv *KV) differsFromSeen(sig string) bool {
 		v = "0"
 	}
 	return v != strconv.Itoa(seen)
+}
+
+// ownSignature reports whether sig shows the version this KV last read or
+// wrote itself, not deleted (SecretPath on KV v2 only): a poll that finds
+// the secret moved on to it finds the KV's own doing, which its caller
+// knows of already.
+func (kv *KV) ownSignature(sig string) bool {
+	if kv.opt.Layout != SecretPath || kv.v1() {
+		return false
+	}
+	kv.mu.Lock()
+	known, seen := kv.mu.known, kv.mu.version
+	kv.mu.Unlock()
+	return known && seen > 0 && sig == strconv.Itoa(seen)+"/false/false"
 }
 
 // Poll returns a signature of the versions Vault holds: it changes when a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/secretsync/secretsync/connection"
+	"github.com/secretsync/secretsync/destination"
 	"github.com/secretsync/secretsync/vaultkv"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
@@ -99,6 +100,44 @@ func TestNotifyAnnouncesChangeBeforeFirstPoll(t *testing.T) {
 	case <-kv.Notify(wctx):
 	case <-time.After(30 * time.Second):
 		t.Fatal("the change made before the first poll was never announced")
+	}
+}
+
+// A KV's own write is no change to announce: the poll that finds the
+// version the KV wrote announces nothing (a watching sync would otherwise
+// run one more round after each of its writes), while a write by another
+// client that follows is announced (SecretPath, KV v2).
+func TestNotifyIgnoresOwnWrite(t *testing.T) {
+	srv := vaulttest.Get(t)
+	mount := srv.NewMount(t)
+	conn := srv.Conn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const interval = 50 * time.Millisecond
+	kv, err := vaultkv.New(ctx, conn, &vaultkv.Options{Mount: mount, Path: "app", PollInterval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := kv.Notify(ctx)
+	time.Sleep(3 * interval) // the first polls set the reference: no secret
+	if _, err := kv.List(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if errs, err := kv.Apply(ctx, []destination.Change{{Key: "A", Value: "1"}}); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	select {
+	case <-changes:
+		t.Fatal("the KV's own write was announced as a change")
+	case <-time.After(10 * interval):
+	}
+	if _, err := srv.Client(t).KVv2(mount).Put(ctx, "app", map[string]any{"A": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changes:
+	case <-time.After(30 * time.Second):
+		t.Fatal("another client's write was never announced")
 	}
 }
 
