@@ -158,6 +158,9 @@ func (kv *KV) info(ctx context.Context, key string) (keyInfo, error) {
 
 func (kv *KV) remember(key string, info keyInfo) {
 	kv.mu.Lock()
+	if kv.mu.keys == nil {
+		kv.mu.keys = map[string]keyInfo{}
+	}
 	kv.mu.keys[key] = info
 	kv.mu.Unlock()
 }

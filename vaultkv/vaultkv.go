@@ -127,7 +127,8 @@ type sync_ struct {
 	known   bool
 	// SecretKey: per key, what was last read or written. After a List,
 	// listed is set and a key missing from keys is known to be absent,
-	// unless stale says it must be read again.
+	// unless stale says it must be read again. Made at the first use: a
+	// SecretPath KV never needs it.
 	keys   map[string]keyInfo
 	listed bool
 	stale  map[string]bool
@@ -163,7 +164,6 @@ func New(ctx context.Context, conn *connection.Conn, options *Options) (*KV, err
 		return nil, err
 	}
 	kv := &KV{conn: conn, opt: opt}
-	kv.mu.keys = map[string]keyInfo{}
 	m, err := checkMount(ctx, conn, opt.Mount)
 	if err != nil {
 		return nil, err
