@@ -31,8 +31,8 @@ type unsavedRecord struct {
 // setUnsaved keeps rec as the latest record of op, for the stored state of
 // revision rev; a nil rec forgets it.
 func (s *Syncer) setUnsaved(op string, rev int64, rec *state.Record) {
-	s.unsavedMu.Lock()
-	defer s.unsavedMu.Unlock()
+	s.smallMu.Lock()
+	defer s.smallMu.Unlock()
 	if rec == nil {
 		delete(s.unsaved, op)
 		return
@@ -48,8 +48,8 @@ func (s *Syncer) setUnsaved(op string, rev int64, rec *state.Record) {
 // left st as it was: a record kept for another revision is older than what
 // st holds (another replica, or a later round, saved since).
 func (s *Syncer) withUnsaved(st *state.State) {
-	s.unsavedMu.Lock()
-	defer s.unsavedMu.Unlock()
+	s.smallMu.Lock()
+	defer s.smallMu.Unlock()
 	for op, u := range s.unsaved {
 		if u.rev == st.Revision {
 			r := *u.rec

@@ -167,17 +167,17 @@ func (s *Syncer) operate(ctx context.Context, op string, o options, rr *resolveR
 
 // setLeader records the lock's context that Watch holds (nil when none).
 func (s *Syncer) setLeader(held context.Context) {
-	s.leaderMu.Lock()
+	s.smallMu.Lock()
 	s.leader = held
-	s.leaderMu.Unlock()
+	s.smallMu.Unlock()
 }
 
 // holdLock returns the lock for one operation: the one Watch holds, if it
 // does, or the lock taken for this operation alone.
 func (s *Syncer) holdLock(ctx context.Context) (context.Context, func(), error) {
-	s.leaderMu.Lock()
+	s.smallMu.Lock()
 	leader := s.leader
-	s.leaderMu.Unlock()
+	s.smallMu.Unlock()
 	if leader != nil && leader.Err() == nil {
 		return leader, func() {}, nil
 	}
@@ -230,7 +230,7 @@ readAgain:
 		op: r.op, mode: s.cfg.Mode, initialSync: s.initial, initial: r.initial,
 		sourceWritable: s.srcW != nil, disableDeletion: s.cfg.DisableDeletion, writeOnly: s.wo,
 		srcUnknown: r.srcUnknown, resolve: r.resolve, policy: s.cfg.ConflictPolicy, hasher: r.h,
-		force: r.opts.force, maxDelete: s.frac,
+		force: r.opts.force, maxDelete: s.maxDeleteFraction(),
 		items: r.items,
 	})
 	if out.err != nil {
@@ -410,12 +410,12 @@ func (r *round) read(ctx context.Context) error {
 	refusedKeys := make(map[string]struct{})
 	r.refused = refusedKeys
 	render, match := r.s.schema.Render, r.s.schema.Match
-	if r.s.namer != nil {
+	if r.s.cfg.KeyNamer != nil {
 		var pending map[string]state.PendingWrite
 		if r.op == OpRemove {
 			pending = r.st.Pending
 		}
-		render, match = nameKeys(r.s.namer, srcMap, r.st.Baseline, pending)
+		render, match = nameKeys(r.s.cfg.KeyNamer, srcMap, r.st.Baseline, pending)
 	}
 	for k, sec := range srcMap {
 		if only != "" && k != only {
@@ -600,7 +600,7 @@ func (r *round) applySide(ctx context.Context, d destination.Destination, refs [
 	size := len(changes)
 	workers := 1
 	if !destination.CapabilitiesOf(d).Atomic {
-		workers = min(r.s.conc, len(changes))
+		workers = min(r.s.concurrency(), len(changes))
 		size = min(maxBatch, (len(changes)+workers-1)/workers)
 		if r.s.cfg.AuditFailClosed {
 			// Events follow writes, so bound what can be written before an
@@ -609,6 +609,18 @@ func (r *round) applySide(ctx context.Context, d destination.Destination, refs [
 		}
 	}
 	nb := (len(changes) + size - 1) / size
+	if nb == 1 {
+		// One batch (always, on an atomic side) runs here: a goroutine and
+		// a group per round would cost thousands of syncs a goroutine each
+		// in their first rounds.
+		if ctx.Err() == nil {
+			errs, callErr := d.Apply(ctx, changes)
+			if err := r.record(ctx, refs, errs, callErr); err != nil {
+				return err
+			}
+		}
+		return context.Cause(ctx)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)

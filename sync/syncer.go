@@ -36,10 +36,7 @@ const (
 // and an external lock.
 type Syncer struct {
 	cfg     Config
-	schema  keyschema.Bound
-	namer   KeyNamer    // cfg.KeyNamer; schema is unused when set
-	wo      bool        // the destination is write-only
-	initial InitialSync // cfg.InitialSync with Auto resolved for the mode
+	schema  keyschema.Bound // unused when cfg.KeyNamer is set
 	src     destination.Reader
 	srcW    destination.Destination // nil when the source is read-only
 	dst     destination.Destination
@@ -47,20 +44,22 @@ type Syncer struct {
 	auditor audit.Auditor
 	log     *slog.Logger
 	clock   Clock // cfg.Clock, or WallClock
-	frac    float64
-	conc    int
 
 	auto    AutoSync      // cfg.AutoSync with defaults
 	trigger chan struct{} // Trigger's signal to Watch
 
 	mu gosync.Mutex // serializes operations
 
-	unsavedMu gosync.Mutex
-	unsaved   map[string]unsavedRecord // by operation: see setUnsaved
+	// smallMu guards unsaved and leader, each held for a moment.
+	smallMu gosync.Mutex
+	unsaved map[string]unsavedRecord // by operation: see setUnsaved
+	leader  context.Context          // while Watch holds cfg.Lock: its held context
 
+	// The fields are ordered so that a Syncer fits a smaller allocation
+	// class (thousands of syncs share a process): the small ones last.
 	watching atomic.Bool
-	leaderMu gosync.Mutex
-	leader   context.Context // while Watch holds cfg.Lock: its held context
+	wo       bool        // the destination is write-only
+	initial  InitialSync // cfg.InitialSync with Auto resolved for the mode
 }
 
 // New validates cfg and returns a Syncer. An invalid Config is refused with
@@ -123,10 +122,13 @@ func New(cfg Config) (*Syncer, error) {
 			return bad("KeySchema", "set together with KeyNamer, which names the destination keys instead", nil)
 		}
 	}
-	if tmpl == "" {
-		tmpl = DefaultKeySchema
+	var schema *keyschema.Schema
+	var err error
+	if tmpl == "" || tmpl == DefaultKeySchema {
+		schema, err = defaultSchema()
+	} else {
+		schema, err = keyschema.Parse(tmpl)
 	}
-	schema, err := keyschema.Parse(tmpl)
 	if err != nil {
 		return bad("KeySchema", "cannot parse", err)
 	}
@@ -138,24 +140,18 @@ func New(cfg Config) (*Syncer, error) {
 	if math.IsNaN(frac) || frac < 0 || frac > 1 {
 		return bad("MaxDeleteFraction", fmt.Sprintf("%g is outside [0, 1]", frac), nil)
 	}
-	if frac == 0 {
-		frac = DefaultMaxDeleteFraction
-	}
 	conc := cfg.Concurrency
 	if conc < 0 {
 		return bad("Concurrency", fmt.Sprintf("%d is negative", conc), nil)
-	}
-	if conc == 0 {
-		conc = DefaultConcurrency
 	}
 	auto, aerr := cfg.AutoSync.withDefaults()
 	if aerr != nil {
 		return nil, aerr
 	}
 	s := &Syncer{
-		cfg: cfg, schema: bound, namer: cfg.KeyNamer, wo: wo, src: cfg.Source, srcW: srcW, dst: cfg.Destination,
+		cfg: cfg, schema: bound, wo: wo, src: cfg.Source, srcW: srcW, dst: cfg.Destination,
 		store: cfg.Store, auditor: cfg.Auditor, log: cfg.Logger, clock: cfg.Clock,
-		frac: frac, conc: conc, initial: initial, auto: auto,
+		initial: initial, auto: auto,
 		trigger: make(chan struct{}, 1),
 	}
 	if s.store == nil {
@@ -172,6 +168,26 @@ func New(cfg Config) (*Syncer, error) {
 	}
 	return s, nil
 }
+
+// maxDeleteFraction is cfg.MaxDeleteFraction, or its default.
+func (s *Syncer) maxDeleteFraction() float64 {
+	if s.cfg.MaxDeleteFraction == 0 {
+		return DefaultMaxDeleteFraction
+	}
+	return s.cfg.MaxDeleteFraction
+}
+
+// concurrency is cfg.Concurrency, or its default.
+func (s *Syncer) concurrency() int {
+	if s.cfg.Concurrency == 0 {
+		return DefaultConcurrency
+	}
+	return s.cfg.Concurrency
+}
+
+// defaultSchema is DefaultKeySchema parsed, once: a Schema is never
+// changed once parsed, so the Syncers that use the default share it.
+var defaultSchema = gosync.OnceValues(func() (*keyschema.Schema, error) { return keyschema.Parse(DefaultKeySchema) })
 
 // Name returns the sync's name.
 func (s *Syncer) Name() string { return s.cfg.Name }
@@ -371,8 +387,8 @@ func record(st *state.State, op string) **state.Record {
 
 // destKey returns the destination key of source key k.
 func (s *Syncer) destKey(k string) (string, error) {
-	if s.namer != nil {
-		return s.namer.DestinationKey(k)
+	if s.cfg.KeyNamer != nil {
+		return s.cfg.KeyNamer.DestinationKey(k)
 	}
 	return s.schema.Render(k)
 }
