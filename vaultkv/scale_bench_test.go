@@ -119,8 +119,10 @@ func (c *requestClock) spread(from time.Time, span, width time.Duration, pollsOn
 //     (per sync, a read that finds nothing and a check-and-set write that
 //     creates the secret) to a bare HTTP client with the same limit of 64
 //     TCP connections, through a proxy like the syncs'; floor-direct-s,
-//     the same straight to Vault; first-round/floor, how far the engine
-//     is from it (see firstRoundFloor);
+//     the same straight to Vault; floor-api-s, the same through the
+//     proxy with the syncs' client (a connection.Conn and the Vault API
+//     package) and no engine; first-round/floor, how far the engine is
+//     from floor-s (see firstRoundFloor);
 //   - heap-B/sync, goroutines/sync: growth of the live heap (less an
 //     estimate of the proxy's log of requests; heap-raw-B/sync with it)
 //     and of the goroutine count per idle sync, from before the first New
@@ -152,6 +154,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	// and straight to Vault.
 	floor := firstRoundFloor(b, srv, srv.RequestProxy(b).URL(), n)
 	floorDirect := firstRoundFloor(b, srv, srv.Addr, n)
+	floorAPI := firstRoundFloorAPI(b, srv, srv.RequestProxy(b).URL(), n)
 
 	proxy := srv.RequestProxy(b)
 	clock := &requestClock{}
@@ -300,6 +303,7 @@ func watchScale(b *testing.B, srv *vaulttest.Server, n int, poll time.Duration, 
 	b.ReportMetric(firstRound.Seconds(), "first-round-s")
 	b.ReportMetric(floor.Seconds(), "floor-s")
 	b.ReportMetric(floorDirect.Seconds(), "floor-direct-s")
+	b.ReportMetric(floorAPI.Seconds(), "floor-api-s")
 	b.ReportMetric(firstRound.Seconds()/floor.Seconds(), "first-round/floor")
 	b.ReportMetric(created.Seconds(), "create-s")
 	b.ReportMetric(float64(firstRequests)/float64(n), "first-round-req/sync")

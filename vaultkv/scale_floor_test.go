@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	gosync "sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
+
+	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/vaultkv/vaulttest"
 )
 
@@ -52,6 +56,53 @@ func firstRoundFloor(b *testing.B, srv *vaulttest.Server, addr string, n int) ti
 		}
 		return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
 	}
+	read := func(ctx context.Context, p string) error {
+		return do(ctx, http.MethodGet, p, nil, http.StatusNotFound)
+	}
+	write := func(ctx context.Context, p string, i int) error {
+		body := fmt.Appendf(nil, `{"data":{"A":"a%d","B":"b","C":"c"},"options":{"cas":0}}`, i)
+		return do(ctx, http.MethodPost, p, body, http.StatusOK)
+	}
+	return runFloor(b, n, read, write)
+}
+
+// firstRoundFloorAPI is firstRoundFloor with the client the syncs use: a
+// connection.Conn (which keeps at most 64 TCP connections too) and the
+// Vault API package's reads and writes, without vaultkv or the engine.
+func firstRoundFloorAPI(b *testing.B, srv *vaulttest.Server, addr string, n int) time.Duration {
+	mount := srv.NewMount(b)
+	conn, err := connection.New(context.Background(), connection.Config{
+		Address: addr, Token: &connection.Token{Token: connection.Credential{Value: srv.Token}},
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	read := func(ctx context.Context, p string) error {
+		p = mount + "/data/" + p
+		return conn.Do(ctx, "read", p, "read", func(c *api.Client) error {
+			sec, err := c.Logical().ReadWithContext(ctx, p)
+			if err == nil && sec != nil {
+				err = fmt.Errorf("read %s: found a secret, want none", p)
+			}
+			return err
+		})
+	}
+	write := func(ctx context.Context, p string, i int) error {
+		p = mount + "/data/" + p
+		return conn.Do(ctx, "write", p, "create", func(c *api.Client) error {
+			_, err := c.Logical().WriteWithContext(ctx, p, map[string]any{
+				"data": map[string]any{"A": "a" + strconv.Itoa(i), "B": "b", "C": "c"}, "options": map[string]any{"cas": 0},
+			})
+			return err
+		})
+	}
+	return runFloor(b, n, read, write)
+}
+
+// runFloor reads and then writes each of n secrets floor/<i>, from
+// floorWorkers goroutines, and returns how long it took.
+func runFloor(b *testing.B, n int, read func(context.Context, string) error, write func(context.Context, string, int) error) time.Duration {
 	ctx := context.Background()
 	next := make(chan int)
 	errs := make(chan error, floorWorkers)
@@ -61,12 +112,11 @@ func firstRoundFloor(b *testing.B, srv *vaulttest.Server, addr string, n int) ti
 		wg.Go(func() {
 			for i := range next {
 				p := fmt.Sprintf("floor/%d", i)
-				if err := do(ctx, http.MethodGet, p, nil, http.StatusNotFound); err != nil {
+				if err := read(ctx, p); err != nil {
 					errs <- err
 					return
 				}
-				body := fmt.Appendf(nil, `{"data":{"A":"a%d","B":"b","C":"c"},"options":{"cas":0}}`, i)
-				if err := do(ctx, http.MethodPost, p, body, http.StatusOK); err != nil {
+				if err := write(ctx, p, i); err != nil {
 					errs <- err
 					return
 				}
