@@ -379,7 +379,7 @@ func (c *Conn) Do(ctx context.Context, op, path, capability string, fn func(*api
 	return c.classify(ctx, err, op, path, capability)
 }
 
-// send runs fn with cl once fewer than maxConnsPerHost requests of Do are
+// send runs fn with cl once fewer than maxInFlight requests of Do are
 // in flight, or returns ctx's error when ctx ends first.
 func (c *Conn) send(ctx context.Context, cl *api.Client, fn func(*api.Client) error) error {
 	select {
