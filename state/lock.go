@@ -25,6 +25,27 @@ type Lock interface {
 	TryAcquire(ctx context.Context, name string) (held context.Context, release func(), err error)
 }
 
+// A Spreader is a Lock that spreads the syncs over the processes sharing
+// it: for each sync one holder is preferred, and the others take its lock
+// only when the preferred one does not. When the preferred holder changes
+// (a process joined, say) while another holds the lock, the holder is
+// asked, through HandOff, to give the lock up between rounds, never in the
+// middle of one; sync.Syncer.Watch does so and then waits for the lock
+// again. It is an optional interface, detected by type assertion: a Lock
+// without it is held for as long as its holder runs.
+//
+// Implementations must be safe for concurrent use.
+type Spreader interface {
+	Lock
+	// HandOff returns a channel that is closed when this holder should
+	// release the named lock, which it took with Acquire and holds,
+	// because another holder is preferred for it. Releasing it is safe at
+	// any time; until then the lock stays held as usual. It returns nil
+	// (a channel that is never closed) when the lock is not held through
+	// Acquire.
+	HandOff(name string) <-chan struct{}
+}
+
 // Errors of a Lock.
 var (
 	// ErrHeld reports a lock held by another holder.

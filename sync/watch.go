@@ -40,6 +40,9 @@ func (s *Syncer) Trigger() {
 //
 // With a Config.Lock, Watch first waits for the lock and runs rounds only
 // while it holds it; if the lock is lost, it stops and waits for it again.
+// A Lock that is a state.Spreader may ask for the lock to go to another
+// holder (state.Spreader.HandOff): Watch then releases it after the round
+// in flight, if any, and waits for it again.
 //
 // Watch returns context.Cause(ctx) when ctx ends, ErrAutoSyncDisabled when
 // auto-sync is disabled, and ErrWatching when another Watch of this Syncer
@@ -54,7 +57,7 @@ func (s *Syncer) Watch(ctx context.Context) error {
 	defer s.watching.Store(false)
 	for {
 		if s.cfg.Lock == nil {
-			s.watchLoop(ctx, nil)
+			s.watchLoop(ctx, nil, nil)
 			return context.Cause(ctx)
 		}
 		held, release, err := s.cfg.Lock.Acquire(ctx, s.cfg.Name)
@@ -69,21 +72,31 @@ func (s *Syncer) Watch(ctx context.Context) error {
 			continue
 		}
 		s.log.InfoContext(ctx, "secretsync: took the sync's lock; running rounds", "sync", s.cfg.Name)
+		var handOff <-chan struct{}
+		if sp, ok := s.cfg.Lock.(state.Spreader); ok {
+			handOff = sp.HandOff(s.cfg.Name)
+		}
 		s.setLeader(held)
-		s.watchLoop(ctx, held)
+		handed := s.watchLoop(ctx, held, handOff)
 		s.setLeader(nil)
 		release()
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
+		if handed {
+			s.log.InfoContext(ctx, "secretsync: handed the sync's lock over to the preferred holder; standing by", "sync", s.cfg.Name)
+			continue
+		}
 		s.log.WarnContext(ctx, "secretsync: lost the sync's lock; standing by", "sync", s.cfg.Name)
 	}
 }
 
-// watchLoop runs rounds until ctx or held (the lock, when not nil) ends.
-// A round in flight when ctx ends may finish, for up to AutoSync.StopGrace;
-// one in flight when held ends is cancelled at once.
-func (s *Syncer) watchLoop(outer, held context.Context) {
+// watchLoop runs rounds until ctx or held (the lock, when not nil) ends,
+// or handOff is closed, which it checks only between rounds; it reports
+// whether it returned for handOff. A round in flight when ctx ends may
+// finish, for up to AutoSync.StopGrace; one in flight when held ends is
+// cancelled at once.
+func (s *Syncer) watchLoop(outer, held context.Context, handOff <-chan struct{}) bool {
 	ctx := outer
 	if held != nil {
 		var stop func() bool
@@ -119,7 +132,9 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
+		case <-handOff:
+			return true
 		case <-srcChanges:
 			s.markPending(ctx, "change announced")
 			schedule(s.clock.Now().Add(s.auto.Debounce))
@@ -140,7 +155,7 @@ func (s *Syncer) watchLoop(outer, held context.Context) {
 		}
 		rep, err := s.runGraceful(outer, held)
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		now := s.clock.Now()
 		switch {
