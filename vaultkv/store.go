@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"path"
 	gosync "sync"
 	"time"
@@ -233,21 +234,62 @@ type LockOptions struct {
 // for a whole TTL by its own clock, so no two clocks are compared. A
 // replica that dies thus loses the lock about one TTL after its last
 // renewal.
+//
+// # Spreading the syncs
+//
+// A Lock is also a state.Spreader: the replicas that share a Store divide
+// the syncs among themselves. While a Lock has an Acquire in progress or
+// holds a lock it took with Acquire, it is a member: it keeps a lease at
+// <Path>/members/<holder>, renewed every TTL/3, and reads the others'
+// leases as often. A member is live while its lease changes within its
+// TTL (by the reader's clock); one that leaves deletes its lease (see
+// Close), and a lease unchanged for 5 TTLs is deleted by the members that
+// see it. For each sync, rendezvous hashing of the sync's name over the
+// live members names one preferred holder, the same for every member that
+// knows the same members; a member joining or leaving moves only the syncs
+// it gains or loses.
+//
+// In Acquire, the preferred holder takes the lock as TryAcquire does
+// (free, released, or unchanged for a TTL), polling every TTL/4. Any
+// other waits until the lock's lease has not changed for two TTLs
+// (released and not taken, or expired for a TTL), polling every TTL, so
+// that a sync still runs when its preferred holder does not take it. When
+// the members change, a waiting Acquire that becomes preferred polls at
+// once, and a holder that took a lock as the preferred one, and is no
+// longer, closes the lock's HandOff channel: sync.Syncer.Watch releases
+// the lock after the round in flight and waits again, so that the
+// preferred holder takes it. TryAcquire, for one-off rounds, neither joins
+// the members nor looks at preference.
+//
+// Holders should have distinct names (LockOptions.Holder): two Locks with
+// one name share a membership lease and prefer the same syncs (which
+// stays safe, only less spread).
 type Lock struct {
 	store  *Store
 	ttl    time.Duration
 	holder string
+	member string
 
-	mu   gosync.Mutex
-	seen map[string]observation
+	mu       gosync.Mutex
+	seen     map[string]observation
+	acquired map[string]*acquisition // locks taken with Acquire and held
+
+	m membership
 }
+
+// acquisition is a lock taken with Acquire.
+type acquisition struct {
+	handOff   chan struct{}
+	preferred bool   // this holder was preferred when it took the lock
+	gen       uint64 // generation of the members then
+}
+
+var _ state.Spreader = (*Lock)(nil)
 
 type observation struct {
 	version int
 	since   time.Time
 }
-
-var _ state.Lock = (*Lock)(nil)
 
 // NewLock returns a Lock kept with the store.
 // A nil options means the zero LockOptions.
@@ -267,24 +309,70 @@ func (s *Store) NewLock(options *LockOptions) (*Lock, error) {
 		_, _ = rand.Read(b)
 		opt.Holder = hex.EncodeToString(b)
 	}
-	return &Lock{store: s, ttl: opt.TTL, holder: opt.Holder, seen: map[string]observation{}}, nil
+	return &Lock{store: s, ttl: opt.TTL, holder: opt.Holder, member: memberID(opt.Holder),
+		seen: map[string]observation{}, acquired: map[string]*acquisition{}}, nil
 }
 
-// Acquire waits until the named lock is taken, polling every TTL/4.
+// Acquire waits until the named lock is taken, as a member that spreads
+// the syncs with the other members (see Lock): as the preferred holder it
+// polls every TTL/4 and takes the lock as TryAcquire does, as another it
+// polls every TTL and takes the lock only when its lease has not changed
+// for two TTLs. Names are checked as by Store.Load.
 func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(), error) {
+	if err := checkSyncName(name); err != nil {
+		return nil, nil, err
+	}
+	l.join(ctx)
 	for {
-		held, release, err := l.TryAcquire(ctx, name)
-		if err == nil || !errors.Is(err, state.ErrHeld) {
-			return held, release, err
+		pref, gen, changed := l.preferred(name)
+		wait, minFree := l.ttl/4, time.Duration(0)
+		if !pref {
+			// Standing by: a lock that is not ours to take costs one
+			// read a TTL (with 10% of jitter), not four.
+			wait = l.ttl + time.Duration((mrand.Float64()-0.5)*0.2*float64(l.ttl))
+			minFree = 2 * l.ttl
 		}
-		t := time.NewTimer(l.ttl / 4)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, context.Cause(ctx)
-		case <-t.C:
+		held, release, err := l.tryAcquire(ctx, name, minFree, &acquisition{preferred: pref, gen: gen})
+		if err == nil {
+			return held, release, nil
+		}
+		if !errors.Is(err, state.ErrHeld) {
+			l.unjoin()
+			return nil, nil, err
+		}
+		t := time.NewTimer(wait)
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				l.unjoin()
+				return nil, nil, context.Cause(ctx)
+			case <-t.C:
+				break waiting
+			case <-changed:
+				var now bool
+				now, _, changed = l.preferred(name)
+				if now != pref {
+					t.Stop()
+					break waiting
+				}
+			}
 		}
 	}
+}
+
+// HandOff returns a channel that is closed when the named lock, taken with
+// Acquire as the preferred holder (or taken otherwise, after the members
+// changed), should go to another member now preferred for it (see Lock);
+// nil when the lock is not held through Acquire.
+func (l *Lock) HandOff(name string) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.acquired[name]; a != nil {
+		return a.handOff
+	}
+	return nil
 }
 
 // TryAcquire takes the named lock if it is free, released, or expired.
@@ -293,27 +381,38 @@ func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, fu
 	if err := checkSyncName(name); err != nil {
 		return nil, nil, err
 	}
+	return l.tryAcquire(ctx, name, 0, nil)
+}
+
+// tryAcquire takes the named lock if it is free, released, or expired,
+// and its lease has not changed for minFree. With acq (from Acquire), the
+// lock is a member's: it is recorded for HandOff, and its release ends the
+// membership use that Acquire began.
+func (l *Lock) tryAcquire(ctx context.Context, name string, minFree time.Duration, acq *acquisition) (context.Context, func(), error) {
 	p := path.Join("lock", name)
 	data, version, err := l.store.read(ctx, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vaultkv: lock %q: %w", name, err)
 	}
+	l.mu.Lock()
+	o, ok := l.seen[name]
+	if !ok || o.version != version {
+		o = observation{version: version, since: time.Now()}
+		l.seen[name] = o
+	}
+	l.mu.Unlock()
 	holder, _ := data["holder"].(string)
 	if holder != "" {
 		ttl := time.Duration(intOf(data["ttl_ms"])) * time.Millisecond
 		if ttl <= 0 {
 			ttl = l.ttl
 		}
-		l.mu.Lock()
-		o, ok := l.seen[name]
-		if !ok || o.version != version {
-			o = observation{version: version, since: time.Now()}
-			l.seen[name] = o
-		}
-		l.mu.Unlock()
 		if time.Since(o.since) < ttl {
 			return nil, nil, fmt.Errorf("%w: %q by %s", state.ErrHeld, name, holder)
 		}
+	}
+	if time.Since(o.since) < minFree {
+		return nil, nil, fmt.Errorf("%w: %q is left to its preferred holder", state.ErrHeld, name)
 	}
 	lease := func() map[string]any {
 		return map[string]any{"holder": l.holder, "ttl_ms": l.ttl.Milliseconds(), "renewed": time.Now().UTC().Format(time.RFC3339Nano)}
@@ -334,6 +433,24 @@ func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, fu
 		stop    = make(chan struct{})
 		done    = make(chan struct{})
 	)
+	var changed <-chan struct{} // the members, for a lock taken with Acquire
+	if acq != nil {
+		acq.handOff = make(chan struct{})
+		_, _, changed = l.preferred(name)
+		l.mu.Lock()
+		l.acquired[name] = acq
+		l.mu.Unlock()
+	}
+	handedOff := false
+	checkHandOff := func() {
+		var pref bool
+		var gen uint64
+		pref, gen, changed = l.preferred(name)
+		if !handedOff && !pref && (acq.preferred || gen != acq.gen) {
+			handedOff = true
+			close(acq.handOff)
+		}
+	}
 	go func() {
 		defer close(done)
 		lastOK := start
@@ -346,6 +463,10 @@ func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, fu
 			case <-stop:
 				giveUp.Stop()
 				return
+			case <-changed:
+				giveUp.Stop()
+				checkHandOff()
+				continue
 			case <-giveUp.C:
 				cancel(fmt.Errorf("vaultkv: lock %q: lease not renewed for %v: %w", name, time.Since(lastOK).Round(time.Millisecond), state.ErrLockLost))
 				return
@@ -364,6 +485,9 @@ func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, fu
 					current = nv
 					vmu.Unlock()
 					lastOK = began
+					if acq != nil {
+						checkHandOff()
+					}
 				case errors.Is(err, errCAS):
 					cancel(fmt.Errorf("vaultkv: lock %q: taken over by another holder: %w", name, state.ErrLockLost))
 					return
@@ -376,6 +500,14 @@ func (l *Lock) TryAcquire(ctx context.Context, name string) (context.Context, fu
 		once.Do(func() {
 			close(stop)
 			<-done
+			if acq != nil {
+				l.mu.Lock()
+				if l.acquired[name] == acq {
+					delete(l.acquired, name)
+				}
+				l.mu.Unlock()
+				defer l.unjoin()
+			}
 			lost := held.Err() != nil
 			cancel(errors.New("vaultkv: lock released"))
 			if lost {
