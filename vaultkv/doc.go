@@ -199,6 +199,17 @@
 // another replica that saw it unchanged for a whole TTL (by its own clock,
 // so clocks are never compared). Policy gives the capabilities it needs.
 //
+// The replicas divide the syncs among themselves: a Lock that waits in
+// Acquire keeps a membership lease at <Path>/members/<holder>, and
+// rendezvous hashing of each sync's name over the live members names the
+// replica that takes its lock; the others stand by, reading the lock once
+// a TTL, and take it only when it has stayed free for two TTLs. A replica
+// that joins gets its share as the others hand their locks over between
+// rounds (state.Spreader, which sync.Syncer.Watch honours); the share of
+// one that dies moves to the others about one to two TTLs later, and one
+// that stops (or calls Lock.Close) hands its share over within about a
+// third of a TTL. See Lock.
+//
 // # Vault policy
 //
 // Policy returns the exact policy a configuration needs (see PolicySpec).
@@ -218,6 +229,10 @@
 //	  capabilities = ["create", "read", "update"]
 //	}
 //
+//	path "secret/data/secretsync/members/*" {
+//	  capabilities = ["create", "read", "update"]
+//	}
+//
 //	path "secret/data/secretsync/state/*" {
 //	  capabilities = ["create", "read", "update"]
 //	}
@@ -228,6 +243,10 @@
 //
 //	path "secret/metadata/app/*" {
 //	  capabilities = ["create", "read", "patch", "list"]
+//	}
+//
+//	path "secret/metadata/secretsync/members/*" {
+//	  capabilities = ["delete", "list"]
 //	}
 //
 // A read-only source needs only read (and list for SecretKey), plus read

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path"
 	"regexp"
 	"slices"
@@ -86,7 +87,7 @@ func (l *Lock) join(ctx context.Context) {
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.ttl/2)
 	defer cancel()
 	if l.renewMember(jctx) == nil {
-		l.refreshMembers(jctx)
+		_ = l.refreshMembers(jctx)
 	}
 	go l.keepMember(stop, done)
 }
@@ -117,30 +118,34 @@ func (l *Lock) keepMember(stop, done chan struct{}) {
 			m.running = false
 			m.mu.Unlock()
 			m.joinMu.Lock()
-			l.leave()
+			_ = l.leave()
 			m.joinMu.Unlock()
 			return
 		}
 		m.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
 		if l.renewMember(ctx) == nil {
-			l.refreshMembers(ctx)
+			_ = l.refreshMembers(ctx)
 		}
 		cancel()
 	}
 }
 
 // leave deletes the lease, with its history, and forgets the members.
-func (l *Lock) leave() {
+func (l *Lock) leave() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = remove(ctx, l.store.conn, l.memberMeta(l.member))
+	err := remove(ctx, l.store.conn, l.memberMeta(l.member))
 	m := &l.m
 	m.mu.Lock()
 	m.version = 0
 	m.others = nil
 	m.setLive(nil)
 	m.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("vaultkv: lock members: delete the lease of %s: %w", l.member, err)
+	}
+	return nil
 }
 
 // Close makes this holder leave the members at once: its lease is deleted,
@@ -148,22 +153,22 @@ func (l *Lock) leave() {
 // waiting for the lease to expire. Locks it holds stay held until
 // released; a later Acquire joins again. Without Close, a holder leaves
 // about TTL/3 after its last Acquire ended and its last lock was released.
-// Close returns no error: a lease that could not be deleted expires.
-func (l *Lock) Close() {
+// Close reports a failure to delete the lease, which then expires.
+func (l *Lock) Close() error {
 	m := &l.m
 	m.joinMu.Lock()
 	defer m.joinMu.Unlock()
 	m.mu.Lock()
 	if !m.running {
 		m.mu.Unlock()
-		return
+		return nil
 	}
 	m.running = false
 	stop, done := m.stop, m.done
 	m.mu.Unlock()
 	close(stop)
 	<-done
-	l.leave()
+	return l.leave()
 }
 
 // renewMember writes this member's lease, check-and-set against the
@@ -196,11 +201,12 @@ func (l *Lock) renewMember(ctx context.Context) error {
 // process's clock (as for the locks, no two clocks are compared); one
 // seen for the first time is taken as live. A lease unchanged for
 // pruneAfter TTLs is deleted. On a failure the view stays as it was.
-func (l *Lock) refreshMembers(ctx context.Context) {
+func (l *Lock) refreshMembers(ctx context.Context) error {
 	names, err := list(ctx, l.store.conn, path.Join(l.store.mount, kindMetadata, l.store.path, "members"))
 	if err != nil {
-		return
+		return fmt.Errorf("vaultkv: lock members: %w", err)
 	}
+	var pruneErr error
 	now := time.Now()
 	live := []string{l.member}
 	seen := map[string]observation{}
@@ -213,7 +219,7 @@ func (l *Lock) refreshMembers(ctx context.Context) {
 		}
 		data, version, err := l.store.read(ctx, l.memberData(id))
 		if err != nil {
-			return
+			return fmt.Errorf("vaultkv: lock members: %w", err)
 		}
 		o, ok := prev[id]
 		if !ok || o.version != version {
@@ -227,7 +233,9 @@ func (l *Lock) refreshMembers(ctx context.Context) {
 		holder, _ := data["holder"].(string)
 		switch {
 		case now.Sub(o.since) >= pruneAfter*ttl:
-			_ = remove(ctx, l.store.conn, l.memberMeta(id))
+			if err := remove(ctx, l.store.conn, l.memberMeta(id)); err != nil && pruneErr == nil {
+				pruneErr = fmt.Errorf("vaultkv: lock members: delete the lease of %s: %w", id, err)
+			}
 		case holder != "" && now.Sub(o.since) < ttl:
 			live = append(live, id)
 		}
@@ -236,10 +244,11 @@ func (l *Lock) refreshMembers(ctx context.Context) {
 	l.m.mu.Lock()
 	defer l.m.mu.Unlock()
 	if !l.m.running {
-		return // left meanwhile
+		return pruneErr // left meanwhile
 	}
 	l.m.others = seen
 	l.m.setLive(live)
+	return pruneErr
 }
 
 // setLive records the live members, announcing a change. m.mu is held.
@@ -271,13 +280,25 @@ func (l *Lock) preferred(name string) (bool, uint64, <-chan struct{}) {
 	return pref, m.gen, m.changed
 }
 
-// Members returns the live members this holder knows of, itself included,
-// sorted; nil while it is not a member (no Acquire in progress or lock
-// taken with Acquire held). Members are the holders' names when these are
-// plain path segments (letters, digits, '.', '_', '-'), else hashes of
-// them. It is for operators and tests.
-func (l *Lock) Members() []string {
+// Members renews this holder's membership lease and reads the others'
+// now, as is otherwise done every TTL/3, and returns the live members,
+// itself included, sorted: the holders' names when these are plain path
+// segments (letters, digits, '.', '_', '-'), else hashes of them. It
+// returns nil and no error while this Lock is not a member (no Acquire in
+// progress, no lock taken with Acquire held). It is for operators and
+// tests; errors name the request that failed.
+func (l *Lock) Members(ctx context.Context) ([]string, error) {
+	l.m.mu.Lock()
+	running := l.m.running
+	l.m.mu.Unlock()
+	if !running {
+		return nil, nil
+	}
+	if err := l.renewMember(ctx); err != nil {
+		return nil, fmt.Errorf("vaultkv: lock members: renew the lease of %s: %w", l.member, err)
+	}
+	err := l.refreshMembers(ctx)
 	l.m.mu.Lock()
 	defer l.m.mu.Unlock()
-	return slices.Clone(l.m.live)
+	return slices.Clone(l.m.live), err
 }

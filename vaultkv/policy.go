@@ -93,7 +93,10 @@ var capOrder = []string{capCreate, capRead, capUpdate, capPatch, capDelete, capL
 //     secret/data/secretsync/state/*, create and read on
 //     secret/data/secretsync/fingerprint-key (the key is made once and
 //     never rewritten); with Lock, create, read and update on
-//     secret/data/secretsync/lock/*.
+//     secret/data/secretsync/lock/* and secret/data/secretsync/members/*
+//     (the members' leases, see Lock), and list and delete on
+//     secret/metadata/secretsync/members/* (to find the members, and to
+//     delete a lease on leaving or once expired long ago).
 //   - A Transit sealer (Mount "transit", Key "secretsync-state"): update on
 //     transit/encrypt/secretsync-state and transit/decrypt/secretsync-state;
 //     with Rewrap, update on transit/rewrap/secretsync-state. No create:
@@ -184,6 +187,8 @@ func Policy(spec PolicySpec) (string, error) {
 		add(data+"/fingerprint-key", capCreate, capRead)
 		if st.Lock {
 			add(data+"/lock/*", capCreate, capRead, capUpdate)
+			add(data+"/members/*", capCreate, capRead, capUpdate)
+			add(path.Join(opt.Mount, kindMetadata, opt.Path)+"/members/*", capDelete, capList)
 		}
 		if st.Documents {
 			add(data+"/documents/*", capCreate, capRead, capUpdate)

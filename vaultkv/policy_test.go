@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ type policyCase struct {
 }
 
 var policyCases = []policyCase{
-	{name: "kv-v2", version: 2, spec: policySpec, min: 20},
+	{name: "kv-v2", version: 2, spec: policySpec, min: 25},
 	{name: "kv-v1", version: 1, spec: policySpecV1, min: 11},
 }
 
@@ -221,6 +222,34 @@ func exercise(ctx context.Context, t *testing.T, srv *vaulttest.Server, conn *co
 	}
 	if !fail("TryAcquire (again)", err) {
 		release()
+	}
+	// Acquire joins the members: it writes its lease (create), and
+	// Members renews it (update), lists and reads the members' leases,
+	// and deletes one left by a member that died long ago (its TTL here
+	// 100ms: deleted after 5 TTLs unchanged); Close deletes the lease.
+	if _, err := srv.Client(t).KVv2(mount).Put(ctx, "secretsync/members/gone", map[string]any{"holder": "gone", "ttl_ms": 100}); err != nil {
+		t.Fatal(err)
+	}
+	member, err := store.NewLock(&vaultkv.LockOptions{TTL: time.Second, Holder: "member"})
+	if fail("NewLock", err) {
+		return errs
+	}
+	_, release, err = member.Acquire(ctx, "m")
+	if fail("Acquire", err) {
+		return errs
+	}
+	time.Sleep(600 * time.Millisecond)
+	members, err := member.Members(ctx)
+	if !fail("Members", err) && !slices.Equal(members, []string{"member"}) {
+		fail("Members", fmt.Errorf("members %v, want only itself", members))
+	}
+	release()
+	fail("Close", member.Close())
+	if _, err := srv.Client(t).KVv2(mount).GetMetadata(ctx, "secretsync/members/gone"); err == nil {
+		fail("Members", errors.New("the dead member's lease is still there"))
+	}
+	if _, err := srv.Client(t).KVv2(mount).GetMetadata(ctx, "secretsync/members/member"); err == nil {
+		fail("Close", errors.New("the member's lease is still there"))
 	}
 	return errs
 }
