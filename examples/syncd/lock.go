@@ -46,7 +46,7 @@ type trackedLock struct {
 	syncs map[string]lockState
 }
 
-var _ state.Lock = (*trackedLock)(nil)
+var _ state.Spreader = (*trackedLock)(nil)
 
 func newTrackedLock(l state.Lock) *trackedLock {
 	return &trackedLock{Lock: l, syncs: map[string]lockState{}}
@@ -70,13 +70,44 @@ func (l *trackedLock) state(name string) lockState {
 	return l.syncs[name]
 }
 
+// standbyAfter is how long a spreading lock's Acquire waits before the
+// replica counts as standing by for the sync.
+const standbyAfter = time.Second
+
 // Acquire tries the lock once, to tell a lock held by another replica
-// (standby) from one that cannot be reached, then waits for it.
+// (standby) from one that cannot be reached, then waits for it. A lock
+// that spreads the syncs over the replicas (state.Spreader, as the Vault
+// store's) decides itself which replica takes a free lock, which a
+// TryAcquire would take at once: its Acquire, which returns at once when
+// the lock cannot be read, is called directly, and the replica counts as
+// standing by once it has waited standbyAfter.
 func (l *trackedLock) Acquire(ctx context.Context, name string) (context.Context, func(), error) {
-	held, release, err := l.Lock.TryAcquire(ctx, name)
-	if errors.Is(err, state.ErrHeld) {
-		l.set(name, lockState{role: roleStandby})
+	var (
+		held    context.Context
+		release func()
+		err     error
+	)
+	if _, ok := l.Lock.(state.Spreader); ok {
+		var mu gosync.Mutex
+		returned := false
+		t := time.AfterFunc(standbyAfter, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !returned {
+				l.set(name, lockState{role: roleStandby})
+			}
+		})
 		held, release, err = l.Lock.Acquire(ctx, name)
+		mu.Lock()
+		returned = true
+		mu.Unlock()
+		t.Stop()
+	} else {
+		held, release, err = l.Lock.TryAcquire(ctx, name)
+		if errors.Is(err, state.ErrHeld) {
+			l.set(name, lockState{role: roleStandby})
+			held, release, err = l.Lock.Acquire(ctx, name)
+		}
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -93,4 +124,13 @@ func (l *trackedLock) Acquire(ctx context.Context, name string) (context.Context
 			lost()
 		}
 	}, nil
+}
+
+// HandOff passes state.Spreader's HandOff through, so that Watch hands a
+// spreading lock over between rounds; nil for a lock that does not spread.
+func (l *trackedLock) HandOff(name string) <-chan struct{} {
+	if sp, ok := l.Lock.(state.Spreader); ok {
+		return sp.HandOff(name)
+	}
+	return nil
 }
