@@ -35,6 +35,10 @@ func ExamplePolicy() {
 	//   capabilities = ["create", "read", "update"]
 	// }
 	//
+	// path "secret/data/secretsync/members/*" {
+	//   capabilities = ["create", "read", "update"]
+	// }
+	//
 	// path "secret/data/secretsync/state/*" {
 	//   capabilities = ["create", "read", "update"]
 	// }
@@ -45,5 +49,9 @@ func ExamplePolicy() {
 	//
 	// path "secret/metadata/app/*" {
 	//   capabilities = ["create", "read", "patch", "list"]
+	// }
+	//
+	// path "secret/metadata/secretsync/members/*" {
+	//   capabilities = ["delete", "list"]
 	// }
 }

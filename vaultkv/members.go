@@ -33,6 +33,7 @@ type membership struct {
 	mu      gosync.Mutex
 	refs    int  // Acquire calls in progress and locks they took, not yet released
 	running bool // the lease is kept by a goroutine
+	ready   bool // running, and the first lease written and members read
 	stop    chan struct{}
 	done    chan struct{}
 	version int // of this member's lease
@@ -68,11 +69,13 @@ func (l *Lock) join(ctx context.Context) {
 	m := &l.m
 	m.mu.Lock()
 	m.refs++
-	running := m.running
+	ready := m.ready
 	m.mu.Unlock()
-	if running {
+	if ready {
 		return
 	}
+	// Wait for a join in progress, so that no Acquire judges preference
+	// before the members are read.
 	m.joinMu.Lock()
 	defer m.joinMu.Unlock()
 	m.mu.Lock()
@@ -89,6 +92,9 @@ func (l *Lock) join(ctx context.Context) {
 	if l.renewMember(jctx) == nil {
 		_ = l.refreshMembers(jctx)
 	}
+	m.mu.Lock()
+	m.ready = m.running
+	m.mu.Unlock()
 	go l.keepMember(stop, done)
 }
 
@@ -115,7 +121,7 @@ func (l *Lock) keepMember(stop, done chan struct{}) {
 		m := &l.m
 		m.mu.Lock()
 		if m.refs == 0 {
-			m.running = false
+			m.running, m.ready = false, false
 			m.mu.Unlock()
 			m.joinMu.Lock()
 			_ = l.leave()
@@ -163,7 +169,7 @@ func (l *Lock) Close() error {
 		m.mu.Unlock()
 		return nil
 	}
-	m.running = false
+	m.running, m.ready = false, false
 	stop, done := m.stop, m.done
 	m.mu.Unlock()
 	close(stop)

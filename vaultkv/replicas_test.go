@@ -44,7 +44,7 @@ func (s trackedStore) Save(ctx context.Context, name string, st *state.State) er
 	switch st.Sync.Status {
 	case state.Running:
 		s.r.list = append(s.r.list, round{replica: s.replica, start: time.Now()})
-	case state.Succeeded, state.Failed:
+	default: // succeeded, failed, or ended with conflicts
 		for i := len(s.r.list) - 1; i >= 0; i-- {
 			if s.r.list[i].replica == s.replica && s.r.list[i].end.IsZero() {
 				s.r.list[i].end = time.Now()
