@@ -203,10 +203,10 @@
 // Acquire keeps a membership lease at <Path>/members/<holder>, and
 // rendezvous hashing of each sync's name over the live members names the
 // replica that takes its lock; the others stand by, reading the lock once
-// a TTL, and take it only when it has stayed free for two TTLs. A replica
-// that joins gets its share as the others hand their locks over between
-// rounds (state.Spreader, which sync.Syncer.Watch honours); the share of
-// one that dies moves to the others about one to two TTLs later, and one
+// a TTL, and take it only when it has stayed unchanged for three TTLs. A
+// replica that joins gets its share as the others hand their locks over
+// between rounds (state.Spreader, which sync.Syncer.Watch honours); the
+// share of one that dies moves to the others about two TTLs later, and one
 // that stops (or calls Lock.Close) hands its share over within about a
 // third of a TTL. See Lock.
 //

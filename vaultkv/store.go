@@ -251,9 +251,12 @@ type LockOptions struct {
 //
 // In Acquire, the preferred holder takes the lock as TryAcquire does
 // (free, released, or unchanged for a TTL), polling every TTL/4. Any
-// other waits until the lock's lease has not changed for two TTLs
-// (released and not taken, or expired for a TTL), polling every TTL, so
-// that a sync still runs when its preferred holder does not take it. When
+// other waits until the lock's lease has not changed for three TTLs
+// (released and not taken, or expired for two TTLs), polling every TTL, so
+// that a sync still runs when its preferred holder does not take it; it
+// waits that long so that, when a member dies, the member now preferred
+// (which notices the death about a TTL after it, and then takes the
+// expired lock) comes first. When
 // the members change, a waiting Acquire that becomes preferred polls at
 // once, and a holder that took a lock as the preferred one, and is no
 // longer, closes the lock's HandOff channel: sync.Syncer.Watch releases
@@ -317,7 +320,7 @@ func (s *Store) NewLock(options *LockOptions) (*Lock, error) {
 // the syncs with the other members (see Lock): as the preferred holder it
 // polls every TTL/4 and takes the lock as TryAcquire does, as another it
 // polls every TTL and takes the lock only when its lease has not changed
-// for two TTLs. Names are checked as by Store.Load.
+// for three TTLs. Names are checked as by Store.Load.
 func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(), error) {
 	if err := checkSyncName(name); err != nil {
 		return nil, nil, err
@@ -330,7 +333,7 @@ func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(
 			// Standing by: a lock that is not ours to take costs one
 			// read a TTL (with 10% of jitter), not four.
 			wait = l.ttl + time.Duration((mrand.Float64()-0.5)*0.2*float64(l.ttl))
-			minFree = 2 * l.ttl
+			minFree = standbyTTLs * l.ttl
 		}
 		held, release, err := l.tryAcquire(ctx, name, minFree, &acquisition{preferred: pref, gen: gen})
 		if err == nil {
@@ -361,6 +364,13 @@ func (l *Lock) Acquire(ctx context.Context, name string) (context.Context, func(
 		}
 	}
 }
+
+// standbyTTLs is how many TTLs a lock's lease must stay unchanged before a
+// member that is not preferred for it takes it. Less than 3 lets it race
+// the preferred member after a death: the preferred one sees the lock
+// unchanged for a TTL from its own first sight of the last renewal (up to
+// a TTL after it) once it has noticed the death (about a TTL after it).
+const standbyTTLs = 3
 
 // HandOff returns a channel that is closed when the named lock, taken with
 // Acquire as the preferred holder (or taken otherwise, after the members
