@@ -2,10 +2,7 @@ package secretsync_test
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"io/fs"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,25 +13,8 @@ import (
 // (a type whose name ends in "Options") by value. A test fixture's
 // variadic options (vaulttest's NewMount(t, opts...)) are allowed.
 func TestOptionsByPointer(t *testing.T) {
-	fset := token.NewFileSet()
 	checked := 0
-	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path == "examples" || path == "scripts" || strings.HasPrefix(d.Name(), ".") && path != "." || d.Name() == "testdata" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
-		if err != nil {
-			return err
-		}
+	eachLibraryFile(t, true, func(path string, fset *token.FileSet, f *ast.File) {
 		for _, decl := range f.Decls {
 			fn, ok := decl.(*ast.FuncDecl)
 			if !ok || !fn.Name.IsExported() {
@@ -55,11 +35,7 @@ func TestOptionsByPointer(t *testing.T) {
 				}
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if checked == 0 {
 		t.Fatal("no pointer parameter found: the walk checked nothing")
 	}
