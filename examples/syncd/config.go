@@ -47,6 +47,9 @@ type Config struct {
 	// registryPoll is the registry's poll_interval; 0 means the
 	// registry's default.
 	registryPoll time.Duration
+	// lock, set by a daemon with a registry and the state in Vault, is
+	// the process's lock of the state store (see processLock).
+	lock *processLock
 }
 
 // AuditConfig sends audit events to a file, one JSON object per line,

@@ -28,8 +28,9 @@ type generation struct {
 	conns   map[string]*connection.Conn
 	store   state.Store
 	closeSt func()
-	lock    *trackedLock // nil without a Vault state store
-	audit   *auditFile   // nil without an audit block
+	lock    *trackedLock  // nil without a Vault state store
+	ownLock *vaultkv.Lock // the lock under lock when g made it (not the process's)
+	audit   *auditFile    // nil without an audit block
 	syncs   map[string]*managed
 	names   []string
 	auditor audit.Auditor // where the generation's events go
@@ -202,12 +203,16 @@ func (g *generation) openState(ctx context.Context, sc *StateConfig) error {
 		if err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
+		if pl := g.cfg.lock; pl != nil {
+			g.store, g.lock = st, newTrackedLock(pl.lock)
+			return nil
+		}
 		ttl, _ := time.ParseDuration(sc.LockTTL)
 		lock, err := st.NewLock(&vaultkv.LockOptions{TTL: ttl})
 		if err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
-		g.store, g.lock = st, newTrackedLock(lock)
+		g.store, g.lock, g.ownLock = st, newTrackedLock(lock), lock
 	}
 	return nil
 }
@@ -264,6 +269,12 @@ func (g *generation) stop(next *generation) {
 func (g *generation) close(next *generation) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if g.ownLock != nil {
+		// Leave the members now, while the connection works, so that the
+		// next generation's lock (or the other replicas) need not wait for
+		// this one's lease to expire.
+		_ = g.ownLock.Close()
+	}
 	for _, c := range g.conns {
 		_ = c.Close(ctx)
 	}

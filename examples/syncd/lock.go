@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	gosync "sync"
 	"time"
 
+	"github.com/secretsync/secretsync/audit"
+	"github.com/secretsync/secretsync/connection"
 	"github.com/secretsync/secretsync/state"
 	"github.com/secretsync/secretsync/sync"
+	"github.com/secretsync/secretsync/vaultkv"
 )
 
 // lockRole is what this replica is for a sync whose rounds take a lock.
@@ -133,4 +138,49 @@ func (l *trackedLock) HandOff(name string) <-chan struct{} {
 		return sp.HandOff(name)
 	}
 	return nil
+}
+
+// processLock is the lock of a Vault state store that a daemon with a
+// registry keeps for its whole life. The registry's associations and every
+// generation's syncs take their locks through it, so that the process is
+// one member of the replicas that spread the syncs among themselves
+// (vaultkv.Lock keeps one membership lease per Lock): with a Lock each, the
+// process would be two members, and the syncs that hash to one of them
+// would wait for the other's fallback. It has a connection of its own, made
+// like the registry's, so that it outlives reloads, which keep the state
+// block and the registry's connection unchanged while a registry runs.
+type processLock struct {
+	conn *connection.Conn
+	lock *vaultkv.Lock
+}
+
+// openProcessLock opens the lock of cfg's Vault state store over a new
+// connection of the registry's.
+func openProcessLock(ctx context.Context, cfg *Config, log *slog.Logger, auditor audit.Auditor) (*processLock, error) {
+	sc := cfg.State
+	cc := cfg.conns[cfg.Registry.Connection]
+	conn, err := connection.New(ctx, connConfig(cc), &connection.Options{Name: cc.Name, Auditor: auditor, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("state: lock: connection %q: %w", cc.Name, err)
+	}
+	st, err := vaultkv.NewStore(ctx, conn, &vaultkv.StoreOptions{Mount: sc.Mount, Path: sc.Path})
+	if err != nil {
+		_ = conn.Close(ctx)
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	ttl, _ := time.ParseDuration(sc.LockTTL) // validated
+	l, err := st.NewLock(&vaultkv.LockOptions{TTL: ttl})
+	if err != nil {
+		_ = conn.Close(ctx)
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return &processLock{conn: conn, lock: l}, nil
+}
+
+// close leaves the members and closes the connection.
+func (p *processLock) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = p.lock.Close()
+	_ = p.conn.Close(ctx)
 }

@@ -55,8 +55,8 @@ type daemon struct {
 // or the audit file), for the registry, which outlives generations.
 func (d *daemon) auditor() audit.Auditor {
 	return audit.AuditorFunc(func(ctx context.Context, e audit.Event) error {
-		if a := d.current().auditor; a != nil {
-			return a.Audit(ctx, e)
+		if g := d.current(); g != nil && g.auditor != nil {
+			return g.auditor.Audit(ctx, e)
 		}
 		return nil
 	})
@@ -83,6 +83,7 @@ func (d *daemon) reload(ctx context.Context) error {
 		if err := apiUnchanged(old.cfg, cfg); err != nil {
 			return err
 		}
+		cfg.lock = old.cfg.lock // the state block is unchanged (registryUnchanged)
 	}
 	g, err := build(ctx, cfg, d.log, d.metrics, old)
 	if err != nil {
@@ -200,6 +201,15 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := newMetrics()
+	d := &daemon{path: *path, log: log, metrics: m}
+	if !*once && !*plan && cfg.Registry != nil && cfg.State != nil && cfg.State.File == "" {
+		cfg.lock, err = openProcessLock(ctx, cfg, log, d.auditor())
+		if err != nil {
+			fmt.Fprintf(stderr, "syncd: cannot run %s: %v\n", *path, err)
+			return exitFailure
+		}
+		defer cfg.lock.close()
+	}
 	g, err := build(ctx, cfg, log, m, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "syncd: cannot run %s: %v\n", *path, err)
@@ -223,7 +233,6 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		g.close(nil)
 		return exitFailure
 	}
-	d := &daemon{path: *path, log: log, metrics: m}
 	srv := &http.Server{Handler: (&server{d: d}).routes(), ReadHeaderTimeout: 10 * time.Second}
 	d.start(g)
 	if cfg.Registry != nil {

@@ -75,12 +75,17 @@ func startRegistry(ctx context.Context, cfg *Config, g *generation, log *slog.Lo
 		if err != nil {
 			return nil, fmt.Errorf("registry: state: %w", err)
 		}
-		ttl, _ := time.ParseDuration(st.LockTTL)
-		vl, err := vs.NewLock(&vaultkv.LockOptions{TTL: ttl})
-		if err != nil {
-			return nil, fmt.Errorf("registry: state: %w", err)
+		store, catalog = vs, vs
+		if pl := cfg.lock; pl != nil {
+			lock = pl.lock
+		} else {
+			ttl, _ := time.ParseDuration(st.LockTTL)
+			vl, err := vs.NewLock(&vaultkv.LockOptions{TTL: ttl})
+			if err != nil {
+				return nil, fmt.Errorf("registry: state: %w", err)
+			}
+			lock = vl
 		}
-		store, catalog, lock = vs, vs, vl
 	}
 	if tr := rc.Transit; tr != nil && catalog != nil {
 		t, err := vaultkv.NewTransit(conn, &vaultkv.TransitOptions{Mount: tr.Mount, Key: tr.Key})
